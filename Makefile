@@ -1,0 +1,31 @@
+# `make test` is the one command CI and developers run: setup, lint, types, both HA versions.
+VENV := .venv
+NEXT := .venv-next
+PYTEST_ARGS ?=
+
+.PHONY: test setup lint typecheck test-current test-next format bench
+
+test: setup lint typecheck test-current test-next
+
+setup:
+	@bash scripts/bootstrap.sh
+
+lint: setup
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+test-current: setup
+	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+test-next: setup
+	$(NEXT)/bin/python -m pytest -p no:randomly --no-cov $(PYTEST_ARGS)
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: setup
+	$(VENV)/bin/python -m bench

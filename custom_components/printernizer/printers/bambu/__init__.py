@@ -1,0 +1,1 @@
+"""Bambu Lab printers over their LAN MQTT and FTPS interfaces."""

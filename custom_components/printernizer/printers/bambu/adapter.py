@@ -1,0 +1,317 @@
+"""The Bambu Lab adapter: one MQTT session per printer, a merged report, typed commands."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+import itertools
+import json
+import logging
+from typing import Any, Final
+
+from ..errors import (
+    AdapterError,
+    CommandRefusedError,
+    ControlsLockedError,
+    PrinterOfflineError,
+    WrongSerialError,
+)
+from ..models import DeviceInfo, PrinterState
+from .mqtt import MqttConnection
+from .report import ReportState
+from .tls import pinned_context
+from .version import device_info
+
+_LOGGER = logging.getLogger(__name__)
+
+MAX_PAYLOAD: Final = 1 << 20
+LOCKDOWN_ERROR: Final = 84033543
+SPEED_LEVELS: Final = range(1, 5)
+
+StateListener = Callable[[PrinterState], None]
+ErrorListener = Callable[[AdapterError], None]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BambuConfig:
+    """How to reach one printer; `certificate` is the PEM pinned when it was added."""
+
+    host: str
+    serial: str
+    access_code: str = field(repr=False)
+    certificate: str = field(repr=False)
+    mqtt_port: int = 8883
+    ftps_port: int = 990
+
+
+@dataclass(slots=True, kw_only=True)
+class Timing:
+    """Protocol timings; tests shorten them, users keep the defaults."""
+
+    setup_timeout: float = 15.0
+    command_timeout: float = 10.0
+    watchdog: float = 60.0
+    pushall_interval: float = 300.0
+    backoff_cap: float = 60.0
+
+
+class BambuAdapter:
+    """A live connection to one Bambu Lab printer."""
+
+    def __init__(self, config: BambuConfig, timing: Timing | None = None) -> None:
+        """Prepare; nothing connects until `start`."""
+        self._config = config
+        self._timing = timing or Timing()
+        self._report = ReportState()
+        self._device = DeviceInfo(serial=config.serial)
+        self._listeners: list[StateListener] = []
+        self._error_listeners: list[ErrorListener] = []
+        self._pending: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
+        self._sequence = itertools.count(1)
+        self._connection: MqttConnection | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._first_report: asyncio.Future[None] | None = None
+        self._version: asyncio.Future[None] | None = None
+        self._last_message = 0.0
+        self._last_pushall = -self._timing.pushall_interval
+        self._silent = False
+        self._published = self._report.state
+        self.malformed = 0
+
+    @property
+    def state(self) -> PrinterState:
+        """The latest snapshot."""
+        return self._report.state
+
+    @property
+    def device_info(self) -> DeviceInfo:
+        """Identity from `get_version`."""
+        return self._device
+
+    @property
+    def raw_report(self) -> dict[str, Any]:
+        """The merged report as the printer sent it (for diagnostics)."""
+        return self._report.report
+
+    def add_listener(self, listener: StateListener) -> Callable[[], None]:
+        """Call listener with every changed snapshot; returns the remover."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def add_error_listener(self, listener: ErrorListener) -> Callable[[], None]:
+        """Call listener when the printer refuses us for good (credentials, certificate)."""
+        self._error_listeners.append(listener)
+        return lambda: self._error_listeners.remove(listener)
+
+    async def start(self) -> None:
+        """Connect, then wait for the printer's identity and its first full report."""
+        loop = asyncio.get_running_loop()
+        config = self._config
+        context = await loop.run_in_executor(None, pinned_context, config.certificate)
+        self._first_report = loop.create_future()
+        self._version = loop.create_future()
+        self._connection = MqttConnection(
+            host=config.host,
+            port=config.mqtt_port,
+            username="bblp",
+            password=config.access_code,
+            ssl_context=context,
+            topic=f"device/{config.serial}/report",
+            on_connect=self._on_connect,
+            on_message=self._on_message,
+            on_disconnect=self._on_disconnect,
+            backoff_cap=self._timing.backoff_cap,
+        )
+        try:
+            await self._connection.connect()
+            async with asyncio.timeout(self._timing.setup_timeout):
+                await asyncio.gather(self._first_report, self._version)
+        except TimeoutError as err:
+            await self.stop()
+            raise PrinterOfflineError("The printer sent no status in time") from err
+        except BaseException:
+            await self.stop()
+            raise
+        finally:
+            self._first_report = self._version = None
+        self._arm_watchdog()
+
+    async def stop(self) -> None:
+        """Disconnect and release every timer, task and socket."""
+        if self._watchdog:
+            self._watchdog.cancel()
+            self._watchdog = None
+        for future in self._pending.values():
+            future.cancel()
+        self._pending.clear()
+        if self._connection:
+            await self._connection.stop()
+            self._connection = None
+
+    async def refresh(self) -> bool:
+        """Ask for a full report unless one was asked for recently; P1P firmware lags if spammed."""
+        now = asyncio.get_running_loop().time()
+        if now - self._last_pushall < self._timing.pushall_interval:
+            _LOGGER.debug("%s: full refresh skipped, last one was recent", self._config.serial)
+            return False
+        self._pushall()
+        return True
+
+    async def pause(self) -> None:
+        """Pause the running print."""
+        await self._command("print", "pause", param="")
+
+    async def resume(self) -> None:
+        """Resume the paused print."""
+        await self._command("print", "resume", param="")
+
+    async def stop_print(self) -> None:
+        """Cancel the running print."""
+        await self._command("print", "stop", param="")
+
+    async def set_speed_level(self, level: int) -> None:
+        """1 silent, 2 standard, 3 sport, 4 ludicrous."""
+        if level not in SPEED_LEVELS:
+            raise ValueError(f"Speed level must be 1-4, not {level}")
+        await self._command("print", "print_speed", param=str(level))
+
+    async def set_chamber_light(self, on: bool) -> None:
+        """Switch the chamber light; allowed even on locked-down firmware."""
+        await self._command(
+            "system",
+            "ledctrl",
+            led_node="chamber_light",
+            led_mode="on" if on else "off",
+            led_on_time=500,
+            led_off_time=500,
+            loop_times=0,
+            interval_time=0,
+        )
+
+    def _on_connect(self) -> None:
+        """Identity and a full report after every (re)connect; deltas only make sense on top."""
+        assert self._connection
+        self._connection.publish(self._payload("info", "get_version"))
+        self._pushall()
+
+    def _pushall(self) -> None:
+        assert self._connection
+        self._last_pushall = asyncio.get_running_loop().time()
+        self._connection.publish(self._payload("pushing", "pushall", sequence_id="0"))
+
+    def _on_disconnect(self, error: AdapterError | None) -> None:
+        if self._first_report and not self._first_report.done():
+            # A printer drops a client that subscribes to a serial it does not have.
+            self._first_report.set_exception(
+                error or WrongSerialError("The printer closed the connection; check the serial")
+            )
+            return
+        if error is not None:
+            _LOGGER.error("%s: %s", self._config.serial, error)
+            for listener in tuple(self._error_listeners):
+                listener(error)
+        self._publish_state(self._report.set_offline())
+
+    def _on_message(self, payload: bytes) -> None:
+        """Hot path: every report of every printer passes here."""
+        self._last_message = asyncio.get_running_loop().time()
+        if len(payload) > MAX_PAYLOAD:
+            self._drop("oversized", len(payload))
+            return
+        try:
+            message = json.loads(payload)
+        except ValueError:
+            self._drop("not JSON", len(payload))
+            return
+        if not isinstance(message, dict):
+            self._drop("not an object", len(payload))
+            return
+        self._silent = False
+        for category, body in message.items():
+            if not isinstance(body, dict):
+                continue
+            command = body.get("command")
+            if category == "print" and command == "push_status":
+                self._on_report(body)
+            elif category == "info" and command == "get_version":
+                self._on_version(body)
+            else:
+                future = self._pending.get((str(command), str(body.get("sequence_id"))))
+                if future and not future.done():
+                    future.set_result(body)
+
+    def _on_report(self, body: dict[str, Any]) -> None:
+        self._publish_state(self._report.apply(body))
+        if self._first_report and not self._first_report.done() and "gcode_state" in body:
+            self._first_report.set_result(None)
+
+    def _on_version(self, body: dict[str, Any]) -> None:
+        self._device = device_info(self._config.serial, body)
+        self._publish_state(self._report.set_model(self._device.model))
+        if self._version and not self._version.done():
+            self._version.set_result(None)
+
+    def _publish_state(self, state: PrinterState) -> None:
+        if state is self._published:
+            return
+        self._published = state
+        for listener in tuple(self._listeners):
+            listener(state)
+
+    def _drop(self, why: str, size: int) -> None:
+        self.malformed += 1
+        if self.malformed == 1:
+            _LOGGER.debug("%s: dropped a %s message (%d bytes)", self._config.serial, why, size)
+
+    def _arm_watchdog(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._last_message = loop.time()
+        self._watchdog = loop.call_later(self._timing.watchdog / 4, self._check_silence)
+
+    def _check_silence(self) -> None:
+        """Printers sometimes stop reporting without disconnecting; nudge them once."""
+        loop = asyncio.get_running_loop()
+        connection = self._connection
+        if (
+            connection
+            and connection.connected
+            and not self._silent
+            and loop.time() - self._last_message > self._timing.watchdog
+        ):
+            self._silent = True
+            _LOGGER.info("%s stopped reporting; marking it offline", self._config.serial)
+            self._publish_state(self._report.set_offline())
+            connection.publish(self._payload("pushing", "start", sequence_id="0"))
+        self._watchdog = loop.call_later(self._timing.watchdog / 4, self._check_silence)
+
+    def _payload(self, category: str, command: str, **params: Any) -> str:
+        params.setdefault("sequence_id", str(next(self._sequence)))
+        return json.dumps({category: {"command": command, **params}})
+
+    async def _command(self, category: str, command: str, **params: Any) -> dict[str, Any]:
+        """Publish a command and wait for the printer's acknowledgement."""
+        if self.state.controls_locked and command != "ledctrl":
+            raise ControlsLockedError(command, "firmware requires Developer Mode for control")
+        if self._connection is None or not self._connection.connected:
+            raise PrinterOfflineError("The printer is not connected")
+        sequence_id = str(next(self._sequence))
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[(command, sequence_id)] = future
+        try:
+            self._connection.publish(
+                self._payload(category, command, sequence_id=sequence_id, **params), qos=1
+            )
+            async with asyncio.timeout(self._timing.command_timeout):
+                ack = await future
+        except TimeoutError as err:
+            raise PrinterOfflineError(f"The printer did not acknowledge {command}") from err
+        finally:
+            self._pending.pop((command, sequence_id), None)
+        result = str(ack.get("result", "success")).lower()
+        reason = ack.get("reason")
+        if ack.get("err_code") == LOCKDOWN_ERROR:
+            raise ControlsLockedError(command, "firmware requires Developer Mode for control")
+        if result != "success":
+            raise CommandRefusedError(command, str(reason) if reason else None)
+        return ack

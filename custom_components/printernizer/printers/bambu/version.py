@@ -1,0 +1,59 @@
+"""Device identity from the `get_version` reply."""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from ..models import DeviceInfo
+from .values import as_str
+
+# Project codes from `ota`/board modules, for firmware that leaves product_name empty.
+_PROJECT_MODELS: Final = {
+    "BL-P001": "X1C",
+    "BL-P002": "X1",
+    "C11": "P1P",
+    "C12": "P1S",
+    "C13": "X1E",
+    "N1": "A1 mini",
+    "N2S": "A1",
+    "O1D": "H2D",
+}
+
+
+def device_info(serial: str, info: dict[str, Any]) -> DeviceInfo:
+    """Model, firmware and hardware revision as the printer reports them."""
+    modules = {
+        name: module
+        for module in info.get("module") or ()
+        if isinstance(module, dict) and (name := as_str(module.get("name")))
+    }
+    ota = modules.get("ota", {})
+    return DeviceInfo(
+        serial=serial,
+        model=_model(modules),
+        firmware=as_str(ota.get("sw_ver")),
+        hardware=next(
+            (
+                hw
+                for name in ("rv1126", "ap", "esp32", "ota", "mc")
+                if (hw := as_str(modules.get(name, {}).get("hw_ver")))
+            ),
+            None,
+        ),
+    )
+
+
+def _model(modules: dict[str, dict[str, Any]]) -> str | None:
+    for module in modules.values():
+        product = as_str(module.get("product_name"))
+        if product:
+            return product.removeprefix("Bambu Lab ").strip()
+    for module in modules.values():
+        project = as_str(module.get("project_name"))
+        if project in _PROJECT_MODELS:
+            return _PROJECT_MODELS[project]
+    if "ap" in modules:
+        return "X1E"
+    if "rv1126" in modules:
+        return "X1C"
+    return None

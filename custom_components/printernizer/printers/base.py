@@ -1,0 +1,50 @@
+"""The adapter protocol both brands implement."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from .models import DeviceInfo, JobMetadata, PrinterState
+
+StateListener = Callable[[PrinterState], None]
+
+
+class PrinterAdapter(Protocol):
+    """A live connection to one printer.
+
+    `start` returns once the first full state has arrived (or raises a typed error); from then
+    on every changed snapshot goes to the listener, on the event loop, never an unchanged one.
+    """
+
+    @property
+    def state(self) -> PrinterState:
+        """The latest snapshot."""
+
+    @property
+    def device_info(self) -> DeviceInfo:
+        """Identity reported by the printer."""
+
+    def add_listener(self, listener: StateListener) -> Callable[[], None]:
+        """Call listener with each changed snapshot; returns the remover."""
+
+    async def start(self) -> None:
+        """Connect and wait for the first full state."""
+
+    async def stop(self) -> None:
+        """Disconnect and release every thread, task and timer."""
+
+    async def refresh(self) -> None:
+        """Ask the printer for a full state (rate-limited)."""
+
+    async def pause(self) -> None:
+        """Pause the running job."""
+
+    async def resume(self) -> None:
+        """Resume the paused job."""
+
+    async def stop_print(self) -> None:
+        """Cancel the running job."""
+
+    async def job_metadata(self) -> JobMetadata | None:
+        """Slicer metadata of the current job, or None when it cannot be read."""

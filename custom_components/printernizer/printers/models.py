@@ -1,0 +1,149 @@
+"""Normalized, immutable printer model shared by every brand.
+
+Adapters fill these from their protocol; the integration only ever reads them. Every type is
+frozen and hashable so a coordinator can compare snapshots cheaply and skip unchanged pushes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class PrinterStatus(StrEnum):
+    """One status for every brand; the order of members is the order of the UI enum."""
+
+    OFFLINE = "offline"
+    IDLE = "idle"
+    PREPARING = "preparing"
+    PRINTING = "printing"
+    PAUSED = "paused"
+    FINISHED = "finished"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    ERROR = "error"
+
+
+ACTIVE_STATUSES = frozenset({PrinterStatus.PREPARING, PrinterStatus.PRINTING, PrinterStatus.PAUSED})
+
+
+class ErrorSeverity(StrEnum):
+    """Severity of a printer-reported error, most severe first."""
+
+    FATAL = "fatal"
+    SERIOUS = "serious"
+    COMMON = "common"
+    INFO = "info"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Temperature:
+    """A heater or sensor reading; target is None where the printer has no setpoint."""
+
+    current: float | None = None
+    target: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrinterError:
+    """An error as the printer reports it, with a stable code users can look up."""
+
+    code: str
+    severity: ErrorSeverity = ErrorSeverity.COMMON
+    module: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FilamentSlot:
+    """One filament position: an AMS tray, the external spool or a Prusa tool."""
+
+    slot_id: str
+    unit_id: str | None = None
+    material: str | None = None
+    color: str | None = None
+    name: str | None = None
+    remaining_percent: int | None = None
+    empty: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FilamentUnit:
+    """A filament changer (AMS, MMU) with its environment readings."""
+
+    unit_id: str
+    humidity_index: int | None = None
+    humidity_percent: float | None = None
+    temperature: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FilamentUsage:
+    """Material a job needs or used, per filament, as the slicer predicted it."""
+
+    material: str | None
+    grams: float | None
+    color: str | None = None
+    slot_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobMetadata:
+    """What the slicer wrote into the job file; read once per job."""
+
+    filaments: tuple[FilamentUsage, ...] = ()
+    predicted_seconds: int | None = None
+    total_grams: float | None = None
+    thumbnail_png: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobInfo:
+    """The current or last job; identity fields let the job tracker tell prints apart."""
+
+    name: str | None = None
+    file: str | None = None
+    job_id: str | None = None
+    started_at: datetime | None = None
+    progress: float | None = None
+    remaining_minutes: int | None = None
+    current_layer: int | None = None
+    total_layers: int | None = None
+    stage: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeviceInfo:
+    """Identity the printer reports about itself."""
+
+    serial: str
+    model: str | None = None
+    firmware: str | None = None
+    hardware: str | None = None
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrinterState:
+    """One consistent snapshot of a printer; a new object whenever anything changes."""
+
+    status: PrinterStatus = PrinterStatus.OFFLINE
+    online: bool = False
+    nozzle: Temperature = Temperature()
+    bed: Temperature = Temperature()
+    chamber: Temperature | None = None
+    job: JobInfo = JobInfo()
+    errors: tuple[PrinterError, ...] = ()
+    filament_units: tuple[FilamentUnit, ...] = ()
+    filament_slots: tuple[FilamentSlot, ...] = ()
+    active_slot: str | None = None
+    part_fan_percent: int | None = None
+    aux_fan_percent: int | None = None
+    chamber_fan_percent: int | None = None
+    speed_level: int | None = None
+    wifi_dbm: int | None = None
+    nozzle_type: str | None = None
+    nozzle_diameter: float | None = None
+    chamber_light: bool | None = None
+    controls_locked: bool = False

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Prepares this machine for the tests and the demo: mosquitto from Debian, and one virtualenv per
+# Home Assistant version we test against. Idempotent: a venv is rebuilt only when its pins change.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+find_python() {
+  local candidate
+  for candidate in "${PRINTERNIZER_PYTHON:-}" "$(pyenv root 2>/dev/null)/versions/3.13.0/bin/python" \
+    "$HOME/.pyenv/versions/3.13.0/bin/python" python3.13; do
+    if [ -n "$candidate" ] && command -v "$candidate" >/dev/null 2>&1 &&
+      "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null; then
+      echo "$candidate"
+      return
+    fi
+  done
+  for candidate in "$HOME"/.pyenv/versions/3.13.*/bin/python; do
+    [ -x "$candidate" ] && { echo "$candidate"; return; }
+  done
+  echo "Python 3.13 not found (looked in pyenv and PATH)" >&2
+  exit 1
+}
+
+ensure_mosquitto() {
+  if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then
+    return
+  fi
+  echo "Installing mosquitto from Debian"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mosquitto >/dev/null
+}
+
+# make_venv DIR REQUIREMENTS [extra pip flags...]
+make_venv() {
+  local dir=$1 reqs=$2
+  shift 2
+  local stamp
+  stamp=$(cat "$reqs" scripts/bootstrap.sh | sha256sum | cut -d' ' -f1)
+  if [ -f "$dir/.stamp" ] && [ "$(cat "$dir/.stamp")" = "$stamp" ]; then
+    return
+  fi
+  echo "Building $dir from $reqs"
+  rm -rf "$dir"
+  "$PYTHON" -m venv "$dir"
+  # This machine's pip.conf names local indexes that may be absent; their warnings are noise.
+  "$dir/bin/python" -m pip install -q --disable-pip-version-check "$@" -r "$reqs" 2>&1 |
+    { grep -v "is ignored: it is neither a file nor a directory" || true; }
+  echo "$stamp" >"$dir/.stamp"
+}
+
+PYTHON=$(find_python)
+ensure_mosquitto
+make_venv .venv requirements_test.txt
+make_venv .venv-next requirements_next.txt --ignore-requires-python

@@ -1,0 +1,1 @@
+"""Simulated printers for Printernizer's tests, benchmarks and demo."""

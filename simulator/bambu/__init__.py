@@ -1,0 +1,1 @@
+"""A simulated Bambu Lab printer: MQTT through mosquitto, implicit FTPS, scenarios."""

@@ -1,0 +1,8 @@
+"""Adapter tests talk to simulators over real sockets on 127.0.0.1."""
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _sockets(socket_enabled: None) -> None:
+    """Every adapter test uses real loopback sockets."""
