@@ -1,20 +1,51 @@
 """Printernizer: Bambu Lab and Prusa printer fleets in Home Assistant.
 
-The printer protocols live in the HA-free `printers` package; config entries, the coordinator
-and entities build on it.
+The printer protocols live in the HA-free `printers` package; each config entry runs one adapter
+behind one push-fed coordinator.
 """
 
 from __future__ import annotations
 
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
+from .connect import create_adapter
 from .const import DOMAIN
+from .coordinator import PrinterCoordinator, PrinternizerConfigEntry, PrinternizerData
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+PLATFORMS = [
+    Platform.BINARY_SENSOR,
+    Platform.BUTTON,
+    Platform.LIGHT,
+    Platform.SELECT,
+    Platform.SENSOR,
+]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Set up the integration; printers arrive as config entries."""
     return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: PrinternizerConfigEntry) -> bool:
+    """Connect to the printer and create its entities."""
+    coordinator = PrinterCoordinator(hass, entry, create_adapter(entry.data, entry.options))
+    await coordinator.async_config_entry_first_refresh()
+    entry.runtime_data = PrinternizerData(coordinator=coordinator)
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    entry.async_on_unload(entry.add_update_listener(_async_reload))
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: PrinternizerConfigEntry) -> bool:
+    """Remove the entities; the coordinator's shutdown disconnects the printer."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def _async_reload(hass: HomeAssistant, entry: PrinternizerConfigEntry) -> None:
+    """Options, reauth and reconfigure change the entry; apply them by reloading."""
+    await hass.config_entries.async_reload(entry.entry_id)

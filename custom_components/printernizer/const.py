@@ -1,5 +1,26 @@
 """Constants shared across the integration."""
 
+from __future__ import annotations
+
+import logging
 from typing import Final
 
 DOMAIN: Final = "printernizer"
+LOGGER = logging.getLogger(__package__)
+
+CONF_PRINTER_TYPE: Final = "printer_type"
+CONF_SERIAL: Final = "serial"
+CONF_ACCESS_CODE: Final = "access_code"
+CONF_CERTIFICATE: Final = "certificate"
+CONF_MQTT_PORT: Final = "mqtt_port"
+CONF_FTPS_PORT: Final = "ftps_port"
+CONF_MODEL: Final = "model"
+
+PRINTER_BAMBU: Final = "bambu"
+PRINTER_PRUSA: Final = "prusa"
+
+DEFAULT_MQTT_PORT: Final = 8883
+DEFAULT_FTPS_PORT: Final = 990
+DEFAULT_REFRESH_MINUTES: Final = 5
+
+CONF_REFRESH_MINUTES: Final = "refresh_minutes"

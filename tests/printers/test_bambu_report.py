@@ -156,9 +156,7 @@ def test_runout_pauses_with_readable_errors() -> None:
 
 def test_serious_hms_while_idle_is_an_error_state() -> None:
     report = ReportState()
-    state = report.apply(
-        {"gcode_state": "IDLE", "hms": [{"attr": 0x0C000300, "code": 0x00010007}]}
-    )
+    state = report.apply({"gcode_state": "IDLE", "hms": [{"attr": 0x0C000300, "code": 0x00010007}]})
     assert state.status is PrinterStatus.ERROR
     assert state.errors[0].severity is ErrorSeverity.FATAL
 
@@ -201,7 +199,10 @@ def test_h2d_packed_temperatures() -> None:
             "device": {
                 "extruder": {
                     "state": 0x10,
-                    "info": [{"id": 0, "temp": (0 << 16) | 30}, {"id": 1, "temp": (220 << 16) | 218}],
+                    "info": [
+                        {"id": 0, "temp": (0 << 16) | 30},
+                        {"id": 1, "temp": (220 << 16) | 218},
+                    ],
                 },
                 "bed": {"info": {"temp": (60 << 16) | 58}},
                 "ctc": {"info": {"temp": 35}},

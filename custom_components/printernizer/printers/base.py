@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from .models import DeviceInfo, JobMetadata, PrinterState
+from .errors import AdapterError
+from .models import DeviceInfo, PrinterState
 
 StateListener = Callable[[PrinterState], None]
+ErrorListener = Callable[[AdapterError], None]
 
 
 class PrinterAdapter(Protocol):
@@ -28,14 +30,17 @@ class PrinterAdapter(Protocol):
     def add_listener(self, listener: StateListener) -> Callable[[], None]:
         """Call listener with each changed snapshot; returns the remover."""
 
+    def add_error_listener(self, listener: ErrorListener) -> Callable[[], None]:
+        """Call listener when the printer refuses us for good; returns the remover."""
+
     async def start(self) -> None:
         """Connect and wait for the first full state."""
 
     async def stop(self) -> None:
         """Disconnect and release every thread, task and timer."""
 
-    async def refresh(self) -> None:
-        """Ask the printer for a full state (rate-limited)."""
+    async def refresh(self) -> bool:
+        """Ask the printer for a full state; False when rate-limited."""
 
     async def pause(self) -> None:
         """Pause the running job."""
@@ -45,6 +50,3 @@ class PrinterAdapter(Protocol):
 
     async def stop_print(self) -> None:
         """Cancel the running job."""
-
-    async def job_metadata(self) -> JobMetadata | None:
-        """Slicer metadata of the current job, or None when it cannot be read."""

@@ -15,6 +15,10 @@ class PrinterOfflineError(AdapterError):
     """The printer cannot be reached right now; retrying later may help."""
 
 
+class PrinterTimeoutError(PrinterOfflineError):
+    """The printer accepted the connection but did not answer in time."""
+
+
 class ProtocolError(AdapterError):
     """The printer answered with something we do not understand."""
 

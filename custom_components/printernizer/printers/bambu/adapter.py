@@ -10,17 +10,22 @@ import json
 import logging
 from typing import Any, Final
 
+from ..base import ErrorListener, StateListener
 from ..errors import (
     AdapterError,
     CommandRefusedError,
     ControlsLockedError,
     PrinterOfflineError,
+    PrinterTimeoutError,
     WrongSerialError,
 )
-from ..models import DeviceInfo, PrinterState
+from ..models import ACTIVE_STATUSES, DeviceInfo, JobMetadata, PrinterState, PrinterStatus
+from .ftps import BambuFtpsClient
+from .metadata import fetch_job_metadata
 from .mqtt import MqttConnection
 from .report import ReportState
 from .tls import pinned_context
+from .values import as_int
 from .version import device_info
 
 _LOGGER = logging.getLogger(__name__)
@@ -28,9 +33,6 @@ _LOGGER = logging.getLogger(__name__)
 MAX_PAYLOAD: Final = 1 << 20
 LOCKDOWN_ERROR: Final = 84033543
 SPEED_LEVELS: Final = range(1, 5)
-
-StateListener = Callable[[PrinterState], None]
-ErrorListener = Callable[[AdapterError], None]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -50,6 +52,8 @@ class Timing:
     """Protocol timings; tests shorten them, users keep the defaults."""
 
     setup_timeout: float = 15.0
+    metadata_attempts: int = 12
+    metadata_retry_delay: float = 5.0
     command_timeout: float = 10.0
     watchdog: float = 60.0
     pushall_interval: float = 300.0
@@ -70,6 +74,9 @@ class BambuAdapter:
         self._pending: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
         self._sequence = itertools.count(1)
         self._connection: MqttConnection | None = None
+        self._ftps: BambuFtpsClient | None = None
+        self._metadata_job: tuple[object, ...] | None = None
+        self._metadata_task: asyncio.Task[JobMetadata | None] | None = None
         self._watchdog: asyncio.TimerHandle | None = None
         self._first_report: asyncio.Future[None] | None = None
         self._version: asyncio.Future[None] | None = None
@@ -109,6 +116,9 @@ class BambuAdapter:
         loop = asyncio.get_running_loop()
         config = self._config
         context = await loop.run_in_executor(None, pinned_context, config.certificate)
+        self._ftps = BambuFtpsClient(
+            config.host, config.access_code, port=config.ftps_port, ssl_context=context
+        )
         self._first_report = loop.create_future()
         self._version = loop.create_future()
         self._connection = MqttConnection(
@@ -129,7 +139,7 @@ class BambuAdapter:
                 await asyncio.gather(self._first_report, self._version)
         except TimeoutError as err:
             await self.stop()
-            raise PrinterOfflineError("The printer sent no status in time") from err
+            raise PrinterTimeoutError("The printer sent no status in time") from err
         except BaseException:
             await self.stop()
             raise
@@ -139,6 +149,10 @@ class BambuAdapter:
 
     async def stop(self) -> None:
         """Disconnect and release every timer, task and socket."""
+        if self._metadata_task:
+            self._metadata_task.cancel()
+            await asyncio.gather(self._metadata_task, return_exceptions=True)
+            self._metadata_task = self._metadata_job = None
         if self._watchdog:
             self._watchdog.cancel()
             self._watchdog = None
@@ -188,6 +202,62 @@ class BambuAdapter:
             loop_times=0,
             interval_time=0,
         )
+
+    async def job_metadata(self) -> JobMetadata | None:
+        """Slicer metadata of the current job from its 3MF, None when there is none.
+
+        Fetched once per job, as soon as the printer has the file; concurrent callers share it.
+        """
+        task = self._metadata_task
+        if self._job_identity() != self._metadata_job or task is None:
+            task = self._fetch_metadata()
+            if task is None:
+                return None
+        return await asyncio.shield(task)
+
+    def _job_identity(self) -> tuple[object, ...] | None:
+        job = self.state.job
+        if not (job.name or job.file):
+            return None
+        return (job.name, job.file, job.started_at, job.job_id)
+
+    def _fetch_metadata(self) -> asyncio.Task[JobMetadata | None] | None:
+        identity = self._job_identity()
+        if identity is None or self._ftps is None:
+            return None
+        if self._metadata_task:
+            self._metadata_task.cancel()
+        self._metadata_job = identity
+        self._metadata_task = asyncio.get_running_loop().create_task(
+            self._download_metadata(), name=f"printernizer-3mf-{self._config.serial}"
+        )
+        return self._metadata_task
+
+    async def _download_metadata(self) -> JobMetadata | None:
+        """The file appears late and is written in place on some models: retry a while."""
+        assert self._ftps
+        job = self.state.job
+        mapping = self._report.report.get("ams_mapping")
+        slot_ids = {
+            index: str(tray)
+            for index, tray in enumerate(mapping if isinstance(mapping, list) else (), 1)
+            if isinstance(tray, int) and tray >= 0
+        }
+        loop = asyncio.get_running_loop()
+        for attempt in range(self._timing.metadata_attempts):
+            if attempt:
+                await asyncio.sleep(self._timing.metadata_retry_delay)
+            try:
+                return await loop.run_in_executor(
+                    None, fetch_job_metadata, self._ftps, job.name, job.file, slot_ids
+                )
+            except AdapterError as err:
+                _LOGGER.debug("%s: job file not readable yet: %s", self._config.serial, err)
+            except OSError as err:
+                _LOGGER.warning("%s: cannot store the job file: %s", self._config.serial, err)
+                return None
+        _LOGGER.info("%s: no slicer metadata for job %s", self._config.serial, job.name)
+        return None
 
     def _on_connect(self) -> None:
         """Identity and a full report after every (re)connect; deltas only make sense on top."""
@@ -242,7 +312,17 @@ class BambuAdapter:
                     future.set_result(body)
 
     def _on_report(self, body: dict[str, Any]) -> None:
-        self._publish_state(self._report.apply(body))
+        state = self._report.apply(body)
+        self._publish_state(state)
+        if (
+            state.status in ACTIVE_STATUSES
+            and self._metadata_job != self._job_identity()
+            and (
+                state.status is PrinterStatus.PRINTING
+                or (as_int(self._report.report.get("gcode_file_prepare_percent")) or 0) >= 99
+            )
+        ):
+            self._fetch_metadata()
         if self._first_report and not self._first_report.done() and "gcode_state" in body:
             self._first_report.set_result(None)
 
@@ -305,7 +385,7 @@ class BambuAdapter:
             async with asyncio.timeout(self._timing.command_timeout):
                 ack = await future
         except TimeoutError as err:
-            raise PrinterOfflineError(f"The printer did not acknowledge {command}") from err
+            raise PrinterTimeoutError(f"The printer did not acknowledge {command}") from err
         finally:
             self._pending.pop((command, sequence_id), None)
         result = str(ack.get("result", "success")).lower()

@@ -26,6 +26,7 @@ from ..errors import (
     AuthenticationError,
     CertificateMismatchError,
     PrinterOfflineError,
+    PrinterTimeoutError,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ MISC_INTERVAL = 5.0
 CONNECT_TIMEOUT = 10.0
 BACKOFF_START = 1.0
 BACKOFF_CAP = 60.0
+MAX_PACKETS_PER_READ = 500
 # CONNACK "bad user name or password" and "not authorized" (MQTT 3.1.1 codes 4 and 5).
 _AUTH_FAILURES = frozenset({134, 135})
 
@@ -101,7 +103,7 @@ class MqttConnection:
                 await self._connack
         except TimeoutError as err:
             self._close_socket()
-            raise PrinterOfflineError("The printer did not answer the MQTT login") from err
+            raise PrinterTimeoutError("The printer did not answer the MQTT login") from err
         finally:
             self._connack = None
         self._schedule_misc()
@@ -166,7 +168,14 @@ class MqttConnection:
         self._call_in_loop(self._loop.remove_writer, sock.fileno())
 
     def _watch(self, fd: int) -> None:
-        self._loop.add_reader(fd, self._client.loop_read)
+        self._loop.add_reader(fd, self._read)
+
+    def _read(self) -> None:
+        """Drain every complete packet: TLS may hold decrypted bytes the selector cannot see."""
+        self._client.loop_read(MAX_PACKETS_PER_READ)
+        sock = self._client.socket()
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            self._loop.call_soon(self._read)
 
     def _unwatch(self, fd: int) -> None:
         self._loop.remove_reader(fd)

@@ -1,0 +1,107 @@
+"""Base entity: device identity, availability, and writes only when something shown changed."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any
+
+from homeassistant.core import callback
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+
+from .const import CONF_PRINTER_TYPE, DOMAIN, PRINTER_BAMBU
+from .coordinator import PrinterCoordinator
+from .printers.errors import (
+    AdapterError,
+    CommandRefusedError,
+    ControlsLockedError,
+    PrinterOfflineError,
+)
+
+MANUFACTURERS = {PRINTER_BAMBU: "Bambu Lab"}
+
+
+def printer_device_info(coordinator: PrinterCoordinator) -> DeviceInfo:
+    """The printer's device registry entry."""
+    entry = coordinator.config_entry
+    info = coordinator.adapter.device_info
+    return DeviceInfo(
+        identifiers={(DOMAIN, info.serial)},
+        manufacturer=MANUFACTURERS.get(entry.data[CONF_PRINTER_TYPE]),
+        model=info.model,
+        name=entry.title,
+        serial_number=info.serial,
+        sw_version=info.firmware,
+        hw_version=info.hardware,
+    )
+
+
+class PrinternizerEntity(CoordinatorEntity[PrinterCoordinator]):
+    """An entity of one printer.
+
+    Every push reaches every entity; each compares what it would show with what it last wrote,
+    so a print farm's temperature jitter does not become state writes it does not display.
+    """
+
+    _attr_has_entity_name = True
+
+    def __init__(self, coordinator: PrinterCoordinator, description: EntityDescription) -> None:
+        """Bind the description to the printer."""
+        super().__init__(coordinator)
+        self.entity_description = description
+        self._attr_unique_id = f"{coordinator.adapter.device_info.serial}_{description.key}"
+        self._attr_device_info = printer_device_info(coordinator)
+        self._written: tuple[Any, ...] | None = None
+
+    @property
+    def available(self) -> bool:
+        """Readings of an offline printer are not current, so they are not shown."""
+        return super().available and self.coordinator.data.online
+
+    def _shown(self) -> tuple[Any, ...]:
+        """What this entity displays; a change of it is worth a state write."""
+        return (self.available,)
+
+    async def async_added_to_hass(self) -> None:
+        """Remember what the first write showed."""
+        await super().async_added_to_hass()
+        self._written = self._shown()
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        shown = self._shown()
+        if shown != self._written:
+            self._written = shown
+            self.async_write_ha_state()
+
+    async def _command(self, name: str, call: Awaitable[object]) -> None:
+        """Run a printer command, turning adapter errors into translated HA errors."""
+        placeholders = {"name": self.coordinator.name, "command": name}
+        try:
+            await call
+        except ControlsLockedError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="controls_locked",
+                translation_placeholders=placeholders,
+            ) from err
+        except CommandRefusedError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="command_refused",
+                translation_placeholders={**placeholders, "reason": err.reason or "-"},
+            ) from err
+        except PrinterOfflineError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="command_timeout",
+                translation_placeholders=placeholders,
+            ) from err
+        except AdapterError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="cannot_connect",
+                translation_placeholders=placeholders,
+            ) from err

@@ -1,0 +1,344 @@
+"""Sensors of a printer, declared once over the shared `PrinterState`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import (
+    PERCENTAGE,
+    SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
+    EntityCategory,
+    UnitOfLength,
+    UnitOfTemperature,
+    UnitOfTime,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
+
+from .coordinator import PrinterCoordinator, PrinternizerConfigEntry
+from .entity import PrinternizerEntity
+from .printers.bambu.report import STAGES
+from .printers.models import ACTIVE_STATUSES, FilamentSlot, PrinterState, PrinterStatus
+
+PARALLEL_UPDATES = 0
+
+SPEED_LEVELS = {1: "silent", 2: "standard", 3: "sport", 4: "ludicrous"}
+# A finish estimate moves only when it is off by more than this, so it does not tick.
+FINISH_TOLERANCE = timedelta(minutes=2)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrinterSensorDescription(SensorEntityDescription):
+    """How one sensor reads the printer state."""
+
+    value_fn: Callable[[PrinterState], Any]
+    exists_fn: Callable[[PrinterState], bool] = lambda _: True
+
+
+def _temperature(
+    key: str, read: Callable[[PrinterState], float | None], **kwargs: Any
+) -> PrinterSensorDescription:
+    return PrinterSensorDescription(
+        key=key,
+        translation_key=key,
+        device_class=SensorDeviceClass.TEMPERATURE,
+        state_class=SensorStateClass.MEASUREMENT,
+        native_unit_of_measurement=UnitOfTemperature.CELSIUS,
+        suggested_display_precision=0,
+        value_fn=read,
+        **kwargs,
+    )
+
+
+def _fan(key: str, read: Callable[[PrinterState], int | None]) -> PrinterSensorDescription:
+    return PrinterSensorDescription(
+        key=key,
+        translation_key=key,
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_registry_enabled_default=False,
+        value_fn=read,
+    )
+
+
+def _rounded(value: float | None) -> float | None:
+    """Whole degrees: tenths jitter on every report and would flood the recorder."""
+    return None if value is None else float(round(value))
+
+
+SENSORS: tuple[PrinterSensorDescription, ...] = (
+    PrinterSensorDescription(
+        key="status",
+        translation_key="status",
+        device_class=SensorDeviceClass.ENUM,
+        options=[status.value for status in PrinterStatus],
+        value_fn=lambda state: state.status.value,
+    ),
+    PrinterSensorDescription(
+        key="stage",
+        translation_key="stage",
+        device_class=SensorDeviceClass.ENUM,
+        options=sorted({"idle", *STAGES.values()}),
+        value_fn=lambda state: state.job.stage or "idle",
+    ),
+    PrinterSensorDescription(
+        key="progress",
+        translation_key="progress",
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda state: state.job.progress,
+    ),
+    PrinterSensorDescription(
+        key="remaining_time",
+        translation_key="remaining_time",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.MINUTES,
+        suggested_unit_of_measurement=UnitOfTime.HOURS,
+        suggested_display_precision=1,
+        value_fn=lambda state: state.job.remaining_minutes
+        if state.status in ACTIVE_STATUSES
+        else 0,
+    ),
+    PrinterSensorDescription(
+        key="current_layer",
+        translation_key="current_layer",
+        value_fn=lambda state: state.job.current_layer,
+    ),
+    PrinterSensorDescription(
+        key="total_layers",
+        translation_key="total_layers",
+        value_fn=lambda state: state.job.total_layers,
+    ),
+    PrinterSensorDescription(
+        key="job_name",
+        translation_key="job_name",
+        value_fn=lambda state: state.job.name,
+    ),
+    _temperature("nozzle_temperature", lambda state: _rounded(state.nozzle.current)),
+    _temperature(
+        "nozzle_target_temperature",
+        lambda state: state.nozzle.target,
+        entity_registry_enabled_default=False,
+    ),
+    _temperature("bed_temperature", lambda state: _rounded(state.bed.current)),
+    _temperature(
+        "bed_target_temperature",
+        lambda state: state.bed.target,
+        entity_registry_enabled_default=False,
+    ),
+    _temperature(
+        "chamber_temperature",
+        lambda state: _rounded(state.chamber.current) if state.chamber else None,
+        exists_fn=lambda state: state.chamber is not None,
+    ),
+    _fan("part_fan", lambda state: state.part_fan_percent),
+    _fan("aux_fan", lambda state: state.aux_fan_percent),
+    _fan("chamber_fan", lambda state: state.chamber_fan_percent),
+    PrinterSensorDescription(
+        key="speed_level",
+        translation_key="speed_level",
+        device_class=SensorDeviceClass.ENUM,
+        options=list(SPEED_LEVELS.values()),
+        value_fn=lambda state: SPEED_LEVELS.get(state.speed_level or 0),
+        exists_fn=lambda state: state.speed_level is not None,
+    ),
+    PrinterSensorDescription(
+        key="wifi_signal",
+        translation_key="wifi_signal",
+        device_class=SensorDeviceClass.SIGNAL_STRENGTH,
+        native_unit_of_measurement=SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=False,
+        value_fn=lambda state: state.wifi_dbm,
+        exists_fn=lambda state: state.wifi_dbm is not None,
+    ),
+    PrinterSensorDescription(
+        key="nozzle_type",
+        translation_key="nozzle_type",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda state: state.nozzle_type,
+        exists_fn=lambda state: state.nozzle_type is not None,
+    ),
+    PrinterSensorDescription(
+        key="nozzle_diameter",
+        translation_key="nozzle_diameter",
+        native_unit_of_measurement=UnitOfLength.MILLIMETERS,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda state: state.nozzle_diameter,
+        exists_fn=lambda state: state.nozzle_diameter is not None,
+    ),
+    PrinterSensorDescription(
+        key="active_slot",
+        translation_key="active_slot",
+        value_fn=lambda state: state.active_slot,
+        exists_fn=lambda state: bool(state.filament_slots),
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PrinternizerConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Create the sensors this printer has data for."""
+    coordinator = entry.runtime_data.coordinator
+    state = coordinator.data
+    entities: list[SensorEntity] = [
+        PrinterSensor(coordinator, description)
+        for description in SENSORS
+        if description.exists_fn(state)
+    ]
+    entities.append(EstimatedFinishSensor(coordinator))
+    entities.extend(
+        sensor
+        for unit in state.filament_units
+        for sensor in (
+            UnitSensor(coordinator, unit.unit_id, "humidity_index"),
+            UnitSensor(coordinator, unit.unit_id, "temperature"),
+        )
+    )
+    entities.extend(
+        TraySensor(coordinator, slot, kind)
+        for slot in state.filament_slots
+        for kind in ("material", "remaining")
+    )
+    async_add_entities(entities)
+
+
+class PrinterSensor(PrinternizerEntity, SensorEntity):
+    """A sensor whose value is one field of the printer state."""
+
+    entity_description: PrinterSensorDescription
+
+    @property
+    def native_value(self) -> Any:
+        """The field's current value."""
+        return self.entity_description.value_fn(self.coordinator.data)
+
+    def _shown(self) -> tuple[Any, ...]:
+        return (self.available, self.native_value)
+
+
+class EstimatedFinishSensor(PrinternizerEntity, SensorEntity):
+    """When the running print will end, steadied against minute-by-minute rounding."""
+
+    _attr_device_class = SensorDeviceClass.TIMESTAMP
+
+    def __init__(self, coordinator: PrinterCoordinator) -> None:
+        """Start without an estimate."""
+        super().__init__(
+            coordinator,
+            SensorEntityDescription(key="estimated_finish", translation_key="estimated_finish"),
+        )
+        self._finish: datetime | None = None
+
+    @property
+    def native_value(self) -> datetime | None:
+        """The damped estimate."""
+        state = self.coordinator.data
+        remaining = state.job.remaining_minutes
+        if state.status not in ACTIVE_STATUSES or remaining is None:
+            self._finish = None
+            return None
+        estimate = dt_util.utcnow().replace(second=0, microsecond=0) + timedelta(minutes=remaining)
+        if self._finish is None or abs(estimate - self._finish) > FINISH_TOLERANCE:
+            self._finish = estimate
+        return self._finish
+
+    def _shown(self) -> tuple[Any, ...]:
+        return (self.available, self.native_value)
+
+
+class UnitSensor(PrinternizerEntity, SensorEntity):
+    """Humidity index or temperature of one AMS unit."""
+
+    def __init__(self, coordinator: PrinterCoordinator, unit_id: str, field: str) -> None:
+        """Describe the reading of one unit."""
+        temperature = field == "temperature"
+        super().__init__(
+            coordinator,
+            SensorEntityDescription(
+                key=f"ams_{unit_id}_{field}",
+                translation_key=f"ams_{field}",
+                translation_placeholders={"unit": str(int(unit_id) + 1)},
+                device_class=SensorDeviceClass.TEMPERATURE if temperature else None,
+                native_unit_of_measurement=UnitOfTemperature.CELSIUS if temperature else None,
+                state_class=SensorStateClass.MEASUREMENT,
+                suggested_display_precision=0 if temperature else None,
+            ),
+        )
+        self._unit_id = unit_id
+        self._field = field
+
+    @property
+    def native_value(self) -> float | int | None:
+        """The unit's reading, None when the unit is gone."""
+        for unit in self.coordinator.data.filament_units:
+            if unit.unit_id == self._unit_id:
+                if self._field == "temperature":
+                    return _rounded(unit.temperature)
+                return unit.humidity_index
+        return None
+
+    def _shown(self) -> tuple[Any, ...]:
+        return (self.available, self.native_value)
+
+
+class TraySensor(PrinternizerEntity, SensorEntity):
+    """Material (with colour) or remaining amount in one filament slot."""
+
+    _unrecorded_attributes = frozenset({"color", "name"})
+
+    def __init__(self, coordinator: PrinterCoordinator, slot: FilamentSlot, kind: str) -> None:
+        """Describe one slot's reading."""
+        label = "external" if slot.slot_id == "254" else str(int(slot.slot_id) + 1)
+        remaining = kind == "remaining"
+        super().__init__(
+            coordinator,
+            SensorEntityDescription(
+                key=f"slot_{slot.slot_id}_{kind}",
+                translation_key=f"slot_{kind}",
+                translation_placeholders={"slot": label},
+                native_unit_of_measurement=PERCENTAGE if remaining else None,
+                state_class=SensorStateClass.MEASUREMENT if remaining else None,
+            ),
+        )
+        self._slot_id = slot.slot_id
+        self._remaining = remaining
+
+    def _slot(self) -> FilamentSlot | None:
+        return next(
+            (s for s in self.coordinator.data.filament_slots if s.slot_id == self._slot_id), None
+        )
+
+    @property
+    def native_value(self) -> str | int | None:
+        """Material name, or remaining percent when the printer knows it."""
+        slot = self._slot()
+        if slot is None:
+            return None
+        return slot.remaining_percent if self._remaining else (slot.material or "empty")
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Colour and product name of the loaded filament."""
+        slot = self._slot()
+        if slot is None or self._remaining:
+            return None
+        return {"color": slot.color, "name": slot.name}
+
+    def _shown(self) -> tuple[Any, ...]:
+        return (self.available, self.native_value, self.extra_state_attributes)

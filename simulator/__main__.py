@@ -1,0 +1,98 @@
+"""Run a simulated printer for the demo or by hand: `python -m simulator bambu --help`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+import signal
+import sys
+
+from simulator.bambu.payloads import MODELS
+from simulator.bambu.printer import BambuSimulator
+from simulator.bambu.scenarios import PrintJob, run_forever
+
+_COOL_DOWN = 60.0  # simulated seconds recorded after a --once print finishes
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """One subcommand per printer brand."""
+    parser = argparse.ArgumentParser(prog="python -m simulator", description=__doc__)
+    brands = parser.add_subparsers(dest="brand", required=True)
+    bambu = brands.add_parser("bambu", help="a Bambu Lab printer (MQTT over TLS + FTPS)")
+    bambu.add_argument("--model", choices=MODELS, default="P1S")
+    bambu.add_argument("--serial", default="01P00A000000001")
+    bambu.add_argument("--access-code", default="12345678")
+    bambu.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    bambu.add_argument("--mqtt-port", type=int, default=0, help="0 picks a free port (real: 8883)")
+    bambu.add_argument("--ftps-port", type=int, default=0, help="0 picks a free port (real: 990)")
+    bambu.add_argument("--speed", type=float, default=60.0, help="simulated seconds per second")
+    bambu.add_argument("--scenario", choices=("idle", "print", "loop"), default="idle")
+    bambu.add_argument("--subtask", default="Benchy", help="job name for print/loop")
+    bambu.add_argument("--minutes", type=float, default=30.0, help="print time for print/loop")
+    bambu.add_argument("--layers", type=int, default=50, help="layer count for print/loop")
+    bambu.add_argument("--replay", type=Path, help="publish this JSON-lines capture")
+    bambu.add_argument("--record", type=Path, help="write everything published to this file")
+    bambu.add_argument("--lockdown", action="store_true", help="2025 firmware: refuse control")
+    bambu.add_argument("--no-jitter", action="store_true", help="no idle sensor/Wi-Fi deltas")
+    bambu.add_argument("--workdir", type=Path, help="keep certificates and SD card here")
+    bambu.add_argument("--once", action="store_true", help="exit when the print/replay is over")
+    bambu.set_defaults(run=_run_bambu)
+    return parser
+
+
+async def _run_bambu(args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    sim = BambuSimulator(
+        serial=args.serial,
+        access_code=args.access_code,
+        model=args.model,
+        speed=args.speed,
+        workdir=args.workdir,
+        host=args.host,
+        mqtt_port=args.mqtt_port,
+        ftps_port=args.ftps_port,
+        lockdown=args.lockdown,
+        jitter=not args.no_jitter,
+        record=args.record,
+    )
+    async with sim:
+        print(
+            f"Bambu Lab {sim.model} simulator  serial {sim.serial}  access code {sim.access_code}"
+        )
+        print(f"MQTT (TLS)   {sim.host}:{sim.mqtt_port}")
+        print(f"FTPS         {sim.host}:{sim.ftps_port}")
+        print(f"CA           {sim.ca_file}")
+        print(f"Certificate  SHA-256 {sim.cert_fingerprint}")
+        print("Ctrl-C stops.", flush=True)
+        job = PrintJob(args.subtask, args.layers, args.minutes)
+        work: asyncio.Task[object] | None = None
+        if args.replay is not None:
+            work = asyncio.create_task(sim.replay(args.replay))
+        elif args.scenario == "print":
+            work = sim.start_print(job.subtask, total_layers=job.total_layers, minutes=job.minutes)
+        elif args.scenario == "loop":
+            work = asyncio.create_task(run_forever(sim, job))
+        stopped = asyncio.create_task(stop.wait())
+        ends = [stopped, work] if args.once and work is not None else [stopped]
+        await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
+        if not stop.is_set():
+            await sim.clock.sleep(_COOL_DOWN)  # --once: let the capture show the cool-down
+        for task in (stopped, work):
+            if task is not None:
+                task.cancel()
+                await asyncio.wait([task])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments and run until Ctrl-C (or the end of a --once run)."""
+    args = build_parser().parse_args(argv)
+    asyncio.run(args.run(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
