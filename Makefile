@@ -21,7 +21,7 @@ test-current: setup
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 test-next: setup
-	$(NEXT)/bin/python -m pytest -p no:randomly --no-cov $(PYTEST_ARGS)
+	$(NEXT)/bin/python -m pytest --no-cov $(PYTEST_ARGS)
 
 format: setup
 	$(VENV)/bin/ruff format .

@@ -8,6 +8,7 @@ from typing import Any
 
 from homeassistant.config_entries import (
     ConfigEntry,
+    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     OptionsFlow,
@@ -42,7 +43,7 @@ from .const import (
     LOGGER,
     PRINTER_BAMBU,
 )
-from .printers.bambu.adapter import BambuAdapter
+from .printers.bambu.adapter import BambuAdapter, Timing
 from .printers.bambu.tls import fetch_certificate, fingerprint
 from .printers.errors import (
     AuthenticationError,
@@ -54,6 +55,8 @@ from .printers.errors import (
 from .printers.models import DeviceInfo
 
 CONF_ADVANCED = "advanced"
+# Seconds a printer gets to send its identity and first report while the user waits.
+VALIDATION_TIMEOUT = 10.0
 
 _PORT = NumberSelector(NumberSelectorConfig(min=1, max=65535, mode=NumberSelectorMode.BOX))
 _PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
@@ -95,7 +98,7 @@ async def _validate_bambu(data: dict[str, Any]) -> tuple[DeviceInfo, dict[str, s
             data[CONF_CERTIFICATE] = await loop.run_in_executor(
                 None, fetch_certificate, data[CONF_HOST], data[CONF_MQTT_PORT]
             )
-        adapter = BambuAdapter(bambu_config(data))
+        adapter = BambuAdapter(bambu_config(data), Timing(setup_timeout=VALIDATION_TIMEOUT))
         await adapter.start()
     except AuthenticationError:
         return DeviceInfo(serial=data[CONF_SERIAL]), {"base": "invalid_auth"}
@@ -192,8 +195,7 @@ class PrinternizerConfigFlow(ConfigFlow, domain=DOMAIN):
             data = {**entry.data, CONF_ACCESS_CODE: user_input[CONF_ACCESS_CODE].strip()}
             _, errors = await _validate_bambu(data)
             if not errors:
-                self.hass.config_entries.async_update_entry(entry, data=data)
-                return self.async_abort(reason="reauth_successful")
+                return self._async_update_and_abort(entry, data, "reauth_successful")
         return self.async_show_form(
             step_id="reauth_confirm",
             data_schema=vol.Schema({vol.Required(CONF_ACCESS_CODE): _PASSWORD}),
@@ -212,14 +214,28 @@ class PrinternizerConfigFlow(ConfigFlow, domain=DOMAIN):
             del data[CONF_CERTIFICATE]
             _, errors = await _validate_bambu(data)
             if not errors:
-                self.hass.config_entries.async_update_entry(entry, data=data)
-                return self.async_abort(reason="reconfigure_successful")
+                return self._async_update_and_abort(entry, data, "reconfigure_successful")
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=vol.Schema({vol.Required(CONF_HOST, default=entry.data[CONF_HOST]): str}),
             description_placeholders={"name": entry.title},
             errors=errors,
         )
+
+    def _async_update_and_abort(
+        self, entry: ConfigEntry, data: dict[str, Any], reason: str
+    ) -> ConfigFlowResult:
+        """Store the checked data and make the entry use it.
+
+        A loaded entry reloads through its update listener (when the data changed). One whose
+        setup failed, typically on the very code or certificate fixed here, has no listener:
+        set it up again now instead of at the next restart.
+        """
+        loaded = entry.state is ConfigEntryState.LOADED  # the listener starts unloading at once
+        self.hass.config_entries.async_update_entry(entry, data=data)
+        if not loaded:
+            self.hass.config_entries.async_schedule_reload(entry.entry_id)
+        return self.async_abort(reason=reason)
 
 
 class PrinternizerOptionsFlow(OptionsFlow):

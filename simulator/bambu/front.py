@@ -15,6 +15,7 @@ from .mqtt import PUBLISH, SUBSCRIBE, ProtocolError, read_packet, split_publish,
 
 _LOGGER = logging.getLogger(__name__)
 _CLOSE_TIMEOUT = 2.0
+_HANDSHAKE_TIMEOUT = 10.0
 
 
 class MqttFront:
@@ -39,14 +40,9 @@ class MqttFront:
 
     async def start(self) -> None:
         """Listen; the first start picks a free port when `port` is 0, later ones reuse it."""
-        self._server = await asyncio.start_server(
-            self._serve,
-            self.host,
-            self.port,
-            ssl=self.ssl_context,
-            ssl_handshake_timeout=10.0,
-            ssl_shutdown_timeout=_CLOSE_TIMEOUT,
-        )
+        # TLS starts after accept: a client refusing our certificate is then this server's
+        # business, not an asyncio "Error on transport creation" in the host's log.
+        self._server = await asyncio.start_server(self._serve, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -74,12 +70,15 @@ class MqttFront:
         assert task is not None
         task.set_name("bambu-sim-front-client")
         self._clients[writer] = task
+        upstream = None
         try:
+            async with asyncio.timeout(_HANDSHAKE_TIMEOUT):
+                await writer.start_tls(self.ssl_context, ssl_shutdown_timeout=_CLOSE_TIMEOUT)
             upstream_reader, upstream = await asyncio.open_connection(
                 "127.0.0.1", self._upstream_port
             )
-        except OSError:
-            upstream = None  # mosquitto is restarting: the printer is not taking connections
+        except (OSError, ssl.SSLError):
+            pass  # a refused handshake, or mosquitto restarting: no session for this client
         try:
             if upstream is not None:
                 await self._relay(reader, writer, upstream_reader, upstream)

@@ -1,8 +1,100 @@
 """Fixtures for tests that run the integration inside Home Assistant's test harness."""
 
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from homeassistant.const import CONF_HOST
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.helpers.event import async_track_state_change_event
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.printernizer.const import (
+    CONF_ACCESS_CODE,
+    CONF_CERTIFICATE,
+    CONF_FTPS_PORT,
+    CONF_MODEL,
+    CONF_MQTT_PORT,
+    CONF_PRINTER_TYPE,
+    CONF_SERIAL,
+    DOMAIN,
+    PRINTER_BAMBU,
+)
+from simulator.bambu.printer import BambuSimulator
 
 
 @pytest.fixture(autouse=True)
 def _custom_integrations(enable_custom_integrations: None) -> None:
     """Let HA load custom_components/printernizer."""
+
+
+@pytest.fixture
+async def bambu_sim(socket_enabled: None, tmp_path: Path) -> AsyncIterator[BambuSimulator]:
+    """A P1S on 127.0.0.1 with a fast clock and no sensor noise."""
+    async with BambuSimulator(workdir=tmp_path / "p1s", speed=600, jitter=False) as sim:
+        yield sim
+
+
+def bambu_entry_data(sim: BambuSimulator) -> dict[str, Any]:
+    """Entry data as the config flow stores it for this simulated printer."""
+    return {
+        CONF_PRINTER_TYPE: PRINTER_BAMBU,
+        CONF_HOST: "127.0.0.1",
+        CONF_SERIAL: sim.serial,
+        CONF_ACCESS_CODE: sim.access_code,
+        CONF_CERTIFICATE: sim.cert_pem,
+        CONF_MQTT_PORT: sim.mqtt_port,
+        CONF_FTPS_PORT: sim.ftps_port,
+        CONF_MODEL: sim.model,
+    }
+
+
+@pytest.fixture
+def bambu_entry(hass: HomeAssistant, bambu_sim: BambuSimulator) -> MockConfigEntry:
+    """The simulated printer's config entry, added but not set up."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=bambu_sim.serial,
+        title=f"{bambu_sim.model} {bambu_sim.serial}",
+        data=bambu_entry_data(bambu_sim),
+    )
+    entry.add_to_hass(hass)
+    return entry
+
+
+@pytest.fixture
+async def loaded_entry(
+    hass: HomeAssistant, bambu_entry: MockConfigEntry
+) -> AsyncIterator[MockConfigEntry]:
+    """The entry set up; unloaded afterwards so nothing keeps running."""
+    assert await hass.config_entries.async_setup(bambu_entry.entry_id)
+    await hass.async_block_till_done()
+    yield bambu_entry
+    assert await hass.config_entries.async_unload(bambu_entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def wait_for_state(
+    hass: HomeAssistant, entity_id: str, expected: str, timeout: float = 10
+) -> None:
+    """Wait until an entity shows a state, driven by HA's own state-change events."""
+    if (state := hass.states.get(entity_id)) and state.state == expected:
+        return
+    reached = hass.loop.create_future()
+
+    @callback
+    def changed(event: Event[EventStateChangedData]) -> None:
+        new = event.data["new_state"]
+        if new is not None and new.state == expected and not reached.done():
+            reached.set_result(None)
+
+    unsubscribe = async_track_state_change_event(hass, entity_id, changed)
+    try:
+        async with asyncio.timeout(timeout):
+            await reached
+    finally:
+        unsubscribe()

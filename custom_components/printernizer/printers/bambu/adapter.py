@@ -144,6 +144,11 @@ class BambuAdapter:
             await self.stop()
             raise
         finally:
+            for future in (self._first_report, self._version):
+                # A failure can land in a future nobody awaits any more (login refused first).
+                if future.done() and not future.cancelled():
+                    future.exception()
+                future.cancel()
             self._first_report = self._version = None
         self._arm_watchdog()
 
@@ -278,7 +283,7 @@ class BambuAdapter:
             )
             return
         if error is not None:
-            _LOGGER.error("%s: %s", self._config.serial, error)
+            _LOGGER.debug("%s: giving up: %s", self._config.serial, error)
             for listener in tuple(self._error_listeners):
                 listener(error)
         self._publish_state(self._report.set_offline())

@@ -344,16 +344,19 @@ def _errors(print_error: int, hms: Any) -> tuple[PrinterError, ...]:
 
 def _slot(tray: dict[str, Any], slot_id: str, unit_id: str | None) -> FilamentSlot:
     material = as_str(tray.get("tray_type"))
+    if material is None:
+        return FilamentSlot(slot_id=slot_id, unit_id=unit_id, empty=True)
     color = as_str(tray.get("tray_color"))
     remain = as_int(tray.get("remain"))
+    # The external spool has no RFID; its "remain" is a placeholder, not a reading.
+    known = remain is not None and remain >= 0 and unit_id is not None
     return FilamentSlot(
         slot_id=slot_id,
         unit_id=unit_id,
         material=material,
         color=f"#{color[:6]}" if color and len(color) >= 6 else None,
         name=as_str(tray.get("tray_sub_brands")),
-        remaining_percent=remain if remain is not None and remain >= 0 else None,
-        empty=material is None,
+        remaining_percent=remain if known else None,
     )
 
 

@@ -1,0 +1,37 @@
+"""Diagnostics: what the printer reported and how we read it, with secrets removed."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.core import HomeAssistant
+
+from .const import CONF_ACCESS_CODE, CONF_CERTIFICATE
+from .coordinator import PrinternizerConfigEntry
+from .printers.bambu.adapter import BambuAdapter
+from .printers.bambu.tls import fingerprint
+
+TO_REDACT = {CONF_ACCESS_CODE, CONF_CERTIFICATE, "access_code", "password", "sn"}
+
+
+async def async_get_config_entry_diagnostics(
+    hass: HomeAssistant, entry: PrinternizerConfigEntry
+) -> dict[str, Any]:
+    """Entry, device, normalized state and the raw report, for bug reports."""
+    coordinator = entry.runtime_data.coordinator
+    adapter = coordinator.adapter
+    data: dict[str, Any] = {
+        "entry": {
+            "data": async_redact_data(dict(entry.data), TO_REDACT),
+            "options": dict(entry.options),
+            "certificate_fingerprint": fingerprint(entry.data[CONF_CERTIFICATE]),
+        },
+        "device": asdict(adapter.device_info),
+        "state": asdict(coordinator.data),
+    }
+    if isinstance(adapter, BambuAdapter):
+        data["raw_report"] = async_redact_data(adapter.raw_report, TO_REDACT)
+        data["malformed_messages"] = adapter.malformed
+    return data

@@ -1,0 +1,32 @@
+"""Diagnostics carry what a bug report needs and no secret."""
+
+from __future__ import annotations
+
+import json
+
+from homeassistant.core import HomeAssistant
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+
+from simulator.bambu.printer import BambuSimulator
+
+
+async def test_diagnostics_redact_secrets(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    loaded_entry: MockConfigEntry,
+    bambu_sim: BambuSimulator,
+) -> None:
+    assert await async_setup_component(hass, "diagnostics", {})
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, loaded_entry)
+    text = json.dumps(diagnostics)
+    assert bambu_sim.access_code not in text
+    assert "BEGIN CERTIFICATE" not in text
+    assert diagnostics["device"]["model"] == "P1S"
+    assert diagnostics["state"]["status"] == "idle"
+    assert diagnostics["raw_report"]["gcode_state"] == "IDLE"
+    assert diagnostics["entry"]["certificate_fingerprint"].count(":") == 31

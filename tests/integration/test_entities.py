@@ -1,0 +1,163 @@
+"""The printer's entities in Home Assistant, driven by the simulated printer."""
+
+from __future__ import annotations
+
+import logging
+
+from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN, SERVICE_PRESS
+from homeassistant.components.light import DOMAIN as LIGHT_DOMAIN
+from homeassistant.components.select import (
+    ATTR_OPTION,
+    DOMAIN as SELECT_DOMAIN,
+    SERVICE_SELECT_OPTION,
+)
+from homeassistant.const import (
+    ATTR_ENTITY_ID,
+    EVENT_STATE_CHANGED,
+    SERVICE_TURN_OFF,
+    STATE_OFF,
+    STATE_ON,
+    STATE_UNAVAILABLE,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from syrupy.assertion import SnapshotAssertion
+
+from simulator.bambu.printer import BambuSimulator
+
+from .conftest import wait_for_state
+
+PREFIX = "p1s_01p00a000000001"
+STATUS = f"sensor.{PREFIX}_status"
+PROGRESS = f"sensor.{PREFIX}_progress"
+NOZZLE = f"sensor.{PREFIX}_nozzle_temperature"
+ONLINE = f"binary_sensor.{PREFIX}_online"
+PAUSED = f"binary_sensor.{PREFIX}_paused"
+LOCKED = f"binary_sensor.{PREFIX}_controls_need_developer_mode"
+PAUSE = f"button.{PREFIX}_pause"
+RESUME = f"button.{PREFIX}_resume"
+STOP = f"button.{PREFIX}_stop"
+# Readings that follow the simulated heaters or the wall clock, not the print's logic.
+TIMING_DEPENDENT = {
+    f"sensor.{PREFIX}_nozzle_temperature",
+    f"sensor.{PREFIX}_bed_temperature",
+    f"sensor.{PREFIX}_estimated_finish",
+    f"sensor.{PREFIX}_ams_1_temperature",
+}
+
+
+async def press(hass: HomeAssistant, entity_id: str) -> None:
+    await hass.services.async_call(
+        BUTTON_DOMAIN, SERVICE_PRESS, {ATTR_ENTITY_ID: entity_id}, blocking=True
+    )
+
+
+@pytest.mark.usefixtures("loaded_entry")
+async def test_full_print_produces_the_expected_states(
+    hass: HomeAssistant, bambu_sim: BambuSimulator, snapshot: SnapshotAssertion
+) -> None:
+    statuses: list[str] = []
+    hass.bus.async_listen(
+        EVENT_STATE_CHANGED,
+        lambda event: statuses.append(event.data["new_state"].state)
+        if event.data["entity_id"] == STATUS
+        else None,
+    )
+    await bambu_sim.start_print("Cube", total_layers=20, minutes=20)
+    await wait_for_state(hass, STATUS, "finished")
+    await wait_for_state(hass, PROGRESS, "100.0")
+    assert statuses == ["preparing", "printing", "finished"]
+    shown = {
+        state.entity_id: (state.state, state.attributes.get("errors"))
+        for state in hass.states.async_all()
+        if state.entity_id not in TIMING_DEPENDENT
+    }
+    assert shown == snapshot
+
+
+@pytest.mark.usefixtures("loaded_entry")
+async def test_unavailable_while_disconnected_and_back_afterwards(
+    hass: HomeAssistant, bambu_sim: BambuSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    await bambu_sim.restart_broker()
+    await wait_for_state(hass, STATUS, STATE_UNAVAILABLE)
+    assert hass.states.get(ONLINE).state == STATE_OFF  # the online sensor says why
+    await wait_for_state(hass, STATUS, "idle")
+    assert hass.states.get(ONLINE).state == STATE_ON
+    assert caplog.text.count("is offline") == 1
+    assert caplog.text.count("is back online") == 1
+
+
+@pytest.mark.usefixtures("loaded_entry")
+async def test_buttons_reach_the_printer(hass: HomeAssistant, bambu_sim: BambuSimulator) -> None:
+    assert hass.states.get(PAUSE).state == STATE_UNAVAILABLE  # nothing to pause while idle
+    bambu_sim.start_print("Long", total_layers=200, minutes=600)
+    await wait_for_state(hass, STATUS, "printing")
+    await press(hass, PAUSE)
+    await wait_for_state(hass, PAUSED, STATE_ON)
+    assert bambu_sim.paused
+    assert hass.states.get(PAUSE).state == STATE_UNAVAILABLE
+    await press(hass, RESUME)
+    await wait_for_state(hass, STATUS, "printing")
+    await press(hass, STOP)
+    await wait_for_state(hass, STATUS, "cancelled")
+    assert hass.states.get(STOP).state == STATE_UNAVAILABLE
+
+
+@pytest.mark.usefixtures("loaded_entry")
+async def test_light_and_speed(hass: HomeAssistant, bambu_sim: BambuSimulator) -> None:
+    light = f"light.{PREFIX}_chamber_light"
+    await hass.services.async_call(
+        LIGHT_DOMAIN, SERVICE_TURN_OFF, {ATTR_ENTITY_ID: light}, blocking=True
+    )
+    await wait_for_state(hass, light, STATE_OFF)
+    speed = f"select.{PREFIX}_print_speed"
+    await hass.services.async_call(
+        SELECT_DOMAIN,
+        SERVICE_SELECT_OPTION,
+        {ATTR_ENTITY_ID: speed, ATTR_OPTION: "sport"},
+        blocking=True,
+    )
+    await wait_for_state(hass, speed, "sport")
+    assert bambu_sim.report["spd_lvl"] == 3
+
+
+@pytest.mark.usefixtures("loaded_entry")
+async def test_lockdown_is_shown_and_commands_explain_why(
+    hass: HomeAssistant, bambu_sim: BambuSimulator
+) -> None:
+    bambu_sim.start_print("Long", total_layers=200, minutes=600)
+    await wait_for_state(hass, STATUS, "printing")
+    bambu_sim.set_lockdown(True)
+    await wait_for_state(hass, LOCKED, STATE_ON)
+    with pytest.raises(HomeAssistantError) as err:
+        await press(hass, PAUSE)
+    assert err.value.translation_key == "controls_locked"
+    assert "Developer Mode" in str(err.value)
+
+
+@pytest.mark.usefixtures("loaded_entry")
+async def test_jitter_below_the_display_precision_writes_no_state(
+    hass: HomeAssistant, bambu_sim: BambuSimulator
+) -> None:
+    writes: list[str] = []
+    hass.bus.async_listen(EVENT_STATE_CHANGED, lambda e: writes.append(e.data["entity_id"]))
+    base = float(hass.states.get(NOZZLE).state)
+    for jitter in (0.1, 0.2, -0.1, 0.3):
+        await bambu_sim.publish_report({"nozzle_temper": base + jitter})
+    await bambu_sim.publish_report({"mc_percent": 1})
+    await wait_for_state(hass, PROGRESS, "1.0")
+    assert writes == [PROGRESS]
+
+
+async def test_unload_disconnects(
+    hass: HomeAssistant, bambu_entry: MockConfigEntry, bambu_sim: BambuSimulator
+) -> None:
+    assert await hass.config_entries.async_setup(bambu_entry.entry_id)
+    assert bambu_sim.connected_clients() == 1
+    assert await hass.config_entries.async_unload(bambu_entry.entry_id)
+    await hass.async_block_till_done()
+    assert hass.states.get(STATUS).state == STATE_UNAVAILABLE
