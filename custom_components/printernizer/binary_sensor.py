@@ -15,7 +15,7 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .coordinator import PrinternizerConfigEntry
+from .coordinator import PrinterCoordinator, PrinternizerConfigEntry
 from .entity import PrinternizerEntity
 from .printers.models import PrinterState, PrinterStatus
 
@@ -29,6 +29,7 @@ class PrinterBinarySensorDescription(BinarySensorEntityDescription):
     value_fn: Callable[[PrinterState], bool]
     attributes_fn: Callable[[PrinterState], dict[str, Any] | None] = lambda _: None
     always_available: bool = False
+    sources: tuple[str, ...] = ("status",)
 
 
 def _error_attributes(state: PrinterState) -> dict[str, Any]:
@@ -67,6 +68,7 @@ BINARY_SENSORS: tuple[PrinterBinarySensorDescription, ...] = (
         device_class=BinarySensorDeviceClass.PROBLEM,
         value_fn=lambda state: bool(state.errors),
         attributes_fn=_error_attributes,
+        sources=("errors",),
     ),
     PrinterBinarySensorDescription(
         key="controls_locked",
@@ -74,6 +76,7 @@ BINARY_SENSORS: tuple[PrinterBinarySensorDescription, ...] = (
         device_class=BinarySensorDeviceClass.PROBLEM,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda state: state.controls_locked,
+        sources=("controls_locked",),
     ),
 )
 
@@ -94,6 +97,14 @@ class PrinterBinarySensor(PrinternizerEntity, BinarySensorEntity):
     """A binary sensor over the printer state."""
 
     entity_description: PrinterBinarySensorDescription
+
+    def __init__(
+        self, coordinator: PrinterCoordinator, description: PrinterBinarySensorDescription
+    ) -> None:
+        """Bind the description and the state fields it reads."""
+        super().__init__(coordinator, description)
+        self._sources = description.sources
+
     # Error lists change with every HMS update; history keeps the on/off, not the details.
     _unrecorded_attributes = frozenset({"errors", "count"})
 

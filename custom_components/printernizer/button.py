@@ -69,6 +69,7 @@ class PrinterButton(PrinternizerEntity, ButtonEntity):
     """A command button."""
 
     entity_description: PrinterButtonDescription
+    _sources = ("status",)
 
     @property
     def available(self) -> bool:

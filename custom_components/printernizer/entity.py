@@ -46,6 +46,8 @@ class PrinternizerEntity(CoordinatorEntity[PrinterCoordinator]):
     """
 
     _attr_has_entity_name = True
+    # The PrinterState fields this entity reads; empty means "recompute on every push".
+    _sources: tuple[str, ...] = ()
 
     def __init__(self, coordinator: PrinterCoordinator, description: EntityDescription) -> None:
         """Bind the description to the printer."""
@@ -54,6 +56,7 @@ class PrinternizerEntity(CoordinatorEntity[PrinterCoordinator]):
         self._attr_unique_id = f"{coordinator.adapter.device_info.serial}_{description.key}"
         self._attr_device_info = printer_device_info(coordinator)
         self._written: tuple[Any, ...] | None = None
+        self._source_values: list[object] | None = None
 
     @property
     def available(self) -> bool:
@@ -69,8 +72,25 @@ class PrinternizerEntity(CoordinatorEntity[PrinterCoordinator]):
         await super().async_added_to_hass()
         self._written = self._shown()
 
+    def _sources_unchanged(self) -> bool:
+        """Whether the state parts this entity reads are the very same objects as last time.
+
+        The adapter rebuilds only the parts a report touched, so most pushes (a temperature
+        tick) leave most entities nothing to recompute.
+        """
+        if not self._sources:
+            return False
+        data = self.coordinator.data
+        current = [data.online, *(getattr(data, name) for name in self._sources)]
+        previous, self._source_values = self._source_values, current
+        return previous is not None and all(
+            old is new for old, new in zip(previous, current, strict=True)
+        )
+
     @callback
     def _handle_coordinator_update(self) -> None:
+        if self._sources_unchanged():
+            return
         shown = self._shown()
         if shown != self._written:
             self._written = shown

@@ -32,6 +32,7 @@ class ChamberLight(PrinternizerEntity, LightEntity):
 
     _attr_color_mode = ColorMode.ONOFF
     _attr_supported_color_modes = {ColorMode.ONOFF}
+    _sources = ("chamber_light",)
 
     def __init__(self, coordinator: PrinterCoordinator, adapter: BambuAdapter) -> None:
         """Bind to the Bambu adapter, the only one with a light command."""

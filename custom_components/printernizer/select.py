@@ -31,6 +31,7 @@ class SpeedSelect(PrinternizerEntity, SelectEntity):
     """Silent, standard, sport or ludicrous."""
 
     _attr_options = list(SPEED_LEVELS.values())
+    _sources = ("speed_level",)
 
     def __init__(self, coordinator: PrinterCoordinator, adapter: BambuAdapter) -> None:
         """Bind to the Bambu adapter."""

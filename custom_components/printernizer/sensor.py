@@ -43,10 +43,18 @@ class PrinterSensorDescription(SensorEntityDescription):
 
     value_fn: Callable[[PrinterState], Any]
     exists_fn: Callable[[PrinterState], bool] = lambda _: True
+    # The PrinterState fields value_fn reads; unchanged fields skip the recomputation.
+    sources: tuple[str, ...] = ()
+    # Show whole units and move only when the reading is this far off: sensor noise around
+    # x.5 would otherwise flip the shown value on every report.
+    hysteresis: float | None = None
+
+
+TEMPERATURE_HYSTERESIS = 0.75
 
 
 def _temperature(
-    key: str, read: Callable[[PrinterState], float | None], **kwargs: Any
+    key: str, source: str, read: Callable[[PrinterState], float | None], **kwargs: Any
 ) -> PrinterSensorDescription:
     return PrinterSensorDescription(
         key=key,
@@ -56,18 +64,20 @@ def _temperature(
         native_unit_of_measurement=UnitOfTemperature.CELSIUS,
         suggested_display_precision=0,
         value_fn=read,
+        sources=(source,),
         **kwargs,
     )
 
 
-def _fan(key: str, read: Callable[[PrinterState], int | None]) -> PrinterSensorDescription:
+def _fan(key: str, source: str) -> PrinterSensorDescription:
     return PrinterSensorDescription(
         key=key,
         translation_key=key,
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
         entity_registry_enabled_default=False,
-        value_fn=read,
+        value_fn=lambda state: getattr(state, source),
+        sources=(source,),
     )
 
 
@@ -80,6 +90,7 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
     PrinterSensorDescription(
         key="status",
         translation_key="status",
+        sources=("status",),
         device_class=SensorDeviceClass.ENUM,
         options=[status.value for status in PrinterStatus],
         value_fn=lambda state: state.status.value,
@@ -87,6 +98,7 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
     PrinterSensorDescription(
         key="stage",
         translation_key="stage",
+        sources=("job",),
         device_class=SensorDeviceClass.ENUM,
         options=sorted({"idle", *STAGES.values()}),
         value_fn=lambda state: state.job.stage or "idle",
@@ -94,6 +106,7 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
     PrinterSensorDescription(
         key="progress",
         translation_key="progress",
+        sources=("job",),
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
@@ -102,6 +115,7 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
     PrinterSensorDescription(
         key="remaining_time",
         translation_key="remaining_time",
+        sources=("job", "status"),
         device_class=SensorDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.MINUTES,
         suggested_unit_of_measurement=UnitOfTime.HOURS,
@@ -113,38 +127,55 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
     PrinterSensorDescription(
         key="current_layer",
         translation_key="current_layer",
+        sources=("job",),
         value_fn=lambda state: state.job.current_layer,
     ),
     PrinterSensorDescription(
         key="total_layers",
         translation_key="total_layers",
+        sources=("job",),
         value_fn=lambda state: state.job.total_layers,
     ),
     PrinterSensorDescription(
         key="job_name",
         translation_key="job_name",
+        sources=("job",),
         value_fn=lambda state: state.job.name,
     ),
-    _temperature("nozzle_temperature", lambda state: _rounded(state.nozzle.current)),
+    _temperature(
+        "nozzle_temperature",
+        "nozzle",
+        lambda state: state.nozzle.current,
+        hysteresis=TEMPERATURE_HYSTERESIS,
+    ),
     _temperature(
         "nozzle_target_temperature",
+        "nozzle",
         lambda state: state.nozzle.target,
         entity_registry_enabled_default=False,
     ),
-    _temperature("bed_temperature", lambda state: _rounded(state.bed.current)),
+    _temperature(
+        "bed_temperature",
+        "bed",
+        lambda state: state.bed.current,
+        hysteresis=TEMPERATURE_HYSTERESIS,
+    ),
     _temperature(
         "bed_target_temperature",
+        "bed",
         lambda state: state.bed.target,
         entity_registry_enabled_default=False,
     ),
     _temperature(
         "chamber_temperature",
-        lambda state: _rounded(state.chamber.current) if state.chamber else None,
+        "chamber",
+        lambda state: state.chamber.current if state.chamber else None,
         exists_fn=lambda state: state.chamber is not None,
+        hysteresis=TEMPERATURE_HYSTERESIS,
     ),
-    _fan("part_fan", lambda state: state.part_fan_percent),
-    _fan("aux_fan", lambda state: state.aux_fan_percent),
-    _fan("chamber_fan", lambda state: state.chamber_fan_percent),
+    _fan("part_fan", "part_fan_percent"),
+    _fan("aux_fan", "aux_fan_percent"),
+    _fan("chamber_fan", "chamber_fan_percent"),
     PrinterSensorDescription(
         key="speed_level",
         translation_key="speed_level",
@@ -152,6 +183,7 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
         options=list(SPEED_LEVELS.values()),
         value_fn=lambda state: SPEED_LEVELS.get(state.speed_level or 0),
         exists_fn=lambda state: state.speed_level is not None,
+        sources=("speed_level",),
     ),
     PrinterSensorDescription(
         key="wifi_signal",
@@ -163,6 +195,7 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
         entity_registry_enabled_default=False,
         value_fn=lambda state: state.wifi_dbm,
         exists_fn=lambda state: state.wifi_dbm is not None,
+        sources=("wifi_dbm",),
     ),
     PrinterSensorDescription(
         key="nozzle_type",
@@ -170,6 +203,7 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda state: state.nozzle_type,
         exists_fn=lambda state: state.nozzle_type is not None,
+        sources=("nozzle_type",),
     ),
     PrinterSensorDescription(
         key="nozzle_diameter",
@@ -178,12 +212,14 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda state: state.nozzle_diameter,
         exists_fn=lambda state: state.nozzle_diameter is not None,
+        sources=("nozzle_diameter",),
     ),
     PrinterSensorDescription(
         key="active_slot",
         translation_key="active_slot",
         value_fn=lambda state: state.active_slot,
         exists_fn=lambda state: bool(state.filament_slots),
+        sources=("active_slot",),
     ),
 )
 
@@ -223,19 +259,30 @@ class PrinterSensor(PrinternizerEntity, SensorEntity):
 
     entity_description: PrinterSensorDescription
 
-    @property
-    def native_value(self) -> Any:
-        """The field's current value."""
-        return self.entity_description.value_fn(self.coordinator.data)
+    def __init__(
+        self, coordinator: PrinterCoordinator, description: PrinterSensorDescription
+    ) -> None:
+        """Bind the description and the state fields it reads."""
+        super().__init__(coordinator, description)
+        self._sources = description.sources
 
     def _shown(self) -> tuple[Any, ...]:
-        return (self.available, self.native_value)
+        value = self.entity_description.value_fn(self.coordinator.data)
+        step = self.entity_description.hysteresis
+        if step is not None and value is not None:
+            shown = self._attr_native_value
+            if not isinstance(shown, float) or abs(value - shown) >= step:
+                shown = float(round(value))
+            value = shown
+        self._attr_native_value = value
+        return (self.available, value)
 
 
 class EstimatedFinishSensor(PrinternizerEntity, SensorEntity):
     """When the running print will end, steadied against minute-by-minute rounding."""
 
     _attr_device_class = SensorDeviceClass.TIMESTAMP
+    _sources = ("job", "status")
 
     def __init__(self, coordinator: PrinterCoordinator) -> None:
         """Start without an estimate."""
@@ -264,6 +311,8 @@ class EstimatedFinishSensor(PrinternizerEntity, SensorEntity):
 
 class UnitSensor(PrinternizerEntity, SensorEntity):
     """Humidity index or temperature of one AMS unit."""
+
+    _sources = ("filament_units",)
 
     def __init__(self, coordinator: PrinterCoordinator, unit_id: str, field: str) -> None:
         """Describe the reading of one unit."""
@@ -301,6 +350,7 @@ class TraySensor(PrinternizerEntity, SensorEntity):
     """Material (with colour) or remaining amount in one filament slot."""
 
     _unrecorded_attributes = frozenset({"color", "name"})
+    _sources = ("filament_slots",)
 
     def __init__(self, coordinator: PrinterCoordinator, slot: FilamentSlot, kind: str) -> None:
         """Describe one slot's reading."""

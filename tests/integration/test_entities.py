@@ -151,6 +151,8 @@ async def test_jitter_below_the_display_precision_writes_no_state(
     await bambu_sim.publish_report({"mc_percent": 1})
     await wait_for_state(hass, PROGRESS, "1.0")
     assert writes == [PROGRESS]
+    await bambu_sim.publish_report({"nozzle_temper": base + 0.8})
+    await wait_for_state(hass, NOZZLE, str(float(round(base + 0.8))))
 
 
 async def test_unload_disconnects(
