@@ -11,6 +11,7 @@ import sys
 from simulator.bambu.payloads import MODELS
 from simulator.bambu.printer import BambuSimulator
 from simulator.bambu.scenarios import PrintJob, run_forever
+from simulator.prusa.printer import BUDDY_MODELS, PI_MODELS, PrusaSimulator
 
 _COOL_DOWN = 60.0  # simulated seconds recorded after a --once print finishes
 
@@ -38,6 +39,27 @@ def build_parser() -> argparse.ArgumentParser:
     bambu.add_argument("--workdir", type=Path, help="keep certificates and SD card here")
     bambu.add_argument("--once", action="store_true", help="exit when the print/replay is over")
     bambu.set_defaults(run=_run_bambu)
+    prusa = brands.add_parser("prusa", help="a Prusa printer speaking PrusaLink over HTTP")
+    prusa.add_argument(
+        "--family", choices=("buddy", "pi"), default="buddy",
+        help="buddy: MK4/MK3.9/Core One/XL/MINI firmware; pi: PrusaLink on a Raspberry Pi (MK3)",
+    )  # fmt: skip
+    prusa.add_argument("--model", choices=BUDDY_MODELS + PI_MODELS, help="default MK4 / MK3S")
+    prusa.add_argument("--serial", default="10589-3742441631036958")
+    prusa.add_argument("--username", default="maker", help="digest user (Buddy ignores it)")
+    prusa.add_argument("--password", default="secretpass12", help="Buddy: also the X-Api-Key")
+    prusa.add_argument("--api-key", default="pi-api-key-1234", help="the Pi's X-Api-Key")
+    prusa.add_argument("--firmware", help="reported firmware version")
+    prusa.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    prusa.add_argument("--port", type=int, default=0, help="0 picks a free port (real: 80)")
+    prusa.add_argument("--speed", type=float, default=60.0, help="simulated seconds per second")
+    prusa.add_argument("--scenario", choices=("idle", "print", "loop"), default="idle")
+    prusa.add_argument("--minutes", type=float, default=30.0, help="print time for print/loop")
+    prusa.add_argument("--max-connections", type=int, help="connections served at once")
+    prusa.add_argument("--latency", type=float, default=0.0, help="seconds added per request")
+    prusa.add_argument("--workdir", type=Path, help="files in WORKDIR/usb (or local) are added")
+    prusa.add_argument("--once", action="store_true", help="exit when the print is over")
+    prusa.set_defaults(run=_run_prusa)
     return parser
 
 
@@ -81,6 +103,48 @@ async def _run_bambu(args: argparse.Namespace) -> None:
         await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
         if not stop.is_set():
             await sim.clock.sleep(_COOL_DOWN)  # --once: let the capture show the cool-down
+        for task in (stopped, work):
+            if task is not None:
+                task.cancel()
+                await asyncio.wait([task])
+
+
+async def _run_prusa(args: argparse.Namespace) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    sim = PrusaSimulator(
+        family=args.family,
+        model=args.model,
+        serial=args.serial,
+        username=args.username,
+        password=args.password,
+        api_key=args.api_key,
+        firmware=args.firmware,
+        speed=args.speed,
+        host=args.host,
+        port=args.port,
+        workdir=args.workdir,
+        max_connections=args.max_connections,
+    )
+    async with sim:
+        sim.inject(latency=args.latency)
+        user = "maker" if sim.family == "buddy" else sim.username
+        key = sim.password if sim.family == "buddy" else sim.api_key
+        print(f"Prusa {sim.model} simulator ({sim.family})  serial {sim.serial}")
+        print(f"PrusaLink    {sim.base_url}")
+        print(f"Digest       {user} / {sim.password}")
+        print(f"X-Api-Key    {key}")
+        print("Ctrl-C stops.", flush=True)
+        work: asyncio.Task[None] | None = None
+        if args.scenario == "print":
+            work = sim.start_print(minutes=args.minutes)
+        elif args.scenario == "loop":
+            work = asyncio.create_task(sim.run_loop(minutes=args.minutes))
+        stopped = asyncio.create_task(stop.wait())
+        ends = [stopped, work] if args.once and work is not None else [stopped]
+        await asyncio.wait(ends, return_when=asyncio.FIRST_COMPLETED)
         for task in (stopped, work):
             if task is not None:
                 task.cancel()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
 from .connect import create_adapter
@@ -33,7 +34,8 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 async def async_setup_entry(hass: HomeAssistant, entry: PrinternizerConfigEntry) -> bool:
     """Connect to the printer and create its entities."""
-    coordinator = PrinterCoordinator(hass, entry, create_adapter(entry.data, entry.options))
+    adapter = create_adapter(entry.data, entry.options, async_get_clientsession(hass))
+    coordinator = PrinterCoordinator(hass, entry, adapter)
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = PrinternizerData(coordinator=coordinator)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)

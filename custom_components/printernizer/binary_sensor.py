@@ -15,6 +15,7 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .const import CONF_PRINTER_TYPE, PRINTER_BAMBU, PRINTER_PRUSA
 from .coordinator import PrinterCoordinator, PrinternizerConfigEntry
 from .entity import PrinternizerEntity
 from .printers.models import PrinterState, PrinterStatus
@@ -29,6 +30,8 @@ class PrinterBinarySensorDescription(BinarySensorEntityDescription):
     value_fn: Callable[[PrinterState], bool]
     attributes_fn: Callable[[PrinterState], dict[str, Any] | None] = lambda _: None
     always_available: bool = False
+    exists_fn: Callable[[PrinterState], bool] = lambda _: True
+    brands: frozenset[str] = frozenset({PRINTER_BAMBU, PRINTER_PRUSA})
     sources: tuple[str, ...] = ("status",)
 
 
@@ -63,6 +66,22 @@ BINARY_SENSORS: tuple[PrinterBinarySensorDescription, ...] = (
         value_fn=lambda state: state.status is PrinterStatus.PAUSED,
     ),
     PrinterBinarySensorDescription(
+        key="needs_attention",
+        translation_key="needs_attention",
+        device_class=BinarySensorDeviceClass.PROBLEM,
+        value_fn=lambda state: state.needs_attention,
+        brands=frozenset({PRINTER_PRUSA}),
+        sources=("needs_attention",),
+    ),
+    PrinterBinarySensorDescription(
+        key="mmu",
+        translation_key="mmu",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda state: bool(state.mmu),
+        exists_fn=lambda state: state.mmu is not None,
+        sources=("mmu",),
+    ),
+    PrinterBinarySensorDescription(
         key="error",
         translation_key="error",
         device_class=BinarySensorDeviceClass.PROBLEM,
@@ -76,6 +95,7 @@ BINARY_SENSORS: tuple[PrinterBinarySensorDescription, ...] = (
         device_class=BinarySensorDeviceClass.PROBLEM,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda state: state.controls_locked,
+        brands=frozenset({PRINTER_BAMBU}),
         sources=("controls_locked",),
     ),
 )
@@ -89,7 +109,10 @@ async def async_setup_entry(
     """Create the binary sensors."""
     coordinator = entry.runtime_data.coordinator
     async_add_entities(
-        PrinterBinarySensor(coordinator, description) for description in BINARY_SENSORS
+        PrinterBinarySensor(coordinator, description)
+        for description in BINARY_SENSORS
+        if description.exists_fn(coordinator.data)
+        and entry.data[CONF_PRINTER_TYPE] in description.brands
     )
 
 

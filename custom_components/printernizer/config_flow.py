@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,9 +12,10 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
     OptionsFlow,
 )
-from homeassistant.const import CONF_HOST
-from homeassistant.core import callback
+from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_USERNAME
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import section
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
@@ -26,25 +26,30 @@ from homeassistant.helpers.selector import (
 )
 import voluptuous as vol
 
-from .connect import bambu_config
+from .connect import bambu_config, prusa_config
 from .const import (
     CONF_ACCESS_CODE,
     CONF_CERTIFICATE,
     CONF_FTPS_PORT,
+    CONF_IDLE_POLL_SECONDS,
     CONF_MODEL,
     CONF_MQTT_PORT,
     CONF_PRINTER_TYPE,
     CONF_REFRESH_MINUTES,
     CONF_SERIAL,
     DEFAULT_FTPS_PORT,
+    DEFAULT_IDLE_POLL_SECONDS,
     DEFAULT_MQTT_PORT,
     DEFAULT_REFRESH_MINUTES,
+    DEFAULT_USERNAME,
     DOMAIN,
     LOGGER,
     PRINTER_BAMBU,
+    PRINTER_PRUSA,
 )
-from .printers.bambu.adapter import BambuAdapter, Timing
+from .printers.bambu.adapter import BambuAdapter, Timing as BambuTiming
 from .printers.bambu.tls import fetch_certificate, fingerprint
+from .printers.base import PrinterAdapter
 from .printers.errors import (
     AuthenticationError,
     CertificateMismatchError,
@@ -53,6 +58,7 @@ from .printers.errors import (
     WrongSerialError,
 )
 from .printers.models import DeviceInfo
+from .printers.prusa.adapter import PrusaAdapter, Timing as PrusaTiming
 
 CONF_ADVANCED = "advanced"
 # Seconds a printer gets to send its identity and first report while the user waits.
@@ -87,32 +93,43 @@ def _bambu_schema(defaults: Mapping[str, Any]) -> vol.Schema:
     )
 
 
-async def _validate_bambu(data: dict[str, Any]) -> tuple[DeviceInfo, dict[str, str]]:
-    """Log in to the printer and wait for its identity and a full report.
+async def _validate(hass: HomeAssistant, data: dict[str, Any]) -> tuple[DeviceInfo, dict[str, str]]:
+    """Connect like the integration will and wait for identity and a full state.
 
-    Returns the identity and the form errors; the adapter is stopped either way.
+    Returns the identity and the form errors; the adapter is stopped either way. A Bambu
+    printer's certificate is read first when the data has none (trust on first use).
     """
-    loop = asyncio.get_running_loop()
+    unknown = DeviceInfo(serial=data.get(CONF_SERIAL, ""))
+    adapter: PrinterAdapter
     try:
-        if CONF_CERTIFICATE not in data:
-            data[CONF_CERTIFICATE] = await loop.run_in_executor(
-                None, fetch_certificate, data[CONF_HOST], data[CONF_MQTT_PORT]
+        if data[CONF_PRINTER_TYPE] == PRINTER_PRUSA:
+            adapter = PrusaAdapter(
+                prusa_config(data),
+                async_get_clientsession(hass),
+                PrusaTiming(request_timeout=VALIDATION_TIMEOUT),
             )
-        adapter = BambuAdapter(bambu_config(data), Timing(setup_timeout=VALIDATION_TIMEOUT))
+        else:
+            if CONF_CERTIFICATE not in data:
+                data[CONF_CERTIFICATE] = await hass.async_add_executor_job(
+                    fetch_certificate, data[CONF_HOST], data[CONF_MQTT_PORT]
+                )
+            adapter = BambuAdapter(
+                bambu_config(data), BambuTiming(setup_timeout=VALIDATION_TIMEOUT)
+            )
         await adapter.start()
     except AuthenticationError:
-        return DeviceInfo(serial=data[CONF_SERIAL]), {"base": "invalid_auth"}
+        return unknown, {"base": "invalid_auth"}
     except WrongSerialError:
-        return DeviceInfo(serial=data[CONF_SERIAL]), {"base": "wrong_serial"}
+        return unknown, {"base": "wrong_serial"}
     except CertificateMismatchError:
-        return DeviceInfo(serial=data[CONF_SERIAL]), {"base": "certificate_changed"}
+        return unknown, {"base": "certificate_changed"}
     except PrinterTimeoutError:
-        return DeviceInfo(serial=data[CONF_SERIAL]), {"base": "timeout"}
+        return unknown, {"base": "timeout"}
     except PrinterOfflineError:
-        return DeviceInfo(serial=data[CONF_SERIAL]), {"base": "cannot_connect"}
+        return unknown, {"base": "cannot_connect"}
     except Exception:
-        LOGGER.exception("Unexpected error while adding printer %s", data[CONF_SERIAL])
-        return DeviceInfo(serial=data[CONF_SERIAL]), {"base": "unknown"}
+        LOGGER.exception("Unexpected error while adding printer at %s", data[CONF_HOST])
+        return unknown, {"base": "unknown"}
     await adapter.stop()
     return adapter.device_info, {}
 
@@ -135,7 +152,7 @@ class PrinternizerConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Pick the printer brand."""
-        return self.async_show_menu(step_id="user", menu_options=[PRINTER_BAMBU])
+        return self.async_show_menu(step_id="user", menu_options=[PRINTER_BAMBU, PRINTER_PRUSA])
 
     async def async_step_bambu(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Host, serial and access code of a Bambu Lab printer."""
@@ -151,7 +168,7 @@ class PrinternizerConfigFlow(ConfigFlow, domain=DOMAIN):
             }
             await self.async_set_unique_id(data[CONF_SERIAL])
             self._abort_if_unique_id_configured()
-            self._device, errors = await _validate_bambu(data)
+            self._device, errors = await _validate(self.hass, data)
             if not errors:
                 self._data = data
                 return await self.async_step_bambu_confirm()
@@ -181,6 +198,40 @@ class PrinternizerConfigFlow(ConfigFlow, domain=DOMAIN):
             },
         )
 
+    async def async_step_prusa(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Address and PrusaLink credentials; the serial comes from the printer."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {
+                CONF_PRINTER_TYPE: PRINTER_PRUSA,
+                CONF_HOST: user_input[CONF_HOST].strip(),
+                CONF_USERNAME: user_input[CONF_USERNAME].strip(),
+                CONF_PASSWORD: user_input[CONF_PASSWORD],
+            }
+            device, errors = await _validate(self.hass, data)
+            if not errors:
+                await self.async_set_unique_id(device.serial)
+                self._abort_if_unique_id_configured(updates={CONF_HOST: data[CONF_HOST]})
+                model = device.model or "Prusa"
+                return self.async_create_entry(
+                    title=f"{model} {device.name or data[CONF_HOST]}",
+                    data={**data, CONF_SERIAL: device.serial, CONF_MODEL: device.model},
+                )
+        defaults = user_input or {}
+        return self.async_show_form(
+            step_id="prusa",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_HOST, default=defaults.get(CONF_HOST, "")): str,
+                    vol.Required(
+                        CONF_USERNAME, default=defaults.get(CONF_USERNAME, DEFAULT_USERNAME)
+                    ): str,
+                    vol.Required(CONF_PASSWORD): _PASSWORD,
+                }
+            ),
+            errors=errors,
+        )
+
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
         """The printer rejected the stored access code."""
         return await self.async_step_reauth_confirm()
@@ -188,17 +239,20 @@ class PrinternizerConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reauth_confirm(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Ask for the new access code and check it."""
+        """Ask for the new access code (Bambu) or password (PrusaLink) and check it."""
         entry = self._get_reauth_entry()
+        secret = (
+            CONF_PASSWORD if entry.data[CONF_PRINTER_TYPE] == PRINTER_PRUSA else CONF_ACCESS_CODE
+        )
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {**entry.data, CONF_ACCESS_CODE: user_input[CONF_ACCESS_CODE].strip()}
-            _, errors = await _validate_bambu(data)
+            data = {**entry.data, secret: user_input[secret].strip()}
+            _, errors = await _validate(self.hass, data)
             if not errors:
                 return self._async_update_and_abort(entry, data, "reauth_successful")
         return self.async_show_form(
             step_id="reauth_confirm",
-            data_schema=vol.Schema({vol.Required(CONF_ACCESS_CODE): _PASSWORD}),
+            data_schema=vol.Schema({vol.Required(secret): _PASSWORD}),
             description_placeholders={"name": entry.title},
             errors=errors,
         )
@@ -211,8 +265,10 @@ class PrinternizerConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             data = {**entry.data, CONF_HOST: user_input[CONF_HOST].strip()}
-            del data[CONF_CERTIFICATE]
-            _, errors = await _validate_bambu(data)
+            data.pop(CONF_CERTIFICATE, None)
+            device, errors = await _validate(self.hass, data)
+            if not errors and device.serial != entry.unique_id:
+                errors = {"base": "wrong_serial"}
             if not errors:
                 return self._async_update_and_abort(entry, data, "reconfigure_successful")
         return self.async_show_form(
@@ -242,25 +298,37 @@ class PrinternizerOptionsFlow(OptionsFlow):
     """Per-printer tunables; costs and files add their sections here later."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """The tunables form."""
+        """The tunables form of the printer's brand."""
         if user_input is not None:
             return self.async_create_entry(data=user_input)
+        options = self.config_entry.options
+        if self.config_entry.data[CONF_PRINTER_TYPE] == PRINTER_PRUSA:
+            key, default, low, high, unit = (
+                CONF_IDLE_POLL_SECONDS,
+                DEFAULT_IDLE_POLL_SECONDS,
+                30,
+                300,
+                "s",
+            )
+        else:
+            key, default, low, high, unit = (
+                CONF_REFRESH_MINUTES,
+                DEFAULT_REFRESH_MINUTES,
+                1,
+                60,
+                "min",
+            )
         return self.async_show_form(
             step_id="init",
             data_schema=vol.Schema(
                 {
-                    vol.Required(
-                        CONF_REFRESH_MINUTES,
-                        default=self.config_entry.options.get(
-                            CONF_REFRESH_MINUTES, DEFAULT_REFRESH_MINUTES
-                        ),
-                    ): NumberSelector(
+                    vol.Required(key, default=options.get(key, default)): NumberSelector(
                         NumberSelectorConfig(
-                            min=1,
-                            max=60,
+                            min=low,
+                            max=high,
                             step=1,
                             mode=NumberSelectorMode.BOX,
-                            unit_of_measurement="min",
+                            unit_of_measurement=unit,
                         )
                     ),
                 }

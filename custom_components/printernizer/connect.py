@@ -5,20 +5,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from homeassistant.const import CONF_HOST
+from aiohttp import ClientSession
+from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_USERNAME
 
 from .const import (
     CONF_ACCESS_CODE,
     CONF_CERTIFICATE,
     CONF_FTPS_PORT,
+    CONF_IDLE_POLL_SECONDS,
     CONF_MQTT_PORT,
+    CONF_PRINTER_TYPE,
     CONF_REFRESH_MINUTES,
     CONF_SERIAL,
     DEFAULT_FTPS_PORT,
+    DEFAULT_IDLE_POLL_SECONDS,
     DEFAULT_MQTT_PORT,
     DEFAULT_REFRESH_MINUTES,
+    PRINTER_PRUSA,
 )
-from .printers.bambu.adapter import BambuAdapter, BambuConfig, Timing
+from .printers.bambu.adapter import BambuAdapter, BambuConfig, Timing as BambuTiming
+from .printers.base import PrinterAdapter
+from .printers.prusa.adapter import PrusaAdapter, PrusaConfig, Timing as PrusaTiming
 
 
 def bambu_config(data: Mapping[str, Any]) -> BambuConfig:
@@ -33,7 +40,19 @@ def bambu_config(data: Mapping[str, Any]) -> BambuConfig:
     )
 
 
-def create_adapter(data: Mapping[str, Any], options: Mapping[str, Any]) -> BambuAdapter:
-    """The adapter for an entry; Prusa joins here with its own issue."""
+def prusa_config(data: Mapping[str, Any]) -> PrusaConfig:
+    """Connection facts of a PrusaLink entry."""
+    return PrusaConfig(
+        host=data[CONF_HOST], username=data[CONF_USERNAME], password=data[CONF_PASSWORD]
+    )
+
+
+def create_adapter(
+    data: Mapping[str, Any], options: Mapping[str, Any], session: ClientSession
+) -> PrinterAdapter:
+    """The adapter for an entry, tuned by its options."""
+    if data[CONF_PRINTER_TYPE] == PRINTER_PRUSA:
+        idle = options.get(CONF_IDLE_POLL_SECONDS, DEFAULT_IDLE_POLL_SECONDS)
+        return PrusaAdapter(prusa_config(data), session, PrusaTiming(idle_interval=idle))
     minutes = options.get(CONF_REFRESH_MINUTES, DEFAULT_REFRESH_MINUTES)
-    return BambuAdapter(bambu_config(data), Timing(pushall_interval=minutes * 60))
+    return BambuAdapter(bambu_config(data), BambuTiming(pushall_interval=minutes * 60))

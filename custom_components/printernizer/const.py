@@ -24,3 +24,7 @@ DEFAULT_FTPS_PORT: Final = 990
 DEFAULT_REFRESH_MINUTES: Final = 5
 
 CONF_REFRESH_MINUTES: Final = "refresh_minutes"
+DEFAULT_IDLE_POLL_SECONDS: Final = 60
+
+CONF_IDLE_POLL_SECONDS: Final = "idle_poll_seconds"
+DEFAULT_USERNAME: Final = "maker"

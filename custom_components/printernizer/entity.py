@@ -5,22 +5,24 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from typing import Any
 
+from homeassistant.const import CONF_HOST
 from homeassistant.core import callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .const import CONF_PRINTER_TYPE, DOMAIN, PRINTER_BAMBU
+from .const import CONF_PRINTER_TYPE, DOMAIN, PRINTER_BAMBU, PRINTER_PRUSA
 from .coordinator import PrinterCoordinator
 from .printers.errors import (
     AdapterError,
+    CommandConflictError,
     CommandRefusedError,
     ControlsLockedError,
     PrinterOfflineError,
 )
 
-MANUFACTURERS = {PRINTER_BAMBU: "Bambu Lab"}
+MANUFACTURERS = {PRINTER_BAMBU: "Bambu Lab", PRINTER_PRUSA: "Prusa Research"}
 
 
 def printer_device_info(coordinator: PrinterCoordinator) -> DeviceInfo:
@@ -35,6 +37,10 @@ def printer_device_info(coordinator: PrinterCoordinator) -> DeviceInfo:
         serial_number=info.serial,
         sw_version=info.firmware,
         hw_version=info.hardware,
+        # PrusaLink has a web UI of its own; Bambu printers have none on the LAN.
+        configuration_url=f"http://{entry.data[CONF_HOST]}"
+        if entry.data[CONF_PRINTER_TYPE] == PRINTER_PRUSA
+        else None,
     )
 
 
@@ -105,6 +111,12 @@ class PrinternizerEntity(CoordinatorEntity[PrinterCoordinator]):
             raise HomeAssistantError(
                 translation_domain=DOMAIN,
                 translation_key="controls_locked",
+                translation_placeholders=placeholders,
+            ) from err
+        except CommandConflictError as err:
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="command_conflict",
                 translation_placeholders=placeholders,
             ) from err
         except CommandRefusedError as err:

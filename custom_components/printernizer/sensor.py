@@ -15,8 +15,10 @@ from homeassistant.components.sensor import (
 )
 from homeassistant.const import (
     PERCENTAGE,
+    REVOLUTIONS_PER_MINUTE,
     SIGNAL_STRENGTH_DECIBELS_MILLIWATT,
     EntityCategory,
+    UnitOfInformation,
     UnitOfLength,
     UnitOfTemperature,
     UnitOfTime,
@@ -25,6 +27,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
+from .const import CONF_PRINTER_TYPE, PRINTER_BAMBU, PRINTER_PRUSA
 from .coordinator import PrinterCoordinator, PrinternizerConfigEntry
 from .entity import PrinternizerEntity
 from .printers.bambu.report import STAGES
@@ -48,6 +51,7 @@ class PrinterSensorDescription(SensorEntityDescription):
     # Show whole units and move only when the reading is this far off: sensor noise around
     # x.5 would otherwise flip the shown value on every report.
     hysteresis: float | None = None
+    brands: frozenset[str] = frozenset({PRINTER_BAMBU, PRINTER_PRUSA})
 
 
 TEMPERATURE_HYSTERESIS = 0.75
@@ -81,6 +85,19 @@ def _fan(key: str, source: str) -> PrinterSensorDescription:
     )
 
 
+def _rpm(key: str, source: str) -> PrinterSensorDescription:
+    return PrinterSensorDescription(
+        key=key,
+        translation_key=key,
+        native_unit_of_measurement=REVOLUTIONS_PER_MINUTE,
+        state_class=SensorStateClass.MEASUREMENT,
+        entity_registry_enabled_default=False,
+        value_fn=lambda state: getattr(state, source),
+        exists_fn=lambda state: getattr(state, source) is not None,
+        sources=(source,),
+    )
+
+
 def _rounded(value: float | None) -> float | None:
     """Whole degrees: tenths jitter on every report and would flood the recorder."""
     return None if value is None else float(round(value))
@@ -98,6 +115,7 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
     PrinterSensorDescription(
         key="stage",
         translation_key="stage",
+        brands=frozenset({PRINTER_BAMBU}),  # PrusaLink reports neither stages nor layers
         sources=("job",),
         device_class=SensorDeviceClass.ENUM,
         options=sorted({"idle", *STAGES.values()}),
@@ -127,12 +145,14 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
     PrinterSensorDescription(
         key="current_layer",
         translation_key="current_layer",
+        brands=frozenset({PRINTER_BAMBU}),  # PrusaLink reports neither stages nor layers
         sources=("job",),
         value_fn=lambda state: state.job.current_layer,
     ),
     PrinterSensorDescription(
         key="total_layers",
         translation_key="total_layers",
+        brands=frozenset({PRINTER_BAMBU}),  # PrusaLink reports neither stages nor layers
         sources=("job",),
         value_fn=lambda state: state.job.total_layers,
     ),
@@ -215,6 +235,65 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
         sources=("nozzle_diameter",),
     ),
     PrinterSensorDescription(
+        key="material",
+        translation_key="material",
+        value_fn=lambda state: state.material,
+        exists_fn=lambda state: state.material is not None,
+        sources=("material",),
+    ),
+    PrinterSensorDescription(
+        key="z_height",
+        translation_key="z_height",
+        device_class=SensorDeviceClass.DISTANCE,
+        native_unit_of_measurement=UnitOfLength.MILLIMETERS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=1,
+        entity_registry_enabled_default=False,
+        value_fn=lambda state: state.z_height,
+        exists_fn=lambda state: state.z_height is not None,
+        sources=("z_height",),
+    ),
+    PrinterSensorDescription(
+        key="print_speed",
+        translation_key="print_speed",
+        native_unit_of_measurement=PERCENTAGE,
+        value_fn=lambda state: state.speed_percent,
+        exists_fn=lambda state: state.speed_percent is not None,
+        sources=("speed_percent",),
+    ),
+    PrinterSensorDescription(
+        key="flow",
+        translation_key="flow",
+        native_unit_of_measurement=PERCENTAGE,
+        entity_registry_enabled_default=False,
+        value_fn=lambda state: state.flow_percent,
+        exists_fn=lambda state: state.flow_percent is not None,
+        sources=("flow_percent",),
+    ),
+    _rpm("hotend_fan", "hotend_fan_rpm"),
+    _rpm("print_fan", "print_fan_rpm"),
+    PrinterSensorDescription(
+        key="storage_free",
+        translation_key="storage_free",
+        device_class=SensorDeviceClass.DATA_SIZE,
+        native_unit_of_measurement=UnitOfInformation.BYTES,
+        suggested_unit_of_measurement=UnitOfInformation.GIGABYTES,
+        suggested_display_precision=1,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=lambda state: state.storage_free_bytes,
+        exists_fn=lambda state: state.storage_free_bytes is not None,
+        sources=("storage_free_bytes",),
+    ),
+    PrinterSensorDescription(
+        key="transfer_progress",
+        translation_key="transfer_progress",
+        native_unit_of_measurement=PERCENTAGE,
+        suggested_display_precision=0,
+        value_fn=lambda state: state.transfer_progress,
+        brands=frozenset({PRINTER_PRUSA}),
+        sources=("transfer_progress",),
+    ),
+    PrinterSensorDescription(
         key="active_slot",
         translation_key="active_slot",
         value_fn=lambda state: state.active_slot,
@@ -235,7 +314,7 @@ async def async_setup_entry(
     entities: list[SensorEntity] = [
         PrinterSensor(coordinator, description)
         for description in SENSORS
-        if description.exists_fn(state)
+        if description.exists_fn(state) and entry.data[CONF_PRINTER_TYPE] in description.brands
     ]
     entities.append(EstimatedFinishSensor(coordinator))
     entities.extend(

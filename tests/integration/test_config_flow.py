@@ -36,6 +36,7 @@ from custom_components.printernizer.const import (
     CONF_SERIAL,
     DOMAIN,
     PRINTER_BAMBU,
+    PRINTER_PRUSA,
 )
 from custom_components.printernizer.printers.bambu.tls import fingerprint
 from simulator.bambu.printer import BambuSimulator
@@ -120,7 +121,7 @@ async def _open_bambu_form(hass: HomeAssistant) -> FlowResult:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "user"
-    assert result["menu_options"] == [PRINTER_BAMBU]
+    assert result["menu_options"] == [PRINTER_BAMBU, PRINTER_PRUSA]
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"next_step_id": PRINTER_BAMBU}
     )
@@ -299,7 +300,7 @@ async def test_add_printer_unexpected_error(
     assert result["step_id"] == PRINTER_BAMBU
     assert result["errors"] == {"base": "unknown"}
     assert _defaults(result)[CONF_SERIAL] == bambu_sim.serial
-    assert f"Unexpected error while adding printer {bambu_sim.serial}" in caplog.text
+    assert "Unexpected error while adding printer at 127.0.0.1" in caplog.text
     _assert_code_not_logged(caplog, bambu_sim.access_code)
 
     result = await hass.config_entries.flow.async_configure(

@@ -19,7 +19,7 @@ from homeassistant.const import (
     STATE_ON,
     STATE_UNAVAILABLE,
 )
-from homeassistant.core import HomeAssistant
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -59,12 +59,13 @@ async def test_full_print_produces_the_expected_states(
     hass: HomeAssistant, bambu_sim: BambuSimulator, snapshot: SnapshotAssertion
 ) -> None:
     statuses: list[str] = []
-    hass.bus.async_listen(
-        EVENT_STATE_CHANGED,
-        lambda event: statuses.append(event.data["new_state"].state)
-        if event.data["entity_id"] == STATUS
-        else None,
-    )
+
+    @callback
+    def status_changed(event: Event[EventStateChangedData]) -> None:
+        if event.data["entity_id"] == STATUS and (new := event.data["new_state"]):
+            statuses.append(new.state)
+
+    hass.bus.async_listen(EVENT_STATE_CHANGED, status_changed)
     await bambu_sim.start_print("Cube", total_layers=20, minutes=20)
     await wait_for_state(hass, STATUS, "finished")
     await wait_for_state(hass, PROGRESS, "100.0")
@@ -144,7 +145,12 @@ async def test_jitter_below_the_display_precision_writes_no_state(
     hass: HomeAssistant, bambu_sim: BambuSimulator
 ) -> None:
     writes: list[str] = []
-    hass.bus.async_listen(EVENT_STATE_CHANGED, lambda e: writes.append(e.data["entity_id"]))
+
+    @callback
+    def changed(event: Event[EventStateChangedData]) -> None:
+        writes.append(event.data["entity_id"])
+
+    hass.bus.async_listen(EVENT_STATE_CHANGED, changed)
     base = float(hass.states.get(NOZZLE).state)
     for jitter in (0.1, 0.2, -0.1, 0.3):
         await bambu_sim.publish_report({"nozzle_temper": base + jitter})

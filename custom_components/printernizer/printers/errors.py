@@ -40,5 +40,9 @@ class CommandRefusedError(AdapterError):
         self.reason = reason
 
 
+class CommandConflictError(CommandRefusedError):
+    """The command does not fit the printer's current state (PrusaLink 409)."""
+
+
 class ControlsLockedError(CommandRefusedError):
     """Firmware requires signed commands; only Developer Mode lets us control the printer."""

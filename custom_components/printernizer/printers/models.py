@@ -108,6 +108,7 @@ class JobInfo:
     started_at: datetime | None = None
     progress: float | None = None
     remaining_minutes: int | None = None
+    printing_seconds: int | None = None
     current_layer: int | None = None
     total_layers: int | None = None
     stage: str | None = None
@@ -147,3 +148,15 @@ class PrinterState:
     nozzle_diameter: float | None = None
     chamber_light: bool | None = None
     controls_locked: bool = False
+    # The printer waits for the user (Prusa ATTENTION: runout, tool mapping, crash); status
+    # then says paused or idle, this says why nothing moves.
+    needs_attention: bool = False
+    material: str | None = None
+    z_height: float | None = None
+    speed_percent: int | None = None
+    flow_percent: int | None = None
+    hotend_fan_rpm: int | None = None
+    print_fan_rpm: int | None = None
+    storage_free_bytes: int | None = None
+    transfer_progress: float | None = None
+    mmu: bool | None = None

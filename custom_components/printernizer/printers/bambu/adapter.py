@@ -365,7 +365,7 @@ class BambuAdapter:
             and loop.time() - self._last_message > self._timing.watchdog
         ):
             self._silent = True
-            _LOGGER.info("%s stopped reporting; marking it offline", self._config.serial)
+            _LOGGER.debug("%s stopped reporting; marking it offline", self._config.serial)
             self._publish_state(self._report.set_offline())
             connection.publish(self._payload("pushing", "start", sequence_id="0"))
         self._watchdog = loop.call_later(self._timing.watchdog / 4, self._check_silence)
