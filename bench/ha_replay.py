@@ -23,6 +23,7 @@ import time
 from typing import Any
 from unittest.mock import patch
 
+from aiohttp.resolver import AsyncResolver
 from homeassistant import loader
 from homeassistant.const import CONF_HOST, EVENT_STATE_CHANGED
 from homeassistant.core import Event, EventStateChangedData, callback
@@ -161,7 +162,12 @@ async def home_assistant(sim: BambuSimulator, payloads: list[bytes]) -> tuple[Ru
         const.CONF_CERTIFICATE: sim.cert_pem, const.CONF_MQTT_PORT: sim.mqtt_port,
         const.CONF_FTPS_PORT: sim.ftps_port, const.CONF_MODEL: sim.model,
     }  # fmt: skip
-    with tempfile.TemporaryDirectory() as config_dir:
+    # The entry asks for HA's shared HTTP session, whose resolver wants zeroconf, which this bare
+    # HA has not set up: the test plugin's `mock_zeroconf_resolver` does the same.
+    resolver = patch(
+        "homeassistant.helpers.aiohttp_client._async_make_resolver", return_value=AsyncResolver()
+    )
+    with tempfile.TemporaryDirectory() as config_dir, resolver:
         async with async_test_home_assistant(config_dir=config_dir) as hass:
             hass.data.pop(loader.DATA_CUSTOM_COMPONENTS)  # what `enable_custom_integrations` does
             entry = MockConfigEntry(
