@@ -103,11 +103,14 @@ async def _validate(hass: HomeAssistant, data: dict[str, Any]) -> tuple[DeviceIn
     adapter: PrinterAdapter
     try:
         if data[CONF_PRINTER_TYPE] == PRINTER_PRUSA:
-            adapter = PrusaAdapter(
-                prusa_config(data),
-                async_get_clientsession(hass),
-                PrusaTiming(request_timeout=VALIDATION_TIMEOUT),
-            )
+            try:
+                adapter = PrusaAdapter(
+                    prusa_config(data),
+                    async_get_clientsession(hass),
+                    PrusaTiming(request_timeout=VALIDATION_TIMEOUT),
+                )
+            except ValueError:  # a mistyped address ("host:99999") is no URL: nothing to reach
+                return unknown, {"base": "cannot_connect"}
         else:
             if CONF_CERTIFICATE not in data:
                 data[CONF_CERTIFICATE] = await hass.async_add_executor_job(
@@ -246,7 +249,9 @@ class PrinternizerConfigFlow(ConfigFlow, domain=DOMAIN):
         )
         errors: dict[str, str] = {}
         if user_input is not None:
-            data = {**entry.data, secret: user_input[secret].strip()}
+            # Access codes are shown on a screen (stray spaces are typos); passwords are exact.
+            value = user_input[secret]
+            data = {**entry.data, secret: value.strip() if secret == CONF_ACCESS_CODE else value}
             _, errors = await _validate(self.hass, data)
             if not errors:
                 return self._async_update_and_abort(entry, data, "reauth_successful")

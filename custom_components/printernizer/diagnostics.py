@@ -6,14 +6,16 @@ from dataclasses import asdict
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.const import CONF_PASSWORD
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_ACCESS_CODE, CONF_CERTIFICATE
 from .coordinator import PrinternizerConfigEntry
 from .printers.bambu.adapter import BambuAdapter
 from .printers.bambu.tls import fingerprint
+from .printers.prusa.adapter import PrusaAdapter
 
-TO_REDACT = {CONF_ACCESS_CODE, CONF_CERTIFICATE, "access_code", "password", "sn"}
+TO_REDACT = {CONF_ACCESS_CODE, CONF_CERTIFICATE, CONF_PASSWORD, "api_key", "sn"}
 
 
 async def async_get_config_entry_diagnostics(
@@ -26,12 +28,16 @@ async def async_get_config_entry_diagnostics(
         "entry": {
             "data": async_redact_data(dict(entry.data), TO_REDACT),
             "options": dict(entry.options),
-            "certificate_fingerprint": fingerprint(entry.data[CONF_CERTIFICATE]),
         },
         "device": asdict(adapter.device_info),
         "state": asdict(coordinator.data),
     }
     if isinstance(adapter, BambuAdapter):
+        data["entry"]["certificate_fingerprint"] = fingerprint(entry.data[CONF_CERTIFICATE])
         data["raw_report"] = async_redact_data(adapter.raw_report, TO_REDACT)
         data["malformed_messages"] = adapter.malformed
+    elif isinstance(adapter, PrusaAdapter):
+        data["family"] = adapter.family
+        data["requests"] = adapter.request_count
+        data["malformed_responses"] = adapter.malformed
     return data

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from homeassistant.const import CONF_HOST
+from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers.event import async_track_state_change_event
 import pytest
@@ -17,14 +17,23 @@ from custom_components.printernizer.const import (
     CONF_ACCESS_CODE,
     CONF_CERTIFICATE,
     CONF_FTPS_PORT,
+    CONF_IDLE_POLL_SECONDS,
     CONF_MODEL,
     CONF_MQTT_PORT,
     CONF_PRINTER_TYPE,
     CONF_SERIAL,
     DOMAIN,
     PRINTER_BAMBU,
+    PRINTER_PRUSA,
 )
 from simulator.bambu.printer import BambuSimulator
+from simulator.prusa import PrusaSimulator
+
+# Another printer's serial: an MK3S with Prusa-Link on a Raspberry Pi.
+PI_SERIAL = "CZPX2419X004XK12345"
+# Idle status interval of the test entries, in seconds. Users get 30-300 from the options flow;
+# tests cannot wait that long for the printer to be seen going offline or starting a print.
+FAST_IDLE_POLL = 0.1
 
 
 @pytest.fixture(autouse=True)
@@ -75,6 +84,60 @@ async def loaded_entry(
     await hass.async_block_till_done()
     yield bambu_entry
     assert await hass.config_entries.async_unload(bambu_entry.entry_id)
+    await hass.async_block_till_done()
+
+
+@pytest.fixture
+async def prusa_sim(socket_enabled: None) -> AsyncIterator[PrusaSimulator]:
+    """An MK4 (Buddy firmware) on 127.0.0.1 with a fast clock."""
+    async with PrusaSimulator(family="buddy", model="MK4", speed=600, hang_seconds=5) as sim:
+        yield sim
+
+
+@pytest.fixture
+async def pi_sim(socket_enabled: None) -> AsyncIterator[PrusaSimulator]:
+    """A second printer: an MK3S with Prusa-Link on a Raspberry Pi, with a serial of its own."""
+    async with PrusaSimulator(
+        family="pi", model="MK3S", serial=PI_SERIAL, speed=600, hang_seconds=5
+    ) as sim:
+        yield sim
+
+
+def prusa_entry_data(sim: PrusaSimulator) -> dict[str, Any]:
+    """Entry data as the config flow stores it for this simulated printer."""
+    return {
+        CONF_PRINTER_TYPE: PRINTER_PRUSA,
+        CONF_HOST: f"127.0.0.1:{sim.port}",
+        CONF_USERNAME: sim.username,
+        CONF_PASSWORD: sim.password,
+        CONF_SERIAL: sim.serial,
+        CONF_MODEL: sim.model,
+    }
+
+
+@pytest.fixture
+def prusa_entry(hass: HomeAssistant, prusa_sim: PrusaSimulator) -> MockConfigEntry:
+    """The MK4's config entry, added but not set up; it polls every FAST_IDLE_POLL s when idle."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=prusa_sim.serial,
+        title="MK4 prusa-mk4",  # the flow's title: model and the printer's (host)name
+        data=prusa_entry_data(prusa_sim),
+        options={CONF_IDLE_POLL_SECONDS: FAST_IDLE_POLL},
+    )
+    entry.add_to_hass(hass)
+    return entry
+
+
+@pytest.fixture
+async def loaded_prusa_entry(
+    hass: HomeAssistant, prusa_entry: MockConfigEntry
+) -> AsyncIterator[MockConfigEntry]:
+    """The MK4's entry set up; unloaded afterwards so nothing keeps polling."""
+    assert await hass.config_entries.async_setup(prusa_entry.entry_id)
+    await hass.async_block_till_done()
+    yield prusa_entry
+    assert await hass.config_entries.async_unload(prusa_entry.entry_id)
     await hass.async_block_till_done()
 
 

@@ -13,6 +13,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from simulator.bambu.printer import BambuSimulator
+from simulator.prusa.printer import PrusaSimulator
 
 
 async def test_diagnostics_redact_secrets(
@@ -30,3 +31,17 @@ async def test_diagnostics_redact_secrets(
     assert diagnostics["state"]["status"] == "idle"
     assert diagnostics["raw_report"]["gcode_state"] == "IDLE"
     assert diagnostics["entry"]["certificate_fingerprint"].count(":") == 31
+
+
+async def test_prusa_diagnostics_redact_the_password(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    loaded_prusa_entry: MockConfigEntry,
+    prusa_sim: PrusaSimulator,
+) -> None:
+    assert await async_setup_component(hass, "diagnostics", {})
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, loaded_prusa_entry)
+    assert prusa_sim.password not in json.dumps(diagnostics)
+    assert diagnostics["family"] == "buddy"
+    assert diagnostics["device"]["serial"] == prusa_sim.serial
+    assert diagnostics["requests"] > 0

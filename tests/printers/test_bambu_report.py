@@ -288,3 +288,11 @@ def test_model_detection(
 ) -> None:
     info = device_info("SERIAL", {"command": "get_version", "module": modules})
     assert (info.model, info.firmware, info.hardware) == (model, firmware, hardware)
+
+
+def test_serious_hms_while_printing_keeps_printing() -> None:
+    report = ReportState()
+    report.apply(P1S_FULL)
+    state = report.apply({"hms": [{"attr": 0x0C000300, "code": 0x00020007}]})
+    assert state.status is PrinterStatus.PRINTING  # the print goes on; the error is listed
+    assert state.errors[0].severity is ErrorSeverity.SERIOUS

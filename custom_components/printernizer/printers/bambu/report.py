@@ -209,7 +209,9 @@ class ReportState:
         else:
             self._cancelled = False
         errors = _errors(print_error, report.get("hms"))
-        if status in (PrinterStatus.IDLE, PrinterStatus.PRINTING) and any(
+        # A running print with a serious HMS entry keeps printing; only an idle printer with one
+        # is in an error state (a job tracker must not close a print that goes on).
+        if status is PrinterStatus.IDLE and any(
             error.severity in (ErrorSeverity.FATAL, ErrorSeverity.SERIOUS) for error in errors
         ):
             status = PrinterStatus.ERROR

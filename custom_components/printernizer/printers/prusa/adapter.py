@@ -77,6 +77,7 @@ class Timing:
     material_interval: float = 600.0
     backoff_cap: float = 300.0
     refresh_cooldown: float = 1.0
+    command_followup: float = 1.0
     download_timeout: float = 120.0
 
 
@@ -377,9 +378,9 @@ class PrusaAdapter:
         self._next_poll = self._last_poll + delay
 
     def _poll_soon(self) -> None:
-        """After a command: look again within the active interval so the UI follows."""
+        """After a command: look again shortly so the UI follows the printer, not the timer."""
         loop = asyncio.get_running_loop()
-        self._next_poll = min(self._next_poll, loop.time() + self._timing.active_interval)
+        self._next_poll = min(self._next_poll, loop.time() + self._timing.command_followup)
         self._wake.set()
 
     def _on_unreachable(self, err: AdapterError) -> None:

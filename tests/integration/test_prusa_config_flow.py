@@ -1,0 +1,426 @@
+"""Adding, re-authenticating, moving and tuning a PrusaLink printer through the real flows.
+
+Every flow runs against simulated printers (Buddy firmware and Prusa-Link on a Pi) on 127.0.0.1;
+only the "unexpected error" path patches anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+import logging
+from typing import Any
+from unittest.mock import patch
+
+from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_USER, ConfigEntryState
+from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResult, FlowResultType, InvalidData
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.printernizer import config_flow
+from custom_components.printernizer.const import (
+    CONF_ACCESS_CODE,
+    CONF_IDLE_POLL_SECONDS,
+    CONF_MODEL,
+    CONF_PRINTER_TYPE,
+    CONF_SERIAL,
+    DOMAIN,
+    PRINTER_PRUSA,
+)
+from simulator.prusa import PrusaSimulator
+
+from .conftest import PI_SERIAL, prusa_entry_data
+from .test_config_flow import _closed_port, _defaults, _form_fields
+
+WRONG_PASSWORD = "wr0ngpassw0rd"
+STALE_PASSWORD = "st4lepassw0rd"
+MK4_SERIAL = "10589-3742441631036958"
+
+
+def _prusa_input(
+    sim: PrusaSimulator,
+    *,
+    host: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
+) -> dict[str, Any]:
+    """What the user types into the Prusa form."""
+    return {
+        CONF_HOST: f"127.0.0.1:{sim.port}" if host is None else host,
+        CONF_USERNAME: sim.username if username is None else username,
+        CONF_PASSWORD: sim.password if password is None else password,
+    }
+
+
+@pytest.fixture
+def printer(request: pytest.FixtureRequest) -> PrusaSimulator:
+    """The simulator fixture named by an indirect parameter ("prusa_sim" or "pi_sim")."""
+    sim: PrusaSimulator = request.getfixturevalue(request.param)
+    return sim
+
+
+def _identifications(sim: PrusaSimulator) -> int:
+    """Connections set up against the printer: each starts by reading /api/version.
+
+    The first request of a connection is answered 401 with the digest challenge; count the
+    answered ones.
+    """
+    return sum(r.path == "/api/version" and r.status == 200 for r in sim.requests)
+
+
+def _assert_password_not_logged(caplog: pytest.LogCaptureFixture, *passwords: str) -> None:
+    """No record (message, arguments or traceback) carries a password."""
+    assert caplog.records  # captured at DEBUG: the check below has something to look at
+    for password in passwords:
+        assert password not in caplog.text
+        for record in caplog.records:
+            assert password not in record.getMessage(), f"password logged by {record.name}"
+
+
+async def _open_prusa_form(hass: HomeAssistant) -> FlowResult:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.MENU
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": PRINTER_PRUSA}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == PRINTER_PRUSA
+    return result
+
+
+async def _unload(hass: HomeAssistant, entry_id: str) -> None:
+    assert await hass.config_entries.async_unload(entry_id)
+    await hass.async_block_till_done()
+
+
+# -- adding a printer ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("printer", "title", "model", "serial"),
+    [
+        ("prusa_sim", "MK4 prusa-mk4", "MK4", MK4_SERIAL),
+        ("pi_sim", "MK3S Prusa MK3S", "MK3S", PI_SERIAL),
+    ],
+    ids=["buddy", "pi"],
+    indirect=["printer"],
+)
+async def test_add_printer(
+    hass: HomeAssistant, printer: PrusaSimulator, title: str, model: str, serial: str
+) -> None:
+    sim = printer
+    result = await _open_prusa_form(hass)
+    assert not result["errors"]
+    assert _defaults(result) == {CONF_HOST: "", CONF_USERNAME: "maker"}
+    fields = _form_fields(result)
+    assert set(fields) == {CONF_HOST, CONF_USERNAME, CONF_PASSWORD}
+    assert fields[CONF_PASSWORD]["selector"]["text"]["type"] == "password"
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        _prusa_input(sim, host=f" 127.0.0.1:{sim.port} ", username=" maker "),
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == title
+    assert result["data"] == {
+        CONF_PRINTER_TYPE: PRINTER_PRUSA,
+        CONF_HOST: f"127.0.0.1:{sim.port}",
+        CONF_USERNAME: "maker",
+        CONF_PASSWORD: sim.password,
+        CONF_SERIAL: serial,
+        CONF_MODEL: model,
+    }
+    entry = result["result"]
+    assert entry.unique_id == serial  # from the printer: the user never types it
+    assert sim.max_in_flight == 1
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED  # the new entry works with what was stored
+    assert _identifications(sim) == 2  # the check and the setup
+    await _unload(hass, entry.entry_id)
+
+
+async def test_add_printer_already_configured_updates_the_address(
+    hass: HomeAssistant, prusa_entry: MockConfigEntry, prusa_sim: PrusaSimulator
+) -> None:
+    """The printer got a new address; adding it again fixes the entry that could not reach it."""
+    old_host = f"127.0.0.1:{_closed_port()}"
+    hass.config_entries.async_update_entry(
+        prusa_entry, data={**prusa_entry.data, CONF_HOST: old_host}
+    )
+    assert not await hass.config_entries.async_setup(prusa_entry.entry_id)
+    assert prusa_entry.state is ConfigEntryState.SETUP_RETRY
+
+    result = await _open_prusa_form(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _prusa_input(prusa_sim)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+    assert prusa_entry.data[CONF_HOST] == f"127.0.0.1:{prusa_sim.port}"
+    await hass.async_block_till_done()
+    assert prusa_entry.state is ConfigEntryState.LOADED  # retried at once with the new address
+    await _unload(hass, prusa_entry.entry_id)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """How to make the first attempt fail, and how to undo it for the retry."""
+
+    id: str
+    error: str
+    printer: str  # the simulator fixture
+    change: Callable[[PrusaSimulator, dict[str, Any]], dict[str, Any]]
+    prepare: Callable[[PrusaSimulator], None] = lambda sim: None
+    repair: Callable[[PrusaSimulator], None] = lambda sim: None
+
+
+FAILURES = [
+    Failure(
+        "buddy-wrong-password",
+        "invalid_auth",
+        "prusa_sim",
+        lambda sim, good: {**good, CONF_PASSWORD: WRONG_PASSWORD},
+    ),
+    Failure(
+        "pi-wrong-password",
+        "invalid_auth",
+        "pi_sim",
+        lambda sim, good: {**good, CONF_PASSWORD: WRONG_PASSWORD},
+    ),
+    Failure(
+        "pi-wrong-username",
+        "invalid_auth",
+        "pi_sim",
+        lambda sim, good: {**good, CONF_USERNAME: "admin"},
+    ),
+    Failure(
+        "closed-port",
+        "cannot_connect",
+        "prusa_sim",
+        lambda sim, good: {**good, CONF_HOST: f"127.0.0.1:{_closed_port()}"},
+    ),
+    Failure(
+        "invalid-address",
+        "cannot_connect",
+        "prusa_sim",
+        lambda sim, good: {**good, CONF_HOST: "127.0.0.1:99999"},
+    ),
+    Failure(
+        "hanging-printer",
+        "timeout",
+        "prusa_sim",
+        lambda sim, good: good,
+        lambda sim: sim.go_offline(hang=True),
+        PrusaSimulator.go_online,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("failure", "printer"),
+    [(failure, failure.printer) for failure in FAILURES],
+    ids=[failure.id for failure in FAILURES],
+    indirect=["printer"],
+)
+async def test_add_printer_error_then_retry(
+    hass: HomeAssistant,
+    printer: PrusaSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    failure: Failure,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    sim = printer
+    monkeypatch.setattr(config_flow, "VALIDATION_TIMEOUT", 0.5)
+    result = await _open_prusa_form(hass)
+    bad = failure.change(sim, _prusa_input(sim))
+    failure.prepare(sim)
+
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], bad)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == PRINTER_PRUSA
+    assert result["errors"] == {"base": failure.error}
+    # What was typed comes back, except the password.
+    assert _defaults(result) == {CONF_HOST: bad[CONF_HOST], CONF_USERNAME: bad[CONF_USERNAME]}
+    assert "Unexpected error" not in caplog.text
+    _assert_password_not_logged(caplog, WRONG_PASSWORD, sim.password)
+
+    failure.repair(sim)
+    monkeypatch.undo()  # the retry gets the normal time
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], _prusa_input(sim))
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_SERIAL] == sim.serial
+    assert result["data"][CONF_PASSWORD] == sim.password
+    await hass.async_block_till_done()
+    assert result["result"].state is ConfigEntryState.LOADED
+    await _unload(hass, result["result"].entry_id)
+    assert sim.max_in_flight == 1
+    _assert_password_not_logged(caplog, WRONG_PASSWORD, sim.password)
+
+
+async def test_add_printer_unexpected_error(
+    hass: HomeAssistant, prusa_sim: PrusaSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    result = await _open_prusa_form(hass)
+    with patch(
+        "custom_components.printernizer.config_flow.prusa_config",
+        side_effect=RuntimeError("boom"),
+    ):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], _prusa_input(prusa_sim)
+        )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == PRINTER_PRUSA
+    assert result["errors"] == {"base": "unknown"}
+    assert f"Unexpected error while adding printer at 127.0.0.1:{prusa_sim.port}" in caplog.text
+    _assert_password_not_logged(caplog, prusa_sim.password)
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], _prusa_input(prusa_sim)
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    await _unload(hass, result["result"].entry_id)
+
+
+# -- a new password ------------------------------------------------------------------------------
+
+
+async def test_reauth_asks_for_the_password(
+    hass: HomeAssistant,
+    prusa_entry: MockConfigEntry,
+    prusa_sim: PrusaSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The stored password is rejected at startup; the new one sets the printer up at once."""
+    caplog.set_level(logging.DEBUG)
+    hass.config_entries.async_update_entry(
+        prusa_entry, data={**prusa_entry.data, CONF_PASSWORD: STALE_PASSWORD}
+    )
+    assert not await hass.config_entries.async_setup(prusa_entry.entry_id)
+    await hass.async_block_till_done()
+    assert prusa_entry.state is ConfigEntryState.SETUP_ERROR
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert len(flows) == 1
+    assert flows[0]["context"]["source"] == SOURCE_REAUTH
+    assert flows[0]["step_id"] == "reauth_confirm"
+    flow_id = flows[0]["flow_id"]
+
+    result = await hass.config_entries.flow.async_configure(flow_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["description_placeholders"] == {"name": "MK4 prusa-mk4"}
+    fields = _form_fields(result)
+    assert set(fields) == {CONF_PASSWORD}  # not the Bambu access code
+    assert CONF_ACCESS_CODE not in fields
+    assert fields[CONF_PASSWORD]["selector"]["text"]["type"] == "password"
+    assert _defaults(result) == {}
+
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_PASSWORD: WRONG_PASSWORD}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reauth_confirm"
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert prusa_entry.data[CONF_PASSWORD] == STALE_PASSWORD
+
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_PASSWORD: prusa_sim.password}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert prusa_entry.data == prusa_entry_data(prusa_sim)
+    await hass.async_block_till_done()
+    assert prusa_entry.state is ConfigEntryState.LOADED
+    _assert_password_not_logged(caplog, STALE_PASSWORD, WRONG_PASSWORD, prusa_sim.password)
+    await _unload(hass, prusa_entry.entry_id)
+
+
+# -- a new address -------------------------------------------------------------------------------
+
+
+async def test_reconfigure_new_address(
+    hass: HomeAssistant,
+    prusa_entry: MockConfigEntry,
+    prusa_sim: PrusaSimulator,
+    pi_sim: PrusaSimulator,
+) -> None:
+    """The printer moved to another address; another printer at the new one is refused."""
+    old_host = f"127.0.0.1:{_closed_port()}"
+    hass.config_entries.async_update_entry(
+        prusa_entry, data={**prusa_entry.data, CONF_HOST: old_host}
+    )
+    assert not await hass.config_entries.async_setup(prusa_entry.entry_id)
+    assert prusa_entry.state is ConfigEntryState.SETUP_RETRY
+
+    result = await prusa_entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+    assert result["description_placeholders"] == {"name": "MK4 prusa-mk4"}
+    assert _defaults(result) == {CONF_HOST: old_host}
+
+    # Another printer, which happens to accept the same credentials.
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: f"127.0.0.1:{pi_sim.port}"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+    assert result["errors"] == {"base": "wrong_serial"}
+    assert prusa_entry.data[CONF_HOST] == old_host
+    assert _identifications(pi_sim) == 1
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: f" 127.0.0.1:{prusa_sim.port} "}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert prusa_entry.data[CONF_HOST] == f"127.0.0.1:{prusa_sim.port}"
+    assert prusa_entry.data[CONF_PASSWORD] == prusa_sim.password
+    assert prusa_entry.unique_id == MK4_SERIAL
+    await hass.async_block_till_done()
+    assert prusa_entry.state is ConfigEntryState.LOADED
+    assert _identifications(prusa_sim) == 2  # the check and the setup at the new address
+    await _unload(hass, prusa_entry.entry_id)
+
+
+# -- options -------------------------------------------------------------------------------------
+
+
+async def test_options_idle_interval(
+    hass: HomeAssistant, prusa_entry: MockConfigEntry, prusa_sim: PrusaSimulator
+) -> None:
+    hass.config_entries.async_update_entry(prusa_entry, options={})
+    assert await hass.config_entries.async_setup(prusa_entry.entry_id)
+    await hass.async_block_till_done()
+    assert prusa_entry.runtime_data.coordinator.adapter.poll_interval == 60
+
+    result = await hass.config_entries.options.async_init(prusa_entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "init"
+    assert _defaults(result) == {CONF_IDLE_POLL_SECONDS: 60}
+    selector = _form_fields(result)[CONF_IDLE_POLL_SECONDS]["selector"]["number"]
+    assert (selector["min"], selector["max"], selector["unit_of_measurement"]) == (30, 300, "s")
+    assert _identifications(prusa_sim) == 1
+
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_IDLE_POLL_SECONDS: 120}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert prusa_entry.options == {CONF_IDLE_POLL_SECONDS: 120}
+    await hass.async_block_till_done()
+    assert prusa_entry.state is ConfigEntryState.LOADED
+    assert _identifications(prusa_sim) == 2  # reloaded to apply the option
+    assert prusa_entry.runtime_data.coordinator.adapter.poll_interval == 120
+
+    result = await hass.config_entries.options.async_init(prusa_entry.entry_id)
+    assert _defaults(result) == {CONF_IDLE_POLL_SECONDS: 120}
+    for out_of_range in (29, 301):
+        with pytest.raises(InvalidData):
+            await hass.config_entries.options.async_configure(
+                result["flow_id"], {CONF_IDLE_POLL_SECONDS: out_of_range}
+            )
+    assert prusa_entry.options == {CONF_IDLE_POLL_SECONDS: 120}
+    await _unload(hass, prusa_entry.entry_id)
