@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 import logging
 from pathlib import Path
 import threading
@@ -23,8 +23,10 @@ from custom_components.printernizer.printers.errors import (
     PrinterOfflineError,
     WrongSerialError,
 )
-from custom_components.printernizer.printers.models import PrinterState, PrinterStatus
+from custom_components.printernizer.printers.models import PrinterStatus
 from simulator.bambu.printer import BambuSimulator
+
+from .waiting import wait_for, wait_until
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "bambu"
 FAST = Timing(
@@ -43,32 +45,6 @@ def config_for(sim: BambuSimulator, **overrides: object) -> BambuConfig:
     }
     values.update(overrides)
     return BambuConfig(**values)  # type: ignore[arg-type]
-
-
-async def wait_for(
-    adapter: BambuAdapter, predicate: Callable[[PrinterState], bool], timeout: float = 10
-) -> PrinterState:
-    """Resolve with the first snapshot (current or pushed) that satisfies predicate."""
-    if predicate(adapter.state):
-        return adapter.state
-    future: asyncio.Future[PrinterState] = asyncio.get_running_loop().create_future()
-
-    def listener(state: PrinterState) -> None:
-        if predicate(state) and not future.done():
-            future.set_result(state)
-
-    remove = adapter.add_listener(listener)
-    try:
-        async with asyncio.timeout(timeout):
-            return await future
-    finally:
-        remove()
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 def requests_named(sim: BambuSimulator, command: str) -> list[dict[str, object]]:

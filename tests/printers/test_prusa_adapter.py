@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import replace
 import itertools
 import logging
@@ -34,6 +34,8 @@ from custom_components.printernizer.printers.prusa.client import Download, Prusa
 from simulator.prusa import PrusaSimulator, RecordedRequest
 from simulator.prusa.gcode import Sliced, build_bgcode, png
 
+from .waiting import wait_for, wait_until
+
 FAST = Timing(
     active_interval=0.05,
     idle_interval=0.2,
@@ -58,32 +60,6 @@ def config_for(sim: PrusaSimulator, **overrides: object) -> PrusaConfig:
     }
     values.update(overrides)
     return PrusaConfig(**values)  # type: ignore[arg-type]
-
-
-async def wait_for(
-    adapter: PrusaAdapter, predicate: Callable[[PrinterState], bool], timeout: float = 10
-) -> PrinterState:
-    """Resolve with the first snapshot (current or delivered) that satisfies predicate."""
-    if predicate(adapter.state):
-        return adapter.state
-    future: asyncio.Future[PrinterState] = asyncio.get_running_loop().create_future()
-
-    def listener(state: PrinterState) -> None:
-        if predicate(state) and not future.done():
-            future.set_result(state)
-
-    remove = adapter.add_listener(listener)
-    try:
-        async with asyncio.timeout(timeout):
-            return await future
-    finally:
-        remove()
-
-
-async def wait_until(condition: Callable[[], bool], timeout: float = 10) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 def paths(sim: PrusaSimulator, since: int = 0) -> list[str]:
