@@ -15,24 +15,22 @@ from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import CONF_PRINTER_TYPE, PRINTER_BAMBU, PRINTER_PRUSA
-from .coordinator import PrinterCoordinator, PrinternizerConfigEntry
-from .entity import PrinternizerEntity
+from .const import PRINTER_BAMBU, PRINTER_PRUSA
+from .coordinator import PrinternizerConfigEntry
+from .entity import PrinterEntityDescription, PrinternizerEntity
 from .printers.models import PrinterState, PrinterStatus
 
 PARALLEL_UPDATES = 0
 
 
 @dataclass(frozen=True, kw_only=True)
-class PrinterBinarySensorDescription(BinarySensorEntityDescription):
+class PrinterBinarySensorDescription(BinarySensorEntityDescription, PrinterEntityDescription):
     """How one binary sensor reads the printer state."""
 
     value_fn: Callable[[PrinterState], bool]
     attributes_fn: Callable[[PrinterState], dict[str, Any] | None] = lambda _: None
     always_available: bool = False
     exists_fn: Callable[[PrinterState], bool] = lambda _: True
-    brands: frozenset[str] = frozenset({PRINTER_BAMBU, PRINTER_PRUSA})
-    sources: tuple[str, ...] = ("status",)
 
 
 def _error_attributes(state: PrinterState) -> dict[str, Any]:
@@ -52,6 +50,7 @@ BINARY_SENSORS: tuple[PrinterBinarySensorDescription, ...] = (
         device_class=BinarySensorDeviceClass.CONNECTIVITY,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda state: state.online,
+        sources=("status",),
         always_available=True,
     ),
     PrinterBinarySensorDescription(
@@ -59,11 +58,13 @@ BINARY_SENSORS: tuple[PrinterBinarySensorDescription, ...] = (
         translation_key="printing",
         device_class=BinarySensorDeviceClass.RUNNING,
         value_fn=lambda state: state.status in (PrinterStatus.PREPARING, PrinterStatus.PRINTING),
+        sources=("status",),
     ),
     PrinterBinarySensorDescription(
         key="paused",
         translation_key="paused",
         value_fn=lambda state: state.status is PrinterStatus.PAUSED,
+        sources=("status",),
     ),
     PrinterBinarySensorDescription(
         key="needs_attention",
@@ -111,8 +112,7 @@ async def async_setup_entry(
     async_add_entities(
         PrinterBinarySensor(coordinator, description)
         for description in BINARY_SENSORS
-        if description.exists_fn(coordinator.data)
-        and entry.data[CONF_PRINTER_TYPE] in description.brands
+        if description.exists_fn(coordinator.data) and description.applies_to(entry)
     )
 
 
@@ -120,13 +120,6 @@ class PrinterBinarySensor(PrinternizerEntity, BinarySensorEntity):
     """A binary sensor over the printer state."""
 
     entity_description: PrinterBinarySensorDescription
-
-    def __init__(
-        self, coordinator: PrinterCoordinator, description: PrinterBinarySensorDescription
-    ) -> None:
-        """Bind the description and the state fields it reads."""
-        super().__init__(coordinator, description)
-        self._sources = description.sources
 
     # Error lists change with every HMS update; history keeps the on/off, not the details.
     _unrecorded_attributes = frozenset({"errors", "count"})

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST
 from homeassistant.core import callback
 from homeassistant.exceptions import HomeAssistantError
@@ -21,6 +23,22 @@ from .printers.errors import (
     ControlsLockedError,
     PrinterOfflineError,
 )
+
+ALL_BRANDS = frozenset({PRINTER_BAMBU, PRINTER_PRUSA})
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrinterEntityDescription(EntityDescription):
+    """What every description of ours adds: the state parts it reads, the brands that have it."""
+
+    # The PrinterState fields the entity reads; unchanged fields skip the recomputation.
+    sources: tuple[str, ...] = ()
+    brands: frozenset[str] = ALL_BRANDS
+
+    def applies_to(self, entry: ConfigEntry) -> bool:
+        """Whether a printer of this entry's brand has this entity."""
+        return entry.data[CONF_PRINTER_TYPE] in self.brands
+
 
 MANUFACTURERS = {PRINTER_BAMBU: "Bambu Lab", PRINTER_PRUSA: "Prusa Research"}
 
@@ -62,6 +80,8 @@ class PrinternizerEntity(CoordinatorEntity[PrinterCoordinator]):
         self._attr_unique_id = f"{coordinator.adapter.device_info.serial}_{description.key}"
         self._attr_device_info = printer_device_info(coordinator)
         self._written: tuple[Any, ...] | None = None
+        if isinstance(description, PrinterEntityDescription):
+            self._sources = description.sources
         self._source_values: list[object] | None = None
 
     @property

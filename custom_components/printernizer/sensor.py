@@ -27,9 +27,9 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from .const import CONF_PRINTER_TYPE, PRINTER_BAMBU, PRINTER_PRUSA
+from .const import PRINTER_BAMBU, PRINTER_PRUSA
 from .coordinator import PrinterCoordinator, PrinternizerConfigEntry
-from .entity import PrinternizerEntity
+from .entity import PrinterEntityDescription, PrinternizerEntity
 from .printers.bambu.report import STAGES
 from .printers.models import ACTIVE_STATUSES, FilamentSlot, PrinterState, PrinterStatus
 
@@ -41,17 +41,14 @@ FINISH_TOLERANCE = timedelta(minutes=2)
 
 
 @dataclass(frozen=True, kw_only=True)
-class PrinterSensorDescription(SensorEntityDescription):
+class PrinterSensorDescription(SensorEntityDescription, PrinterEntityDescription):
     """How one sensor reads the printer state."""
 
     value_fn: Callable[[PrinterState], Any]
     exists_fn: Callable[[PrinterState], bool] = lambda _: True
-    # The PrinterState fields value_fn reads; unchanged fields skip the recomputation.
-    sources: tuple[str, ...] = ()
     # Show whole units and move only when the reading is this far off: sensor noise around
     # x.5 would otherwise flip the shown value on every report.
     hysteresis: float | None = None
-    brands: frozenset[str] = frozenset({PRINTER_BAMBU, PRINTER_PRUSA})
 
 
 TEMPERATURE_HYSTERESIS = 0.75
@@ -314,7 +311,7 @@ async def async_setup_entry(
     entities: list[SensorEntity] = [
         PrinterSensor(coordinator, description)
         for description in SENSORS
-        if description.exists_fn(state) and entry.data[CONF_PRINTER_TYPE] in description.brands
+        if description.exists_fn(state) and description.applies_to(entry)
     ]
     entities.append(EstimatedFinishSensor(coordinator))
     entities.extend(
@@ -337,13 +334,6 @@ class PrinterSensor(PrinternizerEntity, SensorEntity):
     """A sensor whose value is one field of the printer state."""
 
     entity_description: PrinterSensorDescription
-
-    def __init__(
-        self, coordinator: PrinterCoordinator, description: PrinterSensorDescription
-    ) -> None:
-        """Bind the description and the state fields it reads."""
-        super().__init__(coordinator, description)
-        self._sources = description.sources
 
     def _shown(self) -> tuple[Any, ...]:
         value = self.entity_description.value_fn(self.coordinator.data)
