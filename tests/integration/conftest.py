@@ -80,11 +80,8 @@ async def loaded_entry(
     hass: HomeAssistant, bambu_entry: MockConfigEntry
 ) -> AsyncIterator[MockConfigEntry]:
     """The entry set up; unloaded afterwards so nothing keeps running."""
-    assert await hass.config_entries.async_setup(bambu_entry.entry_id)
-    await hass.async_block_till_done()
-    yield bambu_entry
-    assert await hass.config_entries.async_unload(bambu_entry.entry_id)
-    await hass.async_block_till_done()
+    async for entry in _set_up(hass, bambu_entry):
+        yield entry
 
 
 @pytest.fixture
@@ -134,10 +131,15 @@ async def loaded_prusa_entry(
     hass: HomeAssistant, prusa_entry: MockConfigEntry
 ) -> AsyncIterator[MockConfigEntry]:
     """The MK4's entry set up; unloaded afterwards so nothing keeps polling."""
-    assert await hass.config_entries.async_setup(prusa_entry.entry_id)
+    async for entry in _set_up(hass, prusa_entry):
+        yield entry
+
+
+async def _set_up(hass: HomeAssistant, entry: MockConfigEntry) -> AsyncIterator[MockConfigEntry]:
+    assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
-    yield prusa_entry
-    assert await hass.config_entries.async_unload(prusa_entry.entry_id)
+    yield entry
+    assert await hass.config_entries.async_unload(entry.entry_id)
     await hass.async_block_till_done()
 
 
