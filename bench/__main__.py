@@ -1,7 +1,8 @@
 """Run every benchmark: `python -m bench`."""
 
-from bench import bambu_parse, ha_replay, prusa_requests
+from bench import bambu_parse, ha_replay, job_history, prusa_requests
 
 bambu_parse.main()
 ha_replay.main()
 prusa_requests.main()
+job_history.main()

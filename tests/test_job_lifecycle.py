@@ -606,8 +606,10 @@ def test_record_round_trip_and_tolerant_loading() -> None:
         cost={"gross": "1.00"},
         category="business",
         customer="ACME",
+        project="PO-7",
         notes="first layer",
         closed_after_restart=True,
+        meter_readings=(10.5, 10.9, 0.2),
     )
     data = json.loads(json.dumps(record.to_dict()))
     assert data["started_at"] == "2025-05-01T08:00:00+00:00"
@@ -625,6 +627,21 @@ def test_record_round_trip_and_tolerant_loading() -> None:
         JobRecord.from_dict({**data, "energy_source": "guess"})
     with pytest.raises(ValueError, match="started_at"):
         JobRecord.from_dict({**data, "started_at": None})
+
+
+def test_amend_replaces_only_the_active_record() -> None:
+    clock = Clock()
+    track = tracker(clock)
+    track.update(snap(S.PRINTING, 5))
+    active = track.active
+    assert active is not None
+    assert track.amend(replace(active, customer="ACME"))
+    assert track.active is not None
+    assert track.active.customer == "ACME"
+    assert not track.amend(replace(active, id="other", customer="Nobody"))
+    track.update(snap(S.FINISHED, 100))
+    assert not track.amend(replace(active, customer="Late"))
+    assert track.active is None
 
 
 def test_clock_rules() -> None:

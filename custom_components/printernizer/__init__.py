@@ -8,19 +8,24 @@ from __future__ import annotations
 
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
 from .connect import create_adapter
-from .const import DOMAIN
+from .const import CONF_PRINTER_TYPE, DOMAIN
 from .coordinator import PrinterCoordinator, PrinternizerConfigEntry, PrinternizerData
+from .entity import printer_device_info
+from .history import DATA_HISTORY, JobHistory
+from .services import async_setup_services
+from .tracking import PrinterJobs
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 PLATFORMS = [
     Platform.BINARY_SENSOR,
     Platform.BUTTON,
+    Platform.EVENT,
     Platform.LIGHT,
     Platform.SELECT,
     Platform.SENSOR,
@@ -28,7 +33,11 @@ PLATFORMS = [
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Set up the integration; printers arrive as config entries."""
+    """Load the job history every printer shares and register the actions."""
+    history = JobHistory(hass)
+    await history.async_load()
+    hass.data[DATA_HISTORY] = history
+    async_setup_services(hass)
     return True
 
 
@@ -37,7 +46,24 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrinternizerConfigEntry)
     adapter = create_adapter(entry.data, entry.options, async_get_clientsession(hass))
     coordinator = PrinterCoordinator(hass, entry, adapter)
     await coordinator.async_config_entry_first_refresh()
-    entry.runtime_data = PrinternizerData(coordinator=coordinator)
+    device = dr.async_get(hass).async_get_or_create(
+        config_entry_id=entry.entry_id, **printer_device_info(coordinator)
+    )
+    jobs = PrinterJobs(
+        hass,
+        options=dict(entry.options),
+        printer_type=entry.data[CONF_PRINTER_TYPE],
+        serial=adapter.device_info.serial,
+        name=entry.title,
+        device_id=device.id,
+        history=hass.data[DATA_HISTORY],
+        metadata=adapter.job_metadata,
+        on_change=coordinator.async_update_listeners,
+    )
+    entry.runtime_data = PrinternizerData(coordinator=coordinator, jobs=jobs)
+    jobs.async_start(adapter.state)
+    coordinator.jobs = jobs
+    entry.async_on_unload(jobs.async_stop)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(entry.add_update_listener(_async_reload))
     return True

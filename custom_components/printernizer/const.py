@@ -28,3 +28,9 @@ DEFAULT_IDLE_POLL_SECONDS: Final = 60
 
 CONF_IDLE_POLL_SECONDS: Final = "idle_poll_seconds"
 DEFAULT_USERNAME: Final = "maker"
+
+# Options-flow sections: costs (flat keys of costs.py plus the two entities) and categories.
+CONF_COSTS: Final = "costs"
+CONF_CATEGORIES: Final = "categories"
+CONF_ENERGY_SENSOR: Final = "energy_sensor"
+CONF_ENERGY_PRICE_ENTITY: Final = "energy_price_entity"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
@@ -19,12 +20,16 @@ from .printers.errors import (
 )
 from .printers.models import PrinterState
 
+if TYPE_CHECKING:
+    from .tracking import PrinterJobs
+
 
 @dataclass(slots=True)
 class PrinternizerData:
     """What a loaded printer entry holds."""
 
     coordinator: PrinterCoordinator
+    jobs: PrinterJobs
 
 
 type PrinternizerConfigEntry = ConfigEntry[PrinternizerData]
@@ -41,7 +46,8 @@ class PrinterCoordinator(DataUpdateCoordinator[PrinterState]):
         """Wrap an adapter that is not started yet."""
         super().__init__(hass, LOGGER, config_entry=entry, name=entry.title, update_interval=None)
         self.adapter = adapter
-        self._unsubscribe: list[object] = []
+        # Set once the entry is set up; sees each snapshot before the entities do.
+        self.jobs: PrinterJobs | None = None
 
     async def _async_setup(self) -> None:
         """Connect; the first full report becomes the first data."""
@@ -86,6 +92,8 @@ class PrinterCoordinator(DataUpdateCoordinator[PrinterState]):
                 LOGGER.info("Printer %s is back online", self.name)
             else:
                 LOGGER.info("Printer %s is offline", self.name)
+        if self.jobs is not None:
+            self.jobs.async_update(state)
         self.async_set_updated_data(state)
 
     @callback

@@ -62,6 +62,43 @@ def printer_device_info(coordinator: PrinterCoordinator) -> DeviceInfo:
     )
 
 
+async def run_command(coordinator: PrinterCoordinator, name: str, call: Awaitable[object]) -> None:
+    """Run a printer command, turning adapter errors into translated HA errors."""
+    placeholders = {"name": coordinator.name, "command": name}
+    try:
+        await call
+    except ControlsLockedError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="controls_locked",
+            translation_placeholders=placeholders,
+        ) from err
+    except CommandConflictError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="command_conflict",
+            translation_placeholders=placeholders,
+        ) from err
+    except CommandRefusedError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="command_refused",
+            translation_placeholders={**placeholders, "reason": err.reason or "-"},
+        ) from err
+    except PrinterOfflineError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="command_timeout",
+            translation_placeholders=placeholders,
+        ) from err
+    except AdapterError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="cannot_connect",
+            translation_placeholders=placeholders,
+        ) from err
+
+
 class PrinternizerEntity(CoordinatorEntity[PrinterCoordinator]):
     """An entity of one printer.
 
@@ -124,36 +161,4 @@ class PrinternizerEntity(CoordinatorEntity[PrinterCoordinator]):
 
     async def _command(self, name: str, call: Awaitable[object]) -> None:
         """Run a printer command, turning adapter errors into translated HA errors."""
-        placeholders = {"name": self.coordinator.name, "command": name}
-        try:
-            await call
-        except ControlsLockedError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="controls_locked",
-                translation_placeholders=placeholders,
-            ) from err
-        except CommandConflictError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="command_conflict",
-                translation_placeholders=placeholders,
-            ) from err
-        except CommandRefusedError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="command_refused",
-                translation_placeholders={**placeholders, "reason": err.reason or "-"},
-            ) from err
-        except PrinterOfflineError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="command_timeout",
-                translation_placeholders=placeholders,
-            ) from err
-        except AdapterError as err:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="cannot_connect",
-                translation_placeholders=placeholders,
-            ) from err
+        await run_command(self.coordinator, name, call)

@@ -30,6 +30,7 @@ from homeassistant.util import dt as dt_util
 from .const import PRINTER_BAMBU, PRINTER_PRUSA
 from .coordinator import PrinterCoordinator, PrinternizerConfigEntry
 from .entity import PrinterEntityDescription, PrinternizerEntity
+from .job_sensor import RUNNING, TOTALS, JobTotalSensor, RunningJobSensor
 from .printers.bambu.report import STAGES
 from .printers.models import ACTIVE_STATUSES, FilamentSlot, PrinterState, PrinterStatus
 
@@ -327,6 +328,12 @@ async def async_setup_entry(
         for slot in state.filament_slots
         for kind in ("material", "remaining")
     )
+    jobs = entry.runtime_data.jobs
+    entities.extend(
+        JobTotalSensor(coordinator, jobs.history, jobs.serial, description)
+        for description in TOTALS
+    )
+    entities.extend(RunningJobSensor(coordinator, jobs, description) for description in RUNNING)
     async_add_entities(entities)
 
 

@@ -44,6 +44,8 @@ TIMING_DEPENDENT = {
     f"sensor.{PREFIX}_nozzle_temperature",
     f"sensor.{PREFIX}_bed_temperature",
     f"sensor.{PREFIX}_estimated_finish",
+    f"sensor.{PREFIX}_total_print_time",
+    f"event.{PREFIX}_print",
     f"sensor.{PREFIX}_ams_1_temperature",
 }
 

@@ -25,6 +25,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.printernizer.const import LOGGER
+from custom_components.printernizer.job_sensor import TOTALS
 from simulator.prusa import PrusaSimulator
 
 from .conftest import wait_for_state
@@ -44,6 +45,8 @@ TIMING_DEPENDENT = {
     f"sensor.{PREFIX}_nozzle_temperature",
     f"sensor.{PREFIX}_bed_temperature",
     f"sensor.{PREFIX}_estimated_finish",
+    f"sensor.{PREFIX}_total_print_time",
+    f"event.{PREFIX}_print",
 }
 # Waits that span a poll of a printing printer (every 5 s) get some slack on a busy machine.
 ACTIVE_WAIT = 15
@@ -56,11 +59,17 @@ async def press(hass: HomeAssistant, entity_id: str) -> None:
 
 
 def printer_entities(hass: HomeAssistant, entry: MockConfigEntry) -> list[str]:
-    """The entity ids of the printer's enabled entities."""
+    """The entity ids of the printer's enabled entities that show what the printer reports.
+
+    The job history's totals and the last print event do not depend on the printer being
+    reachable, so they are left out.
+    """
+    serial = entry.unique_id
+    history = {f"{serial}_{d.key}" for d in TOTALS} | {f"{serial}_print_events"}
     return [
         entity.entity_id
         for entity in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
-        if entity.disabled_by is None
+        if entity.disabled_by is None and entity.unique_id not in history
     ]
 
 

@@ -155,12 +155,17 @@ def planned_materials(
 def used_materials(
     materials: Iterable[MaterialUse], status: JobStatus, progress: float | None
 ) -> tuple[MaterialUse, ...]:
-    """Grams used by a job with this status and final progress (see `MaterialUse`)."""
+    """Grams used by a job with this status and final progress (see `MaterialUse`).
+
+    Grams the user entered are what was used, whatever the outcome.
+    """
     early = status in _ENDED_EARLY
     share = _percent(progress)
     fraction = (None if share is None else share / 100) if early else 1.0
     return tuple(
-        replace(
+        material
+        if material.source == "user"
+        else replace(
             material,
             grams=None
             if material.planned_grams is None or fraction is None
@@ -335,6 +340,16 @@ class JobTracker:
         updated = with_metadata(record, metadata, fallback_material=self._material)
         self._active = replace(updated, updated_at=self._tick(None))
         return self._active
+
+    def amend(self, record: JobRecord) -> bool:
+        """Replace the active record by an edited copy (same id); False if it is not active.
+
+        Fields the tracker owns (status, progress, pauses, times) should be left as they are.
+        """
+        if self._active is None or self._active.id != record.id:
+            return False
+        self._active = record
+        return True
 
     def _tick(self, at: datetime | None) -> datetime:
         """The snapshot time, never before an earlier one (durations stay non-negative)."""

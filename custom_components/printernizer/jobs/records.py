@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal, cast
 
-type GramsSource = Literal["slicer", "estimate"]
+type GramsSource = Literal["slicer", "estimate", "user"]
 type EnergySource = Literal["measured", "estimated"]
 
 
@@ -72,7 +72,7 @@ class MaterialUse:
     def from_dict(cls, data: Mapping[str, Any]) -> MaterialUse:
         """Read `to_dict()` output; missing keys take their defaults."""
         source = data.get("source") or "slicer"
-        if source not in ("slicer", "estimate"):
+        if source not in ("slicer", "estimate", "user"):
             raise ValueError(f"unknown grams source {source!r}")
         return cls(
             material=data.get("material"),
@@ -115,8 +115,11 @@ class JobRecord:
     cost: dict[str, Any] | None = None
     category: str | None = None
     customer: str | None = None
+    project: str | None = None  # project or order reference
     notes: str | None = None
     closed_after_restart: bool = False
+    # A smart plug's kWh readings over the job: [start, last before each reset, ..., latest].
+    meter_readings: tuple[float, ...] = ()
 
     @property
     def print_seconds(self) -> float | None:
@@ -151,8 +154,10 @@ class JobRecord:
             "cost": self.cost,
             "category": self.category,
             "customer": self.customer,
+            "project": self.project,
             "notes": self.notes,
             "closed_after_restart": self.closed_after_restart,
+            "meter_readings": list(self.meter_readings),
         }
 
     @classmethod
@@ -191,6 +196,8 @@ class JobRecord:
             cost=dict(cost) if cost is not None else None,
             category=data.get("category"),
             customer=data.get("customer"),
+            project=data.get("project"),
             notes=data.get("notes"),
             closed_after_restart=bool(data.get("closed_after_restart", False)),
+            meter_readings=tuple(float(value) for value in data.get("meter_readings") or ()),
         )

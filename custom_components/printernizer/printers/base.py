@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from .errors import AdapterError
-from .models import DeviceInfo, PrinterState
+from .models import DeviceInfo, JobMetadata, PrinterState
 
 StateListener = Callable[[PrinterState], None]
 ErrorListener = Callable[[AdapterError], None]
@@ -50,3 +50,6 @@ class PrinterAdapter(Protocol):
 
     async def stop_print(self) -> None:
         """Cancel the running job."""
+
+    async def job_metadata(self) -> JobMetadata | None:
+        """Slicer metadata of the current job, read once per job; None when unavailable."""

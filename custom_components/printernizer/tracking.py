@@ -1,0 +1,301 @@
+"""One loaded printer's job tracking: snapshots in; history, costs and bus events out.
+
+The pure `JobTracker` decides what happened; this glue persists each changed record, prices
+ended jobs with the entry's cost options, reads the slicer file once per job, follows the
+energy meter the user picked, and fires the `events` the event entity and triggers listen to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+import math
+from typing import Any
+
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN, UnitOfEnergy
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, State, callback
+from homeassistant.helpers.event import async_track_state_change_event
+from homeassistant.util import dt as dt_util
+
+from .const import LOGGER, PRINTER_BAMBU
+from .costs import CostBreakdown, CostSettings, categorize, meter_consumption
+from .events import (
+    EVENT_JOB_FINISHED,
+    EVENT_JOB_PAUSED,
+    EVENT_JOB_PROGRESS,
+    EVENT_JOB_RESUMED,
+    EVENT_JOB_STARTED,
+    EVENT_STATUS_CHANGED,
+)
+from .history import JobHistory
+from .jobs import EventKind, JobEvent, JobRecord, JobTracker, with_metadata
+from .jobs.costing import record_costs, running_costs
+from .printers.models import PrinterState, PrinterStatus
+from .settings import cost_settings, energy_price, energy_sensor
+
+METADATA_RETRY = timedelta(minutes=1)
+_KIND_EVENTS = {
+    EventKind.STARTED: EVENT_JOB_STARTED,
+    EventKind.PROGRESS: EVENT_JOB_PROGRESS,
+    EventKind.PAUSED: EVENT_JOB_PAUSED,
+    EventKind.RESUMED: EVENT_JOB_RESUMED,
+    EventKind.FINISHED: EVENT_JOB_FINISHED,
+}
+_TO_KWH = {
+    UnitOfEnergy.WATT_HOUR: Decimal("0.001"),
+    UnitOfEnergy.KILO_WATT_HOUR: Decimal(1),
+    UnitOfEnergy.MEGA_WATT_HOUR: Decimal(1000),
+}
+
+
+def meter_kwh(state: State | None) -> Decimal | None:
+    """A total energy meter's reading in kWh; None when unknown or not a meter we can read."""
+    if state is None or state.state in (STATE_UNKNOWN, STATE_UNAVAILABLE):
+        return None
+    factor = _TO_KWH.get(state.attributes.get("unit_of_measurement", UnitOfEnergy.KILO_WATT_HOUR))
+    try:
+        value = float(state.state)
+    except ValueError:
+        return None
+    if factor is None or not math.isfinite(value) or value < 0:
+        return None
+    return Decimal(str(value)) * factor
+
+
+class PrinterJobs:
+    """The job side of one printer entry; lives while the entry is loaded."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        *,
+        options: dict[str, Any],
+        printer_type: str,
+        serial: str,
+        name: str,
+        device_id: str,
+        history: JobHistory,
+        metadata: Callable[[], Any],
+        on_change: Callable[[], None],
+    ) -> None:
+        """Track `serial`'s jobs into `history`; `metadata` reads the current job's file."""
+        self.hass = hass
+        self.serial = serial
+        self.name = name
+        self.device_id = device_id
+        self.history = history
+        self._options = options
+        self._metadata = metadata
+        self._on_change = on_change
+        self.tracker = JobTracker(
+            serial,
+            name,
+            now=dt_util.utcnow,
+            match_start_time=printer_type == PRINTER_BAMBU,
+        )
+        self._status: PrinterStatus | None = None
+        self._material: str | None = None
+        self._fetching = False  # a read of the job's file is under way
+        self._next_read: dict[str, datetime] = {}  # job id -> earliest next try after a miss
+        self._meter_entity = energy_sensor(options)
+        self._meter_last: Decimal | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
+
+    @property
+    def active(self) -> JobRecord | None:
+        """The running job's record."""
+        return self.tracker.active
+
+    def settings(self) -> CostSettings:
+        """Cost settings of this printer, priced with the energy price entity when it has one."""
+        settings = cost_settings(self.hass, self._options)
+        return replace(
+            settings, energy_price_per_kwh=energy_price(self.hass, self._options, settings)
+        )
+
+    @callback
+    def async_start(self, state: PrinterState) -> None:
+        """Resume from the history, then take the printer's current state."""
+        self._handle(self.tracker.restore(self.history.restore_set(self.serial)))
+        if self._meter_entity:
+            self._meter_last = meter_kwh(self.hass.states.get(self._meter_entity))
+            self._unsubscribe.append(
+                async_track_state_change_event(self.hass, self._meter_entity, self._on_meter)
+            )
+        self._status = state.status
+        self.async_update(state)
+
+    @callback
+    def async_stop(self) -> None:
+        """Stop following the meter; records are already in the history."""
+        while self._unsubscribe:
+            self._unsubscribe.pop()()
+
+    @callback
+    def async_update(self, state: PrinterState) -> None:
+        """Fold in a snapshot; persist what changed and fire what happened."""
+        self._material = state.material or self._material
+        before = self.tracker.active
+        events = self.tracker.update(state)
+        self._handle(events)
+        active = self.tracker.active
+        if (
+            active is not None
+            and active is not before
+            and not any(event.kind is EventKind.STARTED for event in events)
+        ):
+            self.history.put(active)
+        if active is not None and not active.materials and state.online:
+            self._fetch_metadata(active.id)
+        if state.status is not self._status:
+            previous, self._status = self._status, state.status
+            self._fire(
+                EVENT_STATUS_CHANGED,
+                {"status": state.status.value, "previous_status": previous and previous.value},
+            )
+
+    @callback
+    def async_amend(self, record: JobRecord, *, reprice: bool) -> JobRecord:
+        """Store a user's edit: through the tracker while the job runs; `reprice` an ended one.
+
+        Only corrected materials re-price an ended job: a note must not change a bill because
+        prices changed since.
+        """
+        if self.tracker.amend(record):
+            self.history.put(record)
+            self._on_change()
+            return record
+        if reprice:
+            record = record_costs(record, self.settings(), fallback_material=self._material)
+        self.history.put(record)
+        return record
+
+    def running_costs(self) -> CostBreakdown | None:
+        """Cost of the running job so far."""
+        record = self.tracker.active
+        if record is None:
+            return None
+        used = None
+        if self._meter_last is not None and record.meter_readings:
+            readings = [Decimal(str(value)) for value in record.meter_readings]
+            used = meter_consumption([*readings, self._meter_last])
+        return running_costs(
+            record,
+            self.settings(),
+            now=dt_util.utcnow(),
+            meter_kwh=used,
+            fallback_material=self._material,
+        )
+
+    def _handle(self, events: list[JobEvent]) -> None:
+        for event in events:
+            record = event.record
+            if event.kind is EventKind.STARTED:
+                record = self._started(record)
+            elif event.kind is EventKind.FINISHED:
+                record = self._finished(record)
+            data: dict[str, Any] = {}
+            if event.percent is not None:
+                data["percent"] = event.percent
+            self._fire(_KIND_EVENTS[event.kind], self._job_data(record) | data)
+
+    def _started(self, record: JobRecord) -> JobRecord:
+        settings = cost_settings(self.hass, self._options)
+        category = categorize(record.started_at, settings.category, dt_util.get_default_time_zone())
+        readings = () if self._meter_last is None else (float(self._meter_last),)
+        record = replace(record, category=category.value, meter_readings=readings)
+        self.tracker.amend(record)
+        self.history.put(record)
+        return record
+
+    def _finished(self, record: JobRecord) -> JobRecord:
+        if (
+            self._meter_last is not None
+            and record.meter_readings
+            and not record.closed_after_restart
+        ):
+            record = replace(
+                record, meter_readings=(*record.meter_readings, float(self._meter_last))
+            )
+        priced = record_costs(record, self.settings(), fallback_material=self._material)
+        self.history.put(priced)
+        LOGGER.debug("Job %s on %s ended %s", priced.id, self.name, priced.status)
+        return priced
+
+    def _job_data(self, record: JobRecord) -> dict[str, Any]:
+        cost = record.cost or {}
+        return {
+            "job_id": record.id,
+            "job_name": record.job_name,
+            "file": record.file,
+            "status": record.status.value,
+            "progress": record.progress,
+            "started_at": record.started_at.isoformat(),
+            "ended_at": None if record.ended_at is None else record.ended_at.isoformat(),
+            "duration_seconds": record.duration_seconds,
+            "category": record.category,
+            "cost": cost.get("gross"),
+            "currency": cost.get("currency"),
+            "closed_after_restart": record.closed_after_restart,
+        }
+
+    def _fire(self, event_type: str, data: dict[str, Any]) -> None:
+        self.hass.bus.async_fire(
+            event_type,
+            {"device_id": self.device_id, "serial": self.serial, "printer_name": self.name, **data},
+        )
+
+    def _fetch_metadata(self, record_id: str) -> None:
+        """Read the job's slicer file; after a miss, a snapshot a minute later tries again.
+
+        The printer may not have the file yet (Bambu writes it late), and every try costs it
+        requests, so misses are spaced out.
+        """
+        now = dt_util.utcnow()
+        if self._fetching or now < self._next_read.get(record_id, now):
+            return
+        self._fetching = True
+        self._next_read = {record_id: now + METADATA_RETRY}
+        self.hass.async_create_background_task(
+            self._read_metadata(record_id), f"printernizer metadata {self.serial}"
+        )
+
+    async def _read_metadata(self, record_id: str) -> None:
+        try:
+            metadata = await self._metadata()
+        finally:
+            self._fetching = False
+        if metadata is None:
+            return
+        updated = self.tracker.attach_metadata(metadata, record_id=record_id)
+        if updated is not None:
+            self.history.put(updated)
+            self._on_change()
+            return
+        stored = self.history.get(record_id)
+        if stored is not None and not stored.materials:
+            ended = with_metadata(stored, metadata, fallback_material=self._material)
+            self.history.put(record_costs(ended, self.settings(), fallback_material=self._material))
+
+    @callback
+    def _on_meter(self, event: Event[EventStateChangedData]) -> None:
+        reading = meter_kwh(event.data["new_state"])
+        if reading is None:
+            return
+        last, self._meter_last = self._meter_last, reading
+        record = self.tracker.active
+        if record is None:
+            return
+        if not record.meter_readings:
+            record = replace(record, meter_readings=(float(reading),))
+        elif last is not None and reading < last:
+            # The meter restarted from 0: keep its last count before the reset.
+            record = replace(
+                record, meter_readings=(*record.meter_readings, float(last), float(reading))
+            )
+        else:
+            return
+        self.tracker.amend(record)
+        self.history.put(record)

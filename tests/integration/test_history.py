@@ -1,0 +1,613 @@
+"""The job history through Home Assistant's Store: batching, loading, indexes, totals, repairs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+import json
+import math
+from pathlib import Path
+import random
+from typing import Any
+from unittest.mock import patch
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir, storage
+from homeassistant.util import dt as dt_util
+from hypothesis import HealthCheck, given, settings, strategies as st
+import pytest
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
+
+from custom_components.printernizer.const import DOMAIN
+from custom_components.printernizer.history import (
+    SAVE_DELAY,
+    STORAGE_KEY,
+    STORAGE_VERSION,
+    JobHistory,
+    JobTotals,
+)
+from custom_components.printernizer.jobs.lifecycle import JobTracker
+from custom_components.printernizer.jobs.records import JobRecord, JobStatus, MaterialUse
+
+# The real Store I/O, taken before the hass_storage fixture replaces it with a dict.
+REAL_LOAD = storage.Store._async_load
+REAL_WRITE = storage.Store._async_write_data
+
+P1S, MK4 = "01P00A391800123", "10589X2B0C"
+BASE = datetime(2025, 3, 1, 8, tzinfo=UTC)
+
+
+def job(number: int, *, serial: str = P1S, status: JobStatus = JobStatus.COMPLETED, **changes: Any):
+    """A job started `number` hours after BASE that ran an hour, priced as number.50 EUR."""
+    started = BASE + timedelta(hours=number)
+    ended = None if status is JobStatus.ACTIVE else started + timedelta(hours=1)
+    record = JobRecord(
+        id=f"job-{number}",
+        serial=serial,
+        printer_name="P1S Werkstatt" if serial == P1S else "MK4 Büro",
+        started_at=started,
+        updated_at=ended or started,
+        status=status,
+        job_name=f"Halter {number}",
+        file=f"halter_{number}.gcode.3mf",
+        ended_at=ended,
+        duration_seconds=None if ended is None else 3600.0,
+        paused_seconds=60.0,
+        pause_count=1,
+        progress=100.0 if status is JobStatus.COMPLETED else 40.0,
+        materials=(MaterialUse(material="PLA", color="#000000", planned_grams=10.5, grams=10.5),),
+        energy_kwh=None if ended is None else 0.25,
+        energy_source=None if ended is None else "measured",
+        cost=None if ended is None else {"currency": "EUR", "gross": f"{number}.50", "lines": []},
+        category="business",
+        customer="ACME GmbH",
+    )
+    return replace(record, **changes)
+
+
+def stored(record: JobRecord) -> dict[str, Any]:
+    """The stored form: to_dict() without defaults and the derived print_seconds."""
+    defaults = {
+        "status": "active", "job_name": None, "file": None, "printer_job_id": None,
+        "printer_started_at": None, "ended_at": None, "duration_seconds": None,
+        "paused_seconds": 0.0, "pause_count": 0, "paused_since": None, "progress": None,
+        "materials": [], "energy_kwh": None, "energy_source": None, "cost": None,
+        "category": None, "customer": None, "project": None, "notes": None,
+        "closed_after_restart": False, "meter_readings": [],
+    }  # fmt: skip
+    return {
+        key: value
+        for key, value in record.to_dict().items()
+        if key != "print_seconds" and (key not in defaults or defaults[key] != value)
+    }
+
+
+def file_data(records: Iterable[Any], *, version: int = STORAGE_VERSION, minor: int = 1):
+    data = {"records": list(records)}
+    return {"version": version, "minor_version": minor, "key": STORAGE_KEY, "data": data}
+
+
+def gross(record: JobRecord) -> Decimal | None:
+    value = (record.cost or {}).get("gross")
+    return None if value is None else Decimal(value)
+
+
+def expected_totals(records: Iterable[JobRecord], serial: str) -> JobTotals:
+    """Totals computed from scratch, as the API promises them."""
+    ended = [r for r in records if r.serial == serial and r.status is not JobStatus.ACTIVE]
+    if not ended:
+        return JobTotals()
+    last = max(ended, key=lambda record: (record.ended_at or record.started_at, record.id))
+    return JobTotals(
+        completed=sum(record.status is JobStatus.COMPLETED for record in ended),
+        failed=sum(record.status is JobStatus.FAILED for record in ended),
+        cancelled=sum(record.status is JobStatus.CANCELLED for record in ended),
+        print_seconds=math.fsum(r.print_seconds for r in ended if r.print_seconds is not None),
+        grams=math.fsum(m.grams for r in ended for m in r.materials if m.grams is not None),
+        energy_kwh=math.fsum(r.energy_kwh for r in ended if r.energy_kwh is not None),
+        cost=sum((amount for r in ended if (amount := gross(r)) is not None), Decimal(0)),
+        last_cost=gross(last),
+        last_job_id=last.id,
+    )
+
+
+def writes(key: str = STORAGE_KEY) -> int:
+    """Writes hass_storage's stand-in for Store._async_write_data made for `key`."""
+    return sum(call.args[0].key == key for call in storage.Store._async_write_data.call_args_list)
+
+
+async def wait(hass: HomeAssistant, freezer: FrozenDateTimeFactory, seconds: float) -> None:
+    """Let time pass, on the loop clock too: the Store re-arms its timer until that is due."""
+    freezer.tick(timedelta(seconds=seconds))
+    async_fire_time_changed(hass, dt_util.utcnow())
+    await hass.async_block_till_done()
+
+
+async def loaded(hass: HomeAssistant) -> JobHistory:
+    history = JobHistory(hass)
+    await history.async_load()
+    return history
+
+
+# --- Store round trip ---------------------------------------------------------------------
+
+
+async def test_puts_are_saved_once_after_the_delay(
+    hass: HomeAssistant, hass_storage: dict[str, Any], freezer: FrozenDateTimeFactory
+) -> None:
+    history = await loaded(hass)
+    records = [job(n, serial=P1S if n % 2 else MK4) for n in range(30)]
+    for record in records[:20]:
+        history.put(record)
+    await wait(hass, freezer, SAVE_DELAY / 2)
+    for record in records[20:]:
+        history.put(record)
+    corrected = replace(records[3], notes="Farbe nachgefragt", status=JobStatus.FAILED)
+    history.put(corrected)
+    records[3] = corrected
+    await wait(hass, freezer, SAVE_DELAY - 1)
+    assert STORAGE_KEY not in hass_storage
+
+    await wait(hass, freezer, 2)
+
+    assert writes() == 1
+    assert hass_storage[STORAGE_KEY] == file_data(stored(record) for record in records)
+    fresh = await loaded(hass)
+    assert [fresh.get(record.id) for record in records] == records
+    assert fresh.totals(P1S) == history.totals(P1S) == expected_totals(records, P1S)
+
+
+async def test_save_now_writes_the_pending_save(
+    hass: HomeAssistant, hass_storage: dict[str, Any], freezer: FrozenDateTimeFactory
+) -> None:
+    history = await loaded(hass)
+    history.put(job(1))
+    await history.async_save_now()
+    assert hass_storage[STORAGE_KEY] == file_data([stored(job(1))])
+
+    await wait(hass, freezer, SAVE_DELAY + 1)
+    assert writes() == 1  # the delayed save was the one written now
+
+
+async def test_a_pending_save_is_written_when_home_assistant_stops(
+    hass: HomeAssistant, hass_storage: dict[str, Any]
+) -> None:
+    history = await loaded(hass)
+    history.put(job(1))
+    await hass.async_stop()
+    assert hass_storage[STORAGE_KEY] == file_data([stored(job(1))])
+
+
+async def test_round_trip_keeps_every_field(
+    hass: HomeAssistant, hass_storage: dict[str, Any]
+) -> None:
+    full = job(
+        7,
+        status=JobStatus.CANCELLED,
+        printer_job_id="51234",
+        printer_started_at=BASE,
+        paused_since=BASE + timedelta(minutes=5),
+        materials=(
+            MaterialUse(material="PETG", planned_grams=20.0, grams=8.0, source="estimate"),
+            MaterialUse(material=None),
+        ),
+        project="A-0042",
+        notes="Zweite Platte",
+        closed_after_restart=True,
+        meter_readings=(1001.25, 1002.5),
+    )  # fmt: skip
+    bare = JobRecord(id="bare", serial=MK4, printer_name="MK4", started_at=BASE, updated_at=BASE)
+    history = await loaded(hass)
+    history.put(full)
+    history.put(bare)
+    await history.async_save_now()
+
+    assert hass_storage[STORAGE_KEY]["data"]["records"][1] == {
+        "id": "bare", "serial": MK4, "printer_name": "MK4",
+        "started_at": "2025-03-01T08:00:00+00:00", "updated_at": "2025-03-01T08:00:00+00:00",
+    }  # fmt: skip
+    fresh = await loaded(hass)
+    assert fresh.get("job-7") == full
+    assert fresh.get("bare") == bare
+    assert fresh.get("nope") is None
+
+
+async def test_loads_existing_records_in_any_form_from_dict_reads(
+    hass: HomeAssistant, hass_storage: dict[str, Any]
+) -> None:
+    """Full to_dict output, naive times, ints and a missing status load; nothing is repaired."""
+    naive = {"id": "naive", "serial": MK4, "started_at": "2025-03-01T08:00:00", "progress": 5}
+    hass_storage[STORAGE_KEY] = file_data([job(1).to_dict(), stored(job(2)), naive])
+    history = await loaded(hass)
+
+    assert history.get("job-1") == job(1)
+    assert history.get("job-2") == job(2)
+    assert history.get("naive") == JobRecord(
+        id="naive", serial=MK4, printer_name=MK4, started_at=BASE, updated_at=BASE, progress=5.0
+    )
+    assert history.query(limit=0)[1] == 3
+    assert ir.async_get(hass).issues == {}
+    assert history.restore_set(MK4) == [history.get("naive")]
+
+
+async def test_a_newer_minor_version_loads_and_keeps_unknown_fields(
+    hass: HomeAssistant, hass_storage: dict[str, Any]
+) -> None:
+    future = stored(job(1)) | {"printed_by": "Anna"}
+    hass_storage[STORAGE_KEY] = file_data([future], minor=2)
+    history = await loaded(hass)
+    assert history.get("job-1") == job(1)
+    history.put(job(2))
+    await history.async_save_now()
+    assert hass_storage[STORAGE_KEY]["data"]["records"][0] == future
+
+
+async def test_put_refuses_a_record_it_could_not_read_back(hass: HomeAssistant) -> None:
+    history = JobHistory(hass)
+    with pytest.raises(ValueError, match="energy source"):
+        history.put(job(1, energy_source="guessed"))  # type: ignore[arg-type]
+    assert history.get("job-1") is None
+
+
+# --- restore_set, query, listeners ------------------------------------------------------------
+
+
+async def test_restore_set_is_the_active_records_and_the_latest_ended(hass: HomeAssistant) -> None:
+    history = JobHistory(hass)
+    for record in (job(1), job(2), job(3, status=JobStatus.FAILED), job(4, serial=MK4)):
+        history.put(record)
+    history.put(job(5, status=JobStatus.ACTIVE))
+    assert history.restore_set(P1S) == [
+        job(5, status=JobStatus.ACTIVE),
+        job(3, status=JobStatus.FAILED),
+    ]
+    assert history.restore_set("unknown") == []
+
+    tracker = JobTracker(P1S, "P1S Werkstatt", now=lambda: BASE, match_start_time=True)
+    assert tracker.restore(history.restore_set(P1S)) == []
+    assert tracker.active == job(5, status=JobStatus.ACTIVE)
+
+
+async def test_latest_ended_follows_corrections(hass: HomeAssistant) -> None:
+    history = JobHistory(hass)
+    for number in (1, 2, 3):
+        history.put(job(number))
+    assert history.totals(P1S).last_job_id == "job-3"
+    history.put(replace(job(3), cost={"gross": "9.99"}))  # priced later: still the latest
+    assert history.totals(P1S).last_job_id == "job-3"
+    assert history.totals(P1S).last_cost == Decimal("9.99")
+    history.put(replace(job(3), ended_at=BASE))  # corrected to end before the others
+    assert history.totals(P1S).last_job_id == "job-2"
+    history.put(replace(job(2), serial=MK4))  # it was the other printer's
+    assert (history.totals(P1S).last_job_id, history.totals(MK4).last_job_id) == ("job-1", "job-2")
+    history.put(job(1, status=JobStatus.ACTIVE))
+    assert history.totals(P1S).last_job_id == "job-3"
+    assert [r.id for r in history.restore_set(P1S)] == ["job-1", "job-3"]
+
+
+async def test_query_filters_pages_and_counts(hass: HomeAssistant) -> None:
+    history = JobHistory(hass)
+    records = [
+        job(n, serial=P1S if n % 3 else MK4,
+            status=JobStatus.FAILED if n % 4 == 0 else JobStatus.COMPLETED,
+            category="private" if n % 5 == 0 else "business", customer=f"Kunde {n % 7}")
+        for n in range(1, 41)
+    ]  # fmt: skip
+    records.append(job(41, status=JobStatus.ACTIVE, notes="Neue DÜSE eingebaut"))
+    for record in random.Random(3).sample(records, len(records)):
+        history.put(record)
+
+    def ids(found: tuple[list[JobRecord], int]) -> tuple[list[str], int]:
+        return [record.id for record in found[0]], found[1]
+
+    def newest_first(matching: Iterable[JobRecord]) -> list[str]:
+        return [r.id for r in sorted(matching, key=lambda r: r.started_at, reverse=True)]
+
+    everything = newest_first(records)
+    assert ids(history.query()) == (everything, 41)
+    assert ids(history.query(limit=10, offset=35)) == (everything[35:], 41)
+    assert ids(history.query(limit=0)) == ([], 41)
+    assert ids(history.query(offset=100)) == ([], 41)
+
+    mk4 = [r for r in records if r.serial == MK4]
+    assert ids(history.query(serials=[MK4], limit=3)) == (newest_first(mk4)[:3], len(mk4))
+    failed = [r for r in records if r.status is JobStatus.FAILED]
+    assert ids(history.query(statuses={"failed"})) == (newest_first(failed), len(failed))
+    assert ids(history.query(statuses=[JobStatus.ACTIVE, JobStatus.FAILED], serials=[P1S])) == (
+        newest_first(r for r in records if r.serial == P1S and r.status in ("active", "failed")),
+        sum(r.serial == P1S and r.status in ("active", "failed") for r in records),
+    )
+    private = [r for r in records if r.category == "private"]
+    assert ids(history.query(categories=["private"], offset=1, limit=2)) == (
+        newest_first(private)[1:3],
+        len(private),
+    )
+    assert ids(history.query(serials=[])) == ([], 0)
+
+    start, end = BASE + timedelta(hours=10), BASE + timedelta(hours=20)
+    window = [r for r in records if start <= r.started_at < end]
+    assert ids(history.query(start=start, end=end)) == (newest_first(window), 10)
+    assert ids(history.query(start=start, end=end, serials=[MK4]))[1] == 3
+    assert ids(history.query(start=end, end=start)) == ([], 0)
+
+    assert ids(history.query(text="düse")) == (["job-41"], 1)  # notes, case-insensitive
+    assert ids(history.query(text="HALTER_12."))[0] == ["job-12"]  # file
+    assert ids(history.query(text="kunde 3"))[1] == sum(r.customer == "Kunde 3" for r in records)
+    assert ids(history.query(text="mk4 büro")) == (newest_first(mk4), len(mk4))  # printer name
+    assert ids(history.query(text="nirgends")) == ([], 0)
+    history.put(replace(records[-1], notes="Düse gewechselt"))
+    assert ids(history.query(text="NEUE düse")) == ([], 0)
+
+    with pytest.raises(ValueError, match="timezone-aware"):
+        history.query(start=datetime(2025, 3, 1))
+    with pytest.raises(ValueError, match="negative"):
+        history.query(limit=-1)
+
+
+async def test_listeners_hear_their_printer_after_the_put(hass: HomeAssistant) -> None:
+    history = JobHistory(hass)
+    heard: list[tuple[str, JobTotals]] = []
+
+    def listener(record: JobRecord) -> None:
+        heard.append((record.id, history.totals(P1S)))  # the put is done when it is called
+
+    remove = history.add_listener(P1S, listener)
+    history.put(job(1))
+    history.put(job(2, serial=MK4))
+    remove()
+    history.put(job(3))
+    assert heard == [("job-1", expected_totals([job(1)], P1S))]
+
+
+async def test_a_listener_may_remove_itself(hass: HomeAssistant) -> None:
+    history = JobHistory(hass)
+    calls: list[str] = []
+
+    def once(record: JobRecord) -> None:
+        calls.append(record.id)
+        remove()
+
+    remove = history.add_listener(P1S, once)
+    history.add_listener(P1S, lambda record: calls.append(f"{record.id} again"))
+    history.put(job(1))
+    history.put(job(2))
+    assert calls == ["job-1", "job-1 again", "job-2 again"]
+
+
+# --- totals -----------------------------------------------------------------------------------
+
+
+async def test_totals_follow_corrections(hass: HomeAssistant) -> None:
+    history = JobHistory(hass)
+    current = {r.id: r for r in (job(1), job(2), job(3, status=JobStatus.CANCELLED), job(4))}
+    for record in current.values():
+        history.put(record)
+    assert history.totals(P1S) == expected_totals(current.values(), P1S)
+    assert history.totals(P1S) == JobTotals(
+        completed=3, cancelled=1, print_seconds=4 * 3540.0, grams=42.0, energy_kwh=1.0,
+        cost=Decimal("12.00"), last_cost=Decimal("4.50"), last_job_id="job-4",
+    )  # fmt: skip
+    for corrected in (
+        replace(job(2), status=JobStatus.FAILED, materials=(), cost=None, energy_kwh=0.1),
+        replace(job(3), serial=MK4),
+        job(4, status=JobStatus.ACTIVE),
+        replace(job(1), duration_seconds=30.0),  # paused longer than it ran: 0 s printing
+    ):
+        history.put(corrected)
+        current[corrected.id] = corrected
+        for serial in (P1S, MK4):
+            assert history.totals(serial) == expected_totals(current.values(), serial)
+    assert history.totals("unknown") == JobTotals()
+
+
+async def test_gross_amounts_that_are_not_amounts_count_as_unknown(hass: HomeAssistant) -> None:
+    history = JobHistory(hass)
+    for number, gross in enumerate(("n/a", "NaN", True, 2.5, "1.25")):
+        history.put(job(number, cost={"gross": gross}))
+    totals = history.totals(P1S)
+    assert (totals.cost, totals.last_cost, totals.completed) == (
+        Decimal("3.75"),
+        Decimal("1.25"),
+        5,
+    )
+
+
+FLOATS = st.floats(min_value=-1e9, max_value=1e9, allow_nan=False) | st.none()
+RECORDS = st.builds(
+    lambda number, serial, status, start, end, duration, paused, grams, energy, cents: JobRecord(
+        id=f"job-{number}",
+        serial=serial,
+        printer_name=serial,
+        started_at=BASE + timedelta(minutes=start),
+        updated_at=BASE,
+        status=status,
+        ended_at=None if end is None else BASE + timedelta(minutes=end),
+        duration_seconds=duration,
+        paused_seconds=paused,
+        materials=tuple(MaterialUse(material="PLA", grams=value) for value in grams),
+        energy_kwh=energy,
+        cost=None if cents is None else {"gross": str(Decimal(cents).scaleb(-2))},
+    ),
+    number=st.integers(0, 7),
+    serial=st.sampled_from((P1S, MK4)),
+    status=st.sampled_from(JobStatus),
+    start=st.integers(0, 5),
+    end=st.none() | st.integers(0, 5),
+    duration=FLOATS,
+    paused=st.floats(min_value=0, max_value=1e6),
+    grams=st.lists(FLOATS, max_size=3),
+    energy=FLOATS,
+    cents=st.none() | st.integers(-(10**12), 10**12),
+)
+
+
+async def test_totals_equal_a_recomputation_after_any_puts(hass: HomeAssistant) -> None:
+    """Replacements, moves between printers, ties: incremental totals stay exact."""
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(RECORDS, max_size=25))
+    def check(puts: list[JobRecord]) -> None:
+        history = JobHistory(hass)
+        current: dict[str, JobRecord] = {}
+        for record in puts:
+            history.put(record)
+            current[record.id] = record
+        for serial in (P1S, MK4):
+            assert history.totals(serial) == expected_totals(current.values(), serial)
+            restored = {record.id for record in history.restore_set(serial)}
+            active = {r.id for r in current.values() if r.serial == serial and r.status == "active"}
+            latest = expected_totals(current.values(), serial).last_job_id
+            assert restored == active | ({latest} if latest else set())
+        assert history.query(limit=0)[1] == len(current)
+
+    check()
+
+
+async def test_loaded_totals_equal_a_recomputation(
+    hass: HomeAssistant, hass_storage: dict[str, Any]
+) -> None:
+    rng = random.Random(5)
+    records = [
+        job(n, serial=rng.choice((P1S, MK4)), status=rng.choice(list(JobStatus)),
+            duration_seconds=rng.uniform(0, 1e5), energy_kwh=rng.choice((None, rng.random())),
+            materials=(MaterialUse(material="PLA", grams=rng.uniform(0, 500)),) * rng.randrange(3))
+        for n in range(300)
+    ]  # fmt: skip
+    hass_storage[STORAGE_KEY] = file_data(stored(record) for record in records)
+    history = await loaded(hass)
+    for serial in (P1S, MK4):
+        assert history.totals(serial) == expected_totals(records, serial)
+
+
+# --- unreadable files, on disk ----------------------------------------------------------------
+
+
+@pytest.fixture
+def disk(hass: HomeAssistant, tmp_path: Path):
+    """The real Store file I/O under tmp_path/.storage; the file's path."""
+    hass.config.config_dir = str(tmp_path)
+    with (
+        patch.object(storage.Store, "_async_load", REAL_LOAD),
+        patch.object(storage.Store, "_async_write_data", REAL_WRITE),
+    ):
+        path = tmp_path / ".storage" / STORAGE_KEY
+        path.parent.mkdir()
+        yield path
+
+
+def our_issue(hass: HomeAssistant) -> ir.IssueEntry:
+    (issue,) = (i for i in ir.async_get(hass).issues.values() if i.domain == DOMAIN)
+    assert issue.translation_key == "history_unreadable"
+    assert issue.severity is ir.IssueSeverity.ERROR
+    assert issue.is_persistent
+    assert not issue.is_fixable
+    return issue
+
+
+def aside_files(path: Path, kind: str) -> list[Path]:
+    return sorted(path.parent.glob(f"{path.name}.{kind}.*"))
+
+
+async def test_invalid_json_is_moved_aside_by_home_assistant(
+    hass: HomeAssistant, disk: Path
+) -> None:
+    broken = b'{"version": 1, "minor_version": 1, "key": "printernizer.jobs", "data": {"reco'
+    disk.write_bytes(broken)
+    history = await loaded(hass)
+
+    (corrupt,) = aside_files(disk, "corrupt")
+    assert corrupt.read_bytes() == broken
+    issues = ir.async_get(hass).issues.values()
+    assert [i.translation_key for i in issues if i.domain == "homeassistant"] == [
+        "storage_corruption"
+    ]
+    assert not any(issue.domain == DOMAIN for issue in issues)
+
+    history.put(job(1))
+    await history.async_save_now()
+    assert json.loads(disk.read_bytes())["data"]["records"] == [stored(job(1))]
+    assert corrupt.read_bytes() == broken
+
+
+@pytest.mark.parametrize(
+    ("content", "records"),
+    [
+        (
+            {"version": 2, "minor_version": 1, "key": STORAGE_KEY, "data": {"records": [{}, {}]}},
+            "2",
+        ),
+        ({"version": 1, "minor_version": 1, "key": STORAGE_KEY, "data": {"jobs": []}}, "0"),
+        ({"version": 1, "minor_version": 1, "key": STORAGE_KEY, "data": [1, 2]}, "0"),
+        ({"key": STORAGE_KEY, "data": {"records": [{}]}}, "1"),
+        ([1, 2, 3], "0"),
+    ],
+    ids=["newer major version", "no records", "data not a dict", "no version", "not a dict"],
+)
+async def test_a_file_we_cannot_read_is_moved_aside(
+    hass: HomeAssistant, disk: Path, content: Any, records: str
+) -> None:
+    original = json.dumps(content, indent=2).encode()
+    disk.write_bytes(original)
+    history = await loaded(hass)
+
+    (aside,) = aside_files(disk, "unreadable")
+    assert aside.read_bytes() == original
+    assert not disk.exists()
+    assert our_issue(hass).translation_placeholders == {"path": str(aside), "records": records}
+    assert history.query() == ([], 0)
+
+    history.put(job(1))
+    await history.async_save_now()
+    assert json.loads(disk.read_bytes())["data"]["records"] == [stored(job(1))]
+    assert aside.read_bytes() == original
+    assert aside_files(disk, "unreadable") == [aside]
+
+
+async def test_unreadable_records_are_copied_aside_and_the_rest_kept(
+    hass: HomeAssistant, disk: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    unreadable = [
+        stored(job(2)) | {"status": "exploded"},
+        "not a record",
+        {"id": "no start", "serial": P1S},
+        stored(job(1)) | {"notes": "the same id again"},
+    ]
+    original = json.dumps(file_data([stored(job(1)), *unreadable, stored(job(3))])).encode()
+    disk.write_bytes(original)
+    history = await loaded(hass)
+
+    (aside,) = aside_files(disk, "unreadable")
+    assert aside.read_bytes() == original
+    assert disk.read_bytes() == original  # untouched until the next save
+    assert our_issue(hass).translation_placeholders == {"path": str(aside), "records": "4"}
+    ours = [r.levelname for r in caplog.records if r.name.startswith("custom_components")]
+    assert ours == ["ERROR"]
+    assert history.query()[1] == 2
+    assert history.get("job-1") == job(1)
+    assert history.totals(P1S) == expected_totals([job(1), job(3)], P1S)
+
+    history.put(job(4))
+    await history.async_save_now()
+    assert json.loads(disk.read_bytes())["data"]["records"] == [stored(job(n)) for n in (1, 3, 4)]
+    assert aside.read_bytes() == original
+
+
+async def test_a_file_that_cannot_be_set_aside_is_never_written(
+    hass: HomeAssistant, disk: Path, freezer: FrozenDateTimeFactory
+) -> None:
+    freezer.move_to("2025-03-01T12:00:00+00:00")
+    original = json.dumps(file_data([stored(job(1))], version=STORAGE_VERSION + 1)).encode()
+    disk.write_bytes(original)
+    taken = disk.with_name(f"{disk.name}.unreadable.20250301T120000.000000Z")
+    taken.write_bytes(b"an earlier one")
+    history = await loaded(hass)
+
+    assert our_issue(hass).translation_placeholders == {"path": str(disk), "records": "1"}
+    history.put(job(2))
+    assert history.get("job-2") == job(2)
+    await history.async_save_now()
+    assert disk.read_bytes() == original
+    assert taken.read_bytes() == b"an earlier one"

@@ -1,0 +1,330 @@
+"""Every physical print is exactly one job record: driven by the simulators, inside HA."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from homeassistant.core import Event, HomeAssistant, callback
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.printernizer.const import CONF_COSTS, CONF_ENERGY_SENSOR, DOMAIN
+from custom_components.printernizer.events import (
+    EVENT_JOB_FINISHED,
+    EVENT_JOB_PAUSED,
+    EVENT_JOB_PROGRESS,
+    EVENT_JOB_RESUMED,
+    EVENT_JOB_STARTED,
+    EVENT_STATUS_CHANGED,
+)
+from custom_components.printernizer.history import DATA_HISTORY, JobHistory
+from custom_components.printernizer.jobs import JobRecord, JobStatus
+from simulator.bambu.printer import BambuSimulator
+from simulator.prusa import PrusaSimulator
+
+from ..printers.waiting import wait_until
+
+PREFIX = "p1s_01p00a000000001"
+PLUG = "sensor.plug_energy"
+COSTS = {
+    CONF_COSTS: {
+        "price_per_kg_pla": 20,
+        "price_per_kg_petg": 25,
+        "energy_price_per_kwh": 0.30,
+        "vat_percent": 19,
+        CONF_ENERGY_SENSOR: PLUG,
+    },
+    "categories": {"category_mode": "business"},
+}
+EVENTS = (
+    EVENT_JOB_STARTED,
+    EVENT_JOB_PROGRESS,
+    EVENT_JOB_PAUSED,
+    EVENT_JOB_RESUMED,
+    EVENT_JOB_FINISHED,
+    EVENT_STATUS_CHANGED,
+)
+
+
+class Recorder:
+    """Our bus events in order; `wait` resolves when one matching arrives."""
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self._changed = asyncio.Event()
+        self.unsubscribe = [hass.bus.async_listen(name, self._record) for name in EVENTS]
+
+    @callback
+    def _record(self, event: Event) -> None:
+        self.events.append((event.event_type, dict(event.data)))
+        self._changed.set()
+
+    def of(self, event_type: str) -> list[dict[str, Any]]:
+        return [data for name, data in self.events if name == event_type]
+
+    async def wait(
+        self, event_type: str, check: Callable[[dict[str, Any]], bool] = lambda _: True
+    ) -> dict[str, Any]:
+        async with asyncio.timeout(20):
+            while True:
+                found = [data for data in self.of(event_type) if check(data)]
+                if found:
+                    return found[-1]
+                self._changed.clear()
+                await self._changed.wait()
+
+
+@pytest.fixture
+def recorder(hass: HomeAssistant) -> Recorder:
+    return Recorder(hass)
+
+
+@pytest.fixture
+async def costed_entry(
+    hass: HomeAssistant, bambu_entry: MockConfigEntry
+) -> AsyncIterator[MockConfigEntry]:
+    """The P1S with prices and a smart plug reading 100 kWh."""
+    hass.states.async_set(PLUG, "100.0", {"unit_of_measurement": "kWh"})
+    hass.config_entries.async_update_entry(bambu_entry, options=COSTS)
+    assert await hass.config_entries.async_setup(bambu_entry.entry_id)
+    await hass.async_block_till_done()
+    yield bambu_entry
+    await hass.config_entries.async_unload(bambu_entry.entry_id)
+    await hass.async_block_till_done()
+
+
+def history(hass: HomeAssistant) -> JobHistory:
+    return hass.data[DATA_HISTORY]
+
+
+def records(hass: HomeAssistant, serial: str) -> list[JobRecord]:
+    jobs, total = history(hass).query(serials=[serial], limit=1000)
+    assert total == len(jobs)
+    return jobs
+
+
+async def restart_home_assistant(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """What a restart keeps: the stored history, nothing in memory."""
+    await hass.config_entries.async_unload(entry.entry_id)
+    await history(hass).async_save_now()
+    fresh = JobHistory(hass)
+    await fresh.async_load()
+    hass.data[DATA_HISTORY] = fresh
+
+
+async def test_print_is_one_completed_record_with_measured_cost(
+    hass: HomeAssistant,
+    costed_entry: MockConfigEntry,
+    bambu_sim: BambuSimulator,
+    recorder: Recorder,
+) -> None:
+    bambu_sim.start_print("Cube", total_layers=20, minutes=20)
+    started = await recorder.wait(EVENT_JOB_STARTED)
+    hass.states.async_set(PLUG, "100.25", {"unit_of_measurement": "kWh"})
+    finished = await recorder.wait(EVENT_JOB_FINISHED)
+
+    assert finished["job_id"] == started["job_id"]
+    assert finished["status"] == "completed"
+    assert finished["cost"] == "0.49"
+    assert [data["percent"] for data in recorder.of(EVENT_JOB_PROGRESS)] == list(range(10, 101, 10))
+    (record,) = records(hass, bambu_sim.serial)
+    assert record.status is JobStatus.COMPLETED
+    assert record.job_name == "Cube"
+    assert record.category == "business"
+    assert [(m.material, m.grams, m.source) for m in record.materials] == [
+        ("PLA", 11.92, "slicer"),
+        ("PETG", 3.48, "slicer"),
+    ]
+    assert record.energy_kwh == 0.25
+    assert record.energy_source == "measured"
+    # PLA 11.92 g x 20 €/kg = 0.24, PETG 3.48 g x 25 €/kg = 0.09, 0.25 kWh x 0.30 € = 0.08.
+    assert record.cost is not None
+    assert (record.cost["material"], record.cost["energy"], record.cost["net"]) == (
+        "0.33",
+        "0.08",
+        "0.41",
+    )
+    assert (record.cost["vat"], record.cost["gross"]) == ("0.08", "0.49")
+
+    await hass.async_block_till_done()
+    assert hass.states.get(f"sensor.{PREFIX}_jobs_completed").state == "1"
+    assert hass.states.get(f"sensor.{PREFIX}_material_used").state == "15.4"
+    assert hass.states.get(f"sensor.{PREFIX}_energy_used").state == "0.25"
+    assert hass.states.get(f"sensor.{PREFIX}_total_cost").state == "0.49"
+    assert hass.states.get(f"sensor.{PREFIX}_last_job_cost").state == "0.49"
+    statuses = [data["status"] for data in recorder.of(EVENT_STATUS_CHANGED)]
+    assert statuses == ["preparing", "printing", "finished"]
+
+
+async def test_pause_then_cancel_is_one_cancelled_record_with_estimated_material(
+    hass: HomeAssistant,
+    costed_entry: MockConfigEntry,
+    bambu_sim: BambuSimulator,
+    recorder: Recorder,
+) -> None:
+    bambu_sim.start_print("Long", total_layers=200, minutes=600)
+    await recorder.wait(EVENT_JOB_PROGRESS)
+    await bambu_sim.pause()
+    await recorder.wait(EVENT_JOB_PAUSED)
+    await bambu_sim.resume()
+    await recorder.wait(EVENT_JOB_RESUMED)
+    await bambu_sim.cancel()
+    finished = await recorder.wait(EVENT_JOB_FINISHED)
+
+    assert finished["status"] == "cancelled"
+    (record,) = records(hass, bambu_sim.serial)
+    assert record.status is JobStatus.CANCELLED
+    assert record.pause_count == 1
+    assert record.paused_seconds > 0
+    assert record.progress is not None
+    assert 0 < record.progress < 100
+    share = record.progress / 100
+    assert [(m.material, m.source) for m in record.materials] == [
+        ("PLA", "estimate"),
+        ("PETG", "estimate"),
+    ]
+    assert record.materials[0].grams == pytest.approx(11.92 * share)
+    assert record.cost is not None
+    assert record.cost["estimated"] is True
+
+
+async def test_failure_is_a_failed_record(
+    hass: HomeAssistant,
+    costed_entry: MockConfigEntry,
+    bambu_sim: BambuSimulator,
+    recorder: Recorder,
+) -> None:
+    bambu_sim.start_print("Long", total_layers=200, minutes=600)
+    await recorder.wait(EVENT_JOB_PROGRESS)
+    await bambu_sim.update({"gcode_state": "FAILED", "print_error": 0x0500_8051})
+    finished = await recorder.wait(EVENT_JOB_FINISHED)
+    assert finished["status"] == "failed"
+    (record,) = records(hass, bambu_sim.serial)
+    assert record.status is JobStatus.FAILED
+
+
+async def test_restart_mid_print_resumes_the_same_record(
+    hass: HomeAssistant,
+    costed_entry: MockConfigEntry,
+    bambu_sim: BambuSimulator,
+    recorder: Recorder,
+) -> None:
+    bambu_sim.start_print("Long", total_layers=200, minutes=120)
+    started = await recorder.wait(EVENT_JOB_STARTED)
+    await restart_home_assistant(hass, costed_entry)
+    assert await hass.config_entries.async_setup(costed_entry.entry_id)
+    finished = await recorder.wait(EVENT_JOB_FINISHED)
+
+    assert finished["job_id"] == started["job_id"]
+    assert finished["status"] == "completed"
+    assert len(recorder.of(EVENT_JOB_STARTED)) == 1
+    (record,) = records(hass, bambu_sim.serial)
+    assert record.id == started["job_id"]
+    assert not record.closed_after_restart
+    assert record.materials  # read before the restart or after it
+
+
+async def test_print_that_ended_while_down_is_closed_once(
+    hass: HomeAssistant,
+    costed_entry: MockConfigEntry,
+    bambu_sim: BambuSimulator,
+    recorder: Recorder,
+) -> None:
+    bambu_sim.start_print("Short", total_layers=20, minutes=60)
+    started = await recorder.wait(EVENT_JOB_STARTED)
+    await restart_home_assistant(hass, costed_entry)
+    await wait_until(lambda: bambu_sim.report["gcode_state"] == "FINISH", timeout=20)
+    assert await hass.config_entries.async_setup(costed_entry.entry_id)
+    await hass.async_block_till_done()
+
+    finished = await recorder.wait(EVENT_JOB_FINISHED)
+    assert finished["job_id"] == started["job_id"]
+    assert finished["closed_after_restart"] is True
+    (record,) = records(hass, bambu_sim.serial)
+    assert record.status is JobStatus.COMPLETED
+    assert record.closed_after_restart
+    assert record.ended_at is not None
+    # Restarting again changes nothing: the printer still shows the finished job.
+    await restart_home_assistant(hass, costed_entry)
+    assert await hass.config_entries.async_setup(costed_entry.entry_id)
+    await hass.async_block_till_done()
+    assert records(hass, bambu_sim.serial) == [record]
+
+
+async def test_disconnect_storm_keeps_one_record(
+    hass: HomeAssistant,
+    costed_entry: MockConfigEntry,
+    bambu_sim: BambuSimulator,
+    recorder: Recorder,
+) -> None:
+    bambu_sim.start_print("Storm", total_layers=100, minutes=90)
+    await recorder.wait(EVENT_JOB_STARTED)
+    for _ in range(3):
+        await bambu_sim.drop_connections()
+        await recorder.wait(
+            EVENT_STATUS_CHANGED,
+            lambda data: data["status"] == "offline",
+        )
+        await recorder.wait(
+            EVENT_STATUS_CHANGED,
+            lambda data: data["previous_status"] == "offline",
+        )
+        recorder.events.clear()
+    finished = await recorder.wait(EVENT_JOB_FINISHED)
+    assert finished["status"] == "completed"
+    (record,) = records(hass, bambu_sim.serial)
+    assert record.status is JobStatus.COMPLETED
+    assert record.pause_count == 0
+
+
+async def test_meter_reset_mid_print_is_counted(
+    hass: HomeAssistant,
+    costed_entry: MockConfigEntry,
+    bambu_sim: BambuSimulator,
+    recorder: Recorder,
+) -> None:
+    bambu_sim.start_print("Cube", total_layers=20, minutes=40)
+    await recorder.wait(EVENT_JOB_STARTED)
+    hass.states.async_set(PLUG, "100.2", {"unit_of_measurement": "kWh"})
+    hass.states.async_set(PLUG, "50", {"unit_of_measurement": "Wh"})  # plug restarted
+    await recorder.wait(EVENT_JOB_FINISHED)
+    (record,) = records(hass, bambu_sim.serial)
+    assert record.energy_kwh == pytest.approx(0.25)
+
+
+async def test_prusa_print_cancel_and_error(
+    hass: HomeAssistant,
+    loaded_prusa_entry: MockConfigEntry,
+    prusa_sim: PrusaSimulator,
+    recorder: Recorder,
+) -> None:
+    prusa_sim.start_print(minutes=10)
+    first = await recorder.wait(EVENT_JOB_FINISHED)
+    assert first["status"] == "completed"
+    prusa_sim.start_print(minutes=600)
+    await recorder.wait(EVENT_JOB_STARTED, lambda data: data["job_id"] != first["job_id"])
+    await prusa_sim.stop_print()
+    second = await recorder.wait(EVENT_JOB_FINISHED, lambda data: data["status"] == "cancelled")
+    prusa_sim.start_print(minutes=600)
+    await recorder.wait(
+        EVENT_JOB_STARTED, lambda data: data["job_id"] not in (first["job_id"], second["job_id"])
+    )
+    await prusa_sim.error()
+    await recorder.wait(EVENT_JOB_FINISHED, lambda data: data["status"] == "failed")
+
+    # The simulator's clock runs 600x, so the start times PrusaLink implies are far apart.
+    jobs = sorted(records(hass, prusa_sim.serial), key=lambda job: job.ended_at or job.started_at)
+    assert [job.status for job in jobs] == [
+        JobStatus.COMPLETED,
+        JobStatus.CANCELLED,
+        JobStatus.FAILED,
+    ]
+    completed = jobs[0]
+    assert completed.materials
+    assert all(m.grams is not None and m.grams > 0 for m in completed.materials)
+    assert completed.printer_job_id is not None
+    assert len({job.printer_job_id for job in jobs}) == 3
+    assert hass.data[DATA_HISTORY].totals(prusa_sim.serial).completed == 1
+    assert DOMAIN in hass.config.components
