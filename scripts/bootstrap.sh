@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Prepares this machine for the tests and the demo: mosquitto from Debian, and one virtualenv per
-# Home Assistant version we test against. Idempotent: a venv is rebuilt only when its pins change.
+# Prepares this machine for the tests and the demo: mosquitto and chromium from Debian, and one
+# virtualenv per Home Assistant version we test against. Idempotent: a venv is rebuilt only when its
+# pins change.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,15 +22,16 @@ find_python() {
   exit 1
 }
 
-ensure_mosquitto() {
-  if command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; then
+# ensure_debian_package COMMAND PACKAGE: install PACKAGE when COMMAND is missing
+ensure_debian_package() {
+  if command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; then
     return
   fi
-  echo "Installing mosquitto from Debian"
+  echo "Installing $2 from Debian"
   local sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq mosquitto >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$2" >/dev/null
 }
 
 # make_venv DIR REQUIREMENTS [extra pip flags...]
@@ -51,6 +53,7 @@ make_venv() {
 }
 
 PYTHON=$(find_python)
-ensure_mosquitto
+ensure_debian_package mosquitto mosquitto
+ensure_debian_package chromium chromium # the browser test drives it through Playwright
 make_venv .venv requirements_test.txt
 make_venv .venv-next requirements_next.txt --ignore-requires-python

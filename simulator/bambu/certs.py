@@ -50,6 +50,11 @@ class CertificateAuthority:
         )
         return cls(cert=cert, key=key)
 
+    def write(self, directory: Path) -> None:
+        """Write the certificate (ca.pem, for clients) and its key (ca.key, to issue again)."""
+        (directory / "ca.pem").write_text(self.cert_pem)
+        (directory / "ca.key").write_bytes(_key_pem(self.key))
+
     def issue(self, serial: str) -> PrinterCertificate:
         """A leaf for a printer: CN = serial, no SAN, no keyUsage, like the real ones."""
         key = ec.generate_private_key(ec.SECP256R1())
@@ -89,13 +94,7 @@ class PrinterCertificate:
         cert_path = directory / "printer.crt"
         key_path = directory / "printer.key"
         cert_path.write_text(self.cert_pem)
-        key_path.write_bytes(
-            self.key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
+        key_path.write_bytes(_key_pem(self.key))
         return cert_path, key_path
 
     def server_context(self, directory: Path) -> ssl.SSLContext:
@@ -103,3 +102,34 @@ class PrinterCertificate:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(*self.write(directory))
         return context
+
+
+def load_stored(
+    directory: Path, serial: str
+) -> tuple[CertificateAuthority, PrinterCertificate] | None:
+    """The CA and leaf written to `directory` earlier, if both are there and the leaf is `serial`'s.
+
+    A real printer keeps its certificate across restarts; clients that pinned it rely on that.
+    """
+    try:
+        ca_cert = x509.load_pem_x509_certificate((directory / "ca.pem").read_bytes())
+        ca_key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), None)
+        leaf = x509.load_pem_x509_certificate((directory / "printer.crt").read_bytes())
+        key = serialization.load_pem_private_key((directory / "printer.key").read_bytes(), None)
+    except (OSError, ValueError):
+        return None
+    names = leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if (
+        not isinstance(ca_key, ec.EllipticCurvePrivateKey)
+        or not isinstance(key, ec.EllipticCurvePrivateKey)
+        or [name.value for name in names] != [serial]
+        or leaf.issuer != ca_cert.subject
+    ):
+        return None
+    return CertificateAuthority(cert=ca_cert, key=ca_key), PrinterCertificate(cert=leaf, key=key)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )

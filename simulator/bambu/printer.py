@@ -24,7 +24,7 @@ from typing import Any, Self
 
 from . import thermal
 from .broker import Mosquitto
-from .certs import CertificateAuthority, PrinterCertificate
+from .certs import CertificateAuthority, PrinterCertificate, load_stored
 from .clock import SimClock
 from .front import MqttFront
 from .ftps import BambuFtpsServer
@@ -88,6 +88,8 @@ class BambuSimulator:
         self.requests: list[dict[str, Any]] = []
         self._ftps_port_wanted = ftps_port
         self._ca = ca or CertificateAuthority.create()
+        # Given a workdir and no CA, a restart presents the certificate stored there (if any).
+        self._keep_certificate = ca is None and workdir is not None
         self._cert: PrinterCertificate | None = None
         self._workdir, self._own_workdir = workdir, workdir is None
         self._recorder = Recorder(record) if record is not None else None
@@ -129,7 +131,7 @@ class BambuSimulator:
     async def _start(self) -> None:
         if self._workdir is None:
             self._workdir = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="bambu-sim-"))
-        context = await asyncio.to_thread(self._issue_certificate)
+        context = await asyncio.to_thread(self._issue_certificate, reuse=self._keep_certificate)
         user, password = "printer-firmware", secrets.token_urlsafe(16)
         self._broker = Mosquitto(
             self.workdir / "broker",
@@ -190,11 +192,15 @@ class BambuSimulator:
             await asyncio.to_thread(shutil.rmtree, self._workdir, ignore_errors=True)
             self._workdir = None
 
-    def _issue_certificate(self) -> ssl.SSLContext:
+    def _issue_certificate(self, *, reuse: bool = False) -> ssl.SSLContext:
         certs = self.workdir / "certs"
         certs.mkdir(parents=True, exist_ok=True)
-        self.ca_file.write_text(self._ca.cert_pem)
-        self._cert = self._ca.issue(self.serial)
+        stored = load_stored(certs, self.serial) if reuse else None
+        if stored is None:
+            self._cert = self._ca.issue(self.serial)
+        else:
+            self._ca, self._cert = stored
+        self._ca.write(certs)
         return self._cert.server_context(certs)
 
     # -- what clients and tests read ---------------------------------------------------------

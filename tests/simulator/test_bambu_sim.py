@@ -372,6 +372,18 @@ async def test_rotate_certificate_presents_a_new_leaf(make_sim: MakeSim) -> None
         assert ssl.PEM_cert_to_DER_cert(served) == ssl.PEM_cert_to_DER_cert(sim.cert_pem)
 
 
+async def test_a_workdir_keeps_the_certificate_across_restarts(tmp_path: Path) -> None:
+    """A pinned certificate stays valid when the printer (the demo) starts again."""
+    async with BambuSimulator(workdir=tmp_path, speed=600.0) as sim:
+        first, ca_pem = sim.cert_fingerprint, sim.ca_pem
+    async with BambuSimulator(workdir=tmp_path, speed=600.0) as sim:
+        assert (sim.cert_fingerprint, sim.ca_pem) == (first, ca_pem)
+        served = await asyncio.to_thread(ssl.get_server_certificate, ("127.0.0.1", sim.mqtt_port))
+        assert ssl.PEM_cert_to_DER_cert(served) == ssl.PEM_cert_to_DER_cert(sim.cert_pem)
+    async with BambuSimulator(workdir=tmp_path, serial="01P00A000000009", speed=600.0) as sim:
+        assert sim.cert_fingerprint != first  # another printer's leaf is not reused
+
+
 async def test_garbage_reaches_clients(make_sim: MakeSim, connect: Connect) -> None:
     sim = await make_sim(jitter=False)
     client = await connect(sim)

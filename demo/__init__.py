@@ -1,0 +1,1 @@
+"""A real Home Assistant with simulated printers in one command: `python -m demo`."""

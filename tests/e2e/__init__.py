@@ -1,0 +1,1 @@
+"""End-to-end: the demo stack in a headless Chromium."""
