@@ -5,10 +5,21 @@ and a lines list), names, paths and a customer on most jobs. Loading goes throug
 a temporary config dir inside a real Home Assistant instance. The baseline is what any reader of
 the file pays: reading it and `orjson.loads`, what the Store does, plus the garbage collector's
 pass over the new objects that the next allocations trigger (`gc.collect(1)`; ours pays it during
-indexing, so both runs end with it). Eager parsing, every record through `JobRecord.from_dict`,
-is measured for comparison: it is what keeping the stored dicts avoids. Timings are the best of
-ROUNDS, wall clock; "loop stall" is the longest a 1 ms ticker on the event loop waited meanwhile.
-Memory is traced in separate runs, as tracing slows everything down.
+indexing, so both runs end with it). The file stores each record as one string, an entry (see
+history.py), so the baseline yields 100k strings; the load checks each entry's checksum and parses
+its row of facts on top of that, not the record. For reference,
+the same records in the former layout (one indented JSON object per record, what the Store writes
+for plain dicts) are measured the same way. Eager parsing, every record through
+`JobRecord.from_dict`, is measured for comparison: it is what keeping the texts avoids.
+
+A print's write volume: a history of PRINT_HISTORY records, one job put PRINT_PUTS times while
+it runs and once when it ends, each put followed by the delayed saves it caused (as if the
+puts were further apart than SAVE_DELAY); the bytes of every file the Store wrote are summed.
+Before, one file held every record, so each of those puts rewrote all of it; that is computed
+from the former layout's file size.
+
+Timings are the best of ROUNDS, wall clock; "loop stall" is the longest a 1 ms ticker on the
+event loop waited meanwhile. Memory is traced in separate runs, as tracing slows everything down.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ import tempfile
 import time
 import tracemalloc
 from typing import Any
+from unittest.mock import patch
 import uuid
 
 from homeassistant.core import HomeAssistant
@@ -34,10 +46,20 @@ from homeassistant.runner import HassEventLoopPolicy
 import orjson
 from pytest_homeassistant_custom_component.common import async_test_home_assistant
 
-from custom_components.printernizer.history import STORAGE_KEY, STORAGE_VERSION, JobHistory
+from custom_components.printernizer.history import (
+    ACTIVE_STORAGE_KEY,
+    STORAGE_KEY,
+    STORAGE_MINOR_VERSION,
+    STORAGE_VERSION,
+    JobHistory,
+    _raw,
+    _stored,
+)
 from custom_components.printernizer.jobs.records import JobRecord, JobStatus, MaterialUse
 
 N = 100_000
+PRINT_HISTORY = 10_000
+PRINT_PUTS = 15
 SERIALS = [f"01P00C{index:09d}" for index in range(8)]
 ROUNDS = 3
 OUTCOMES = (JobStatus.COMPLETED, JobStatus.CANCELLED, JobStatus.FAILED, JobStatus.UNKNOWN)
@@ -193,6 +215,17 @@ def read_file_collected(path: Path) -> Any:
     return data
 
 
+def former_file(records: list[JobRecord], key: str = STORAGE_KEY) -> bytes:
+    """The file the former layout, one indented object per record, had for these records."""
+    document = {
+        "version": STORAGE_VERSION,
+        "minor_version": STORAGE_MINOR_VERSION,
+        "key": key,
+        "data": {"records": [_stored(record) for record in records]},
+    }
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2)
+
+
 async def load(hass: HomeAssistant) -> JobHistory:
     history = JobHistory(hass)
     await history.async_load()
@@ -207,23 +240,28 @@ async def store_load(hass: HomeAssistant) -> Any:
     return data
 
 
-async def writing(config_dir: str) -> dict[str, float]:
-    """Fill a history with put(), save it; corrections afterwards."""
-    records = build(N)
+async def writing(config_dir: str, records: list[JobRecord]) -> dict[str, float]:
+    """Fill a history with put(), save both files; corrections afterwards."""
     async with async_test_home_assistant(config_dir=config_dir) as hass:
         history = JobHistory(hass)
         await history.async_load()
         for record in records:
             history.put(record)
-        save, save_stall = await best_async(history.async_save_now)
+        await history.async_save_now()
+        main, main_stall = await best_async(lambda: history._store.async_save(history._main_data()))
+        active, active_stall = await best_async(
+            lambda: history._active_store.async_save(history._active_data())
+        )
         figures = {
-            "save": save,
-            "save_stall": save_stall,
-            "data_func": best(history._data_to_save),
-            "dump": best(lambda: _orjson_bytes_default_encoder({"data": history._data_to_save()})),
+            "save": main,
+            "save_stall": main_stall,
+            "save_active": active,
+            "save_active_stall": active_stall,
+            "data_func": best(history._main_data),
+            "dump": best(lambda: _orjson_bytes_default_encoder({"data": history._main_data()})),
             "eager_to_dict": best(lambda: [record.to_dict() for record in records]),
         }
-        corrected = [replace(record, notes="Nachtrag") for record in records[-2000:]]
+        corrected = [replace(record, notes="Nachtrag") for record in records[-2000:-8]]
         began = time.perf_counter()
         for record in corrected:
             history.put(record)
@@ -233,14 +271,21 @@ async def writing(config_dir: str) -> dict[str, float]:
     return figures
 
 
-def reading_plainly(path: Path) -> dict[str, float]:
-    """The baseline, and parsing every record on top of it."""
-    raw = read_file(path)["data"]["records"]
-    return {
+def reading_plainly(path: Path, records: list[JobRecord]) -> dict[str, float]:
+    """The baseline, the former layout's, and parsing every record on top of the baseline."""
+    entries = read_file(path)["data"]["records"]
+    former = Path(f"{path}.former")
+    former.write_bytes(former_file(records))
+    figures = {
         "base": best(lambda: read_file_collected(path)),
-        "eager": best(lambda: [JobRecord.from_dict(item) for item in raw]),
-        "eager_kept": traced(lambda: [JobRecord.from_dict(item) for item in raw])[2],
+        "former_size": former.stat().st_size,
+        "former_base": best(lambda: read_file_collected(former)),
+        "eager": best(lambda: [JobRecord.from_dict(_raw(entry)) for entry in entries]),
+        "eager_kept": traced(lambda: [JobRecord.from_dict(_raw(entry)) for entry in entries])[2],
     }
+    figures["former_base_kept"] = traced(lambda: read_file(former))[2]
+    former.unlink()
+    return figures
 
 
 async def reading(config_dir: str) -> dict[str, float]:
@@ -291,12 +336,99 @@ async def memory(config_dir: str, path: Path) -> dict[str, float]:
     }
 
 
+async def one_print(config_dir: str) -> dict[str, float]:
+    """Bytes written for one print into a history of PRINT_HISTORY ended records."""
+    history_records = [
+        replace(record, status=JobStatus.COMPLETED) if record.status is JobStatus.ACTIVE else record
+        for record in build(PRINT_HISTORY, seed=11)
+    ]
+    template = build(len(SERIALS) + 1, seed=12)[0]  # an ended one
+    started = history_records[-1].started_at + timedelta(hours=1)
+    running = replace(
+        template,
+        started_at=started,
+        updated_at=started,
+        printer_started_at=started,
+        status=JobStatus.ACTIVE,
+        ended_at=None,
+        duration_seconds=None,
+        progress=0.0,
+        energy_kwh=None,
+        energy_source=None,
+        cost=None,
+        meter_readings=(5000.0,),
+    )
+    written = {STORAGE_KEY: 0, ACTIVE_STORAGE_KEY: 0}
+    writes = {STORAGE_KEY: 0, ACTIVE_STORAGE_KEY: 0}
+    original = Store._write_data
+
+    def counting(store: Store[Any], *args: Any) -> None:
+        original(store, *args)
+        written[store.key] += Path(store.path).stat().st_size
+        writes[store.key] += 1
+
+    async with async_test_home_assistant(config_dir=config_dir) as hass:
+        history = JobHistory(hass)
+        await history.async_load()
+        for record in history_records:
+            history.put(record)
+        await history.async_save_now()
+        stores = (history._store, history._active_store)
+
+        async def saves_due() -> None:
+            """What the delayed saves write once SAVE_DELAY has passed, follow-ups included."""
+            while pending := [store for store in stores if store._data is not None]:
+                for store in pending:
+                    await store._async_handle_write_data()
+
+        with patch.object(Store, "_write_data", counting):
+            for step in range(PRINT_PUTS):
+                running = replace(
+                    running,
+                    updated_at=started + timedelta(minutes=10 * step),
+                    progress=float(min(100, 7 * (step + 1))),
+                    meter_readings=(*running.meter_readings[:1], 5000.0 + 0.05 * step),
+                )
+                history.put(running)
+                await saves_due()
+            after_running = dict(written)
+            ended = template.ended_at or started
+            history.put(
+                replace(
+                    template,
+                    started_at=started,
+                    printer_started_at=started,
+                    updated_at=ended,
+                    ended_at=started + (ended - template.started_at),
+                )
+            )
+            await saves_due()
+        await hass.async_stop(force=True)
+    former = len(former_file([*history_records, running]))
+    return {
+        "print_running_main": after_running[STORAGE_KEY],
+        "print_running_active": after_running[ACTIVE_STORAGE_KEY],
+        "print_main": written[STORAGE_KEY],
+        "print_active": written[ACTIVE_STORAGE_KEY],
+        "print_main_writes": writes[STORAGE_KEY],
+        "print_active_writes": writes[ACTIVE_STORAGE_KEY],
+        "print_before": (PRINT_PUTS + 1) * former,
+        "print_before_file": former,
+    }
+
+
 async def measure(config_dir: str) -> list[tuple[str, str, str]]:
     path = Path(config_dir) / ".storage" / STORAGE_KEY
-    f = await writing(config_dir)
-    f |= {"size": path.stat().st_size} | reading_plainly(path) | await reading(config_dir)
+    active_path = Path(config_dir) / ".storage" / ACTIVE_STORAGE_KEY
+    records = build(N)
+    f = await writing(config_dir, records)
+    f |= {"size": path.stat().st_size, "active_size": active_path.stat().st_size}
+    f |= reading_plainly(path, records) | await reading(config_dir)
+    del records
     f |= await memory(config_dir, path)
-    ms, mb = 1e3, 1 / 2**20
+    with tempfile.TemporaryDirectory() as print_dir:
+        f |= await one_print(print_dir)
+    ms, mb, kb = 1e3, 1 / 2**20, 1 / 2**10
     queries = (
         "text, first page",
         "text, no match",
@@ -308,13 +440,24 @@ async def measure(config_dir: str) -> list[tuple[str, str, str]]:
         (
             "file",
             f"{f['size'] * mb:7.1f} MB",
-            f"{f['size'] / N:.0f} B per record (HA indents JSON)",
+            f"{f['size'] / N:.0f} B per record, one entry each; "
+            f"active file {f['active_size'] / len(SERIALS):.0f} B per record",
+        ),
+        (
+            "  former layout",
+            f"{f['former_size'] * mb:7.1f} MB",
+            f"{f['former_size'] / N:.0f} B per record (one indented object each)",
         ),
         ("baseline: read + loads + GC", f"{f['base'] * ms:7.0f} ms", "what any reader pays"),
         (
+            "  former layout",
+            f"{f['former_base'] * ms:7.0f} ms",
+            f"{f['former_base'] / f['base']:.1f}x; keeps {f['former_base_kept'] * mb:.0f} MB",
+        ),
+        (
             "load: JobHistory.async_load",
             f"{f['load'] * ms:7.0f} ms",
-            f"{f['load'] / f['base']:.2f}x baseline: Store, checks, indexes, totals; "
+            f"{f['load'] / f['base']:.2f}x baseline: Store, checksums, rows, indexes, totals; "
             f"{f['total']:.0f} records",
         ),
         (
@@ -326,25 +469,30 @@ async def measure(config_dir: str) -> list[tuple[str, str, str]]:
         (
             "  eager: from_dict of all",
             f"{f['eager'] * ms:7.0f} ms",
-            f"more, avoided; would keep {f['eager_kept'] * mb:.0f} MB of JobRecords",
+            f"parse + from_dict, avoided; would keep {f['eager_kept'] * mb:.0f} MB of JobRecords",
         ),
         (
             "query: text, first ever",
             f"{f['first text'] * ms:7.2f} ms",
-            f"casefolds all 100k and keeps them: {f['texts'] * mb:.0f} MB",
+            f"parses and casefolds all 100k, keeps the text: {f['texts'] * mb:.0f} MB",
         ),
         *((f"query: {name}", f"{f[name] * ms:7.2f} ms", "") for name in queries),
         ("  text matches", f"{f['hits']:7.0f}", "first page of 50 parsed"),
         ("totals(serial)", f"{f['totals'] * 1e6:7.1f} us", "kept up to date by put()"),
         ("restore_set(serial)", f"{f['restore'] * 1e6:7.1f} us", ""),
-        ("put (replace)", f"{f['put'] * 1e6:7.1f} us", "totals, indexes, delayed-save call"),
-        ("save: data_func", f"{f['data_func'] * ms:7.2f} ms", "a list of the stored dicts"),
+        ("put (replace)", f"{f['put'] * 1e6:7.1f} us", "entry, totals, indexes, save call"),
+        ("save: data_func", f"{f['data_func'] * ms:7.2f} ms", "a list of the entries"),
         ("save: JSON dump", f"{f['dump'] * ms:7.0f} ms", "as the Store does it, off the loop"),
         ("  eager: to_dict of all", f"{f['eager_to_dict'] * ms:7.0f} ms", "more, avoided"),
         (
-            "save: async_save_now",
+            "save: main file",
             f"{f['save'] * ms:7.0f} ms",
             f"dump + atomic write; loop stall {f['save_stall'] * ms:.1f} ms",
+        ),
+        (
+            "save: active file",
+            f"{f['save_active'] * ms:7.2f} ms",
+            f"{len(SERIALS)} running jobs; loop stall {f['save_active_stall'] * ms:.1f} ms",
         ),
         (
             "memory: baseline",
@@ -355,6 +503,20 @@ async def measure(config_dir: str) -> list[tuple[str, str, str]]:
             "memory: loaded history",
             f"{f['load_kept'] * mb:7.0f} MB",
             f"{f['load_kept'] / f['base_kept']:.2f}x baseline; peak {f['load_peak'] * mb:.0f} MB",
+        ),
+        (
+            f"one print, {PRINT_HISTORY // 1000}k history",
+            f"{(f['print_main'] + f['print_active']) * kb:7.0f} kB",
+            f"written: {PRINT_PUTS} puts running "
+            f"{(f['print_running_main'] + f['print_running_active']) * kb:.0f} kB "
+            f"({f['print_running_main'] * kb:.0f} kB main file), then the end; "
+            f"{f['print_main_writes']} main, {f['print_active_writes']} active file writes",
+        ),
+        (
+            "  before: one file",
+            f"{f['print_before'] * kb:7.0f} kB",
+            f"{PRINT_PUTS + 1} rewrites of {f['print_before_file'] * kb:.0f} kB; "
+            f"{f['print_before'] / (f['print_main'] + f['print_active']):.0f}x",
         ),
     ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from decimal import Decimal
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
@@ -16,6 +17,8 @@ from .printers.bambu.tls import fingerprint
 from .printers.prusa.adapter import PrusaAdapter
 
 TO_REDACT = {CONF_ACCESS_CODE, CONF_CERTIFICATE, CONF_PASSWORD, "api_key", "sn"}
+# Who a print was for is the user's business, not a bug report's.
+JOB_REDACT = {"customer", "project", "notes"}
 
 
 async def async_get_config_entry_diagnostics(
@@ -31,6 +34,17 @@ async def async_get_config_entry_diagnostics(
         },
         "device": asdict(adapter.device_info),
         "state": asdict(coordinator.data),
+        "jobs": {
+            "active": None
+            if (active := entry.runtime_data.jobs.active) is None
+            else async_redact_data(active.to_dict(), JOB_REDACT),
+            "totals": {
+                key: str(value) if isinstance(value, Decimal) else value
+                for key, value in asdict(
+                    entry.runtime_data.jobs.history.totals(adapter.device_info.serial)
+                ).items()
+            },
+        },
     }
     if isinstance(adapter, BambuAdapter):
         data["entry"]["certificate_fingerprint"] = fingerprint(entry.data[CONF_CERTIFICATE])

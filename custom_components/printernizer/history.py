@@ -1,10 +1,31 @@
-"""The job history: every printer's job records in one Store file, indexed per printer.
+"""The job history: every printer's job records in two Store files, indexed per printer.
 
-Records stay in memory in their stored form, the dict of `JobRecord.to_dict()` without the
-values `from_dict` fills in itself, and `from_dict` runs only for the records handed out: for
-100k records it costs more than reading the file, while the indexes and totals need a few fields
-(see bench/job_history.py). Loading still checks every field `from_dict` would, so any record
-kept in memory is one `from_dict` reads.
+Ended records live in the main file (`STORAGE_KEY`), active ones in a small second file
+(`ACTIVE_STORAGE_KEY`), so the ~10-20 puts of a running print rewrite a few kB, not the whole
+history: only a job's end or an edit of an ended record rewrites the main file.
+
+Each record is one string in the Store's JSON, an entry: a checksum, a short JSON row of the
+facts the indexes and totals need, a tab and the record's compact JSON, the dict of
+`JobRecord.to_dict()` without the values `from_dict` fills in itself:
+
+    9c3e0a1f["id","serial","completed",1740816000.0,1740819600.0,3540.0,[10.5],0.25,"4.5",null]
+    <tab>{"id":"id","serial":"serial",…}
+
+(one line; the row: id, serial, status, start and end as POSIX timestamps, print seconds, grams,
+kWh, gross cost, category).
+
+The Store's indented file then has one line per record, and reading it makes 100k strings rather
+than millions of objects, whose creation and garbage collection were most of a load. Loading
+parses the rows only; the record itself is parsed when handed out or text-searched (see
+bench/job_history.py). An entry is only ever made of a record that passed the checks `from_dict`
+would make, so one whose checksum holds is such a record; any other (edited by hand, damaged, a
+record without row, or a plain JSON object) is parsed and checked in full at load, and kept if it
+passes. A newer minor version may add record fields and append to the row; both are kept.
+
+A record moving between the files (an active job ending) is first kept in both, the latest
+version in each, and taken out of the one it left only once the other has written it. If Home
+Assistant stops in between, loading finds it twice and keeps one: the ended version if one is,
+else the one in the file it belongs to.
 
 Nothing is lost. Invalid JSON is Home Assistant's Store's to move aside (with its own repair
 issue). A file this version cannot read is moved aside, never overwritten; unreadable records
@@ -22,28 +43,32 @@ import inspect
 import math
 import os
 import shutil
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, get_args
+from zlib import crc32
 
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.issue_registry import IssueSeverity, async_create_issue
+from homeassistant.helpers.json import json_bytes
 from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 from homeassistant.util.json import json_loads
 
 from .const import DOMAIN, LOGGER
-from .jobs.records import JobRecord, JobStatus
+from .jobs.records import EnergySource, GramsSource, JobRecord, JobStatus
 
 STORAGE_KEY = "printernizer.jobs"
+ACTIVE_STORAGE_KEY = "printernizer.active_jobs"
 STORAGE_VERSION = 1
 STORAGE_MINOR_VERSION = 1
-SAVE_DELAY = 10  # seconds; puts in between are written together
+SAVE_DELAY = 10  # seconds, for either file; puts in between are written together
 DATA_HISTORY: HassKey[JobHistory] = HassKey("printernizer_history")
 
-# Float totals are kept exactly, as integers in units of the smallest float (2**-1074): adding
-# and later taking away a record's share then leaves no rounding error behind, and a total is
-# the correctly rounded sum of its parts, what math.fsum gives.
-_UNIT = 1 << 1074
+# Float totals are kept exactly, as integers in units of 2**-scale, a printer's scale growing
+# with the finest float added: adding and later taking away a record's share then leaves no
+# rounding error behind, and a total is the correctly rounded sum of its parts, what math.fsum
+# gives. (A fixed unit of the smallest float, 2**-1074, made every addition one of 1100-bit
+# integers: half the time of a load.)
 
 # Values `from_dict` fills in when the key is missing (as `to_dict` writes them); print_seconds
 # is derived from two stored fields.
@@ -56,8 +81,8 @@ _DERIVED = frozenset({"print_seconds"})
 _KEEP = object()
 
 _STATUSES = frozenset(JobStatus)  # StrEnum members hash and compare as their values
-_ENERGY_SOURCES = frozenset({None, "measured", "estimated"})
-_GRAMS_SOURCES = frozenset({"slicer", "estimate"})
+_ENERGY_SOURCES = frozenset({None, *get_args(EnergySource.__value__)})
+_GRAMS_SOURCES = frozenset(get_args(GramsSource.__value__))
 _TEXT_FIELDS = ("job_name", "file", "customer", "project", "notes")
 _TIME_KEYS = ("updated_at", "printer_started_at", "paused_since")
 _FLOAT_KEYS = ("duration_seconds", "paused_seconds", "progress", "energy_kwh")
@@ -67,9 +92,10 @@ _SEQUENCES = frozenset({list, tuple})
 _NUMBERS = frozenset({int, float})  # type() in it: bool is no amount
 # What _read raises for a record not in stored form; `from_dict` then decides if it reads it.
 _NOT_STORED_FORM = (KeyError, TypeError, ValueError, OverflowError)
+_fromisoformat = datetime.fromisoformat
 
 # Newer Home Assistant serializes delayed saves in the event loop unless the data is thread-safe,
-# which ours is (see JobHistory._data_to_save); 2025.4 always serializes in the executor.
+# which ours is (see JobHistory._main_data); 2025.4 always serializes in the executor.
 _STORE_OPTIONS: dict[str, Any] = (
     {"serialize_in_event_loop": False}
     if "serialize_in_event_loop" in inspect.signature(Store.__init__).parameters
@@ -93,16 +119,17 @@ class JobTotals:
 
 
 class _Facts(NamedTuple):
-    """What the indexes and totals need of one stored record."""
+    """What the indexes, filters and totals need of one record, kept beside its entry."""
 
     serial: str
-    started: datetime
+    started: float  # started_at as a POSIX timestamp, exact to the microsecond
     status: str
-    ended: datetime | None  # ended_at (else started_at) of an ended record; None while active
+    ended: float | None  # ended_at (else started_at) of an ended record; None while active
     print_seconds: float | None
     grams: tuple[float, ...]
     energy_kwh: float | None
     gross: Decimal | None
+    category: str | None  # None unless a string: only strings match a category filter
 
 
 @dataclass(slots=True)
@@ -111,11 +138,12 @@ class _Printer:
 
     ids: set[str] = field(default_factory=set)
     active: set[str] = field(default_factory=set)
-    latest: tuple[datetime, str] | None = None  # (ended, id) of the record that ended last
+    latest: tuple[float, str] | None = None  # (ended, id) of the record that ended last
     completed: int = 0
     failed: int = 0
     cancelled: int = 0
-    print_seconds: int = 0  # in _UNIT
+    scale: int = 0
+    print_seconds: int = 0  # in 2**-scale
     grams: int = 0
     energy_kwh: int = 0
     cost: Decimal = Decimal(0)
@@ -141,34 +169,75 @@ class _Printer:
             self._count(facts, -1)
 
     def _count(self, facts: _Facts, sign: int) -> None:
-        if facts.status == JobStatus.COMPLETED:
+        status = facts.status
+        if status == JobStatus.COMPLETED:
             self.completed += sign
-        elif facts.status == JobStatus.FAILED:
+        elif status == JobStatus.FAILED:
             self.failed += sign
-        elif facts.status == JobStatus.CANCELLED:
+        elif status == JobStatus.CANCELLED:
             self.cancelled += sign
+        # Each float is numerator / 2**k, added as numerator << (scale - k): inline, as this is
+        # most of indexing a record.
         if facts.print_seconds is not None:
-            self.print_seconds += sign * _exact(facts.print_seconds)
+            numerator, denominator = facts.print_seconds.as_integer_ratio()
+            shift = self.scale + 1 - denominator.bit_length()
+            if shift < 0:
+                shift = self._rescale(-shift)
+            self.print_seconds += sign * (numerator << shift)
         for grams in facts.grams:
-            self.grams += sign * _exact(grams)
+            numerator, denominator = grams.as_integer_ratio()
+            shift = self.scale + 1 - denominator.bit_length()
+            if shift < 0:
+                shift = self._rescale(-shift)
+            self.grams += sign * (numerator << shift)
         if facts.energy_kwh is not None:
-            self.energy_kwh += sign * _exact(facts.energy_kwh)
+            numerator, denominator = facts.energy_kwh.as_integer_ratio()
+            shift = self.scale + 1 - denominator.bit_length()
+            if shift < 0:
+                shift = self._rescale(-shift)
+            self.energy_kwh += sign * (numerator << shift)
         if facts.gross is not None:
             self.cost += sign * facts.gross
 
+    def _rescale(self, finer: int) -> int:
+        """Make the unit `finer` halvings smaller; the shift then due, 0."""
+        self.scale += finer
+        self.print_seconds <<= finer
+        self.grams <<= finer
+        self.energy_kwh <<= finer
+        return 0
+
+    def total(self, amount: int) -> float:
+        """A total as the float nearest to it."""
+        return amount / (1 << self.scale)
+
+
+class _Saved(dict[str, Any]):
+    """A file's data, and the active file's records as they were when it was taken."""
+
+    __slots__ = ("active",)
+
+    def __init__(self, records: list[str], active: dict[str, str]) -> None:
+        super().__init__(records=records)
+        self.active = active
+
 
 class _HistoryStore(Store[dict[str, Any]]):
-    """The history file; a newer major version is refused so its data is never overwritten."""
+    """One history file; a newer major version is refused so its data is never overwritten.
 
-    def __init__(self, hass: HomeAssistant) -> None:
+    `on_written` is called in the event loop with the data of every write that succeeded.
+    """
+
+    def __init__(self, hass: HomeAssistant, key: str, on_written: Callable[[_Saved], None]) -> None:
         super().__init__(
             hass,
             STORAGE_VERSION,
-            STORAGE_KEY,
+            key,
             atomic_writes=True,
             minor_version=STORAGE_MINOR_VERSION,
             **_STORE_OPTIONS,
         )
+        self._on_written = on_written
 
     async def _async_migrate_func(
         self, old_major_version: int, old_minor_version: int, old_data: dict[str, Any]
@@ -183,43 +252,63 @@ class _HistoryStore(Store[dict[str, Any]]):
             )
         return old_data
 
+    async def _async_write_data(self, *args: Any, **kwargs: Any) -> None:
+        """Write, then report what was written; Store logs a failed write and goes on.
+
+        The last argument is the Store's dict whose "data_func" it replaces by its "data"
+        (its signature differs between Home Assistant versions).
+        """
+        await super()._async_write_data(*args, **kwargs)
+        written = (args[-1] if args else kwargs.get("data") or {}).get("data")
+        if isinstance(written, _Saved):
+            self._on_written(written)
+
 
 class JobHistory:
-    """All job records by id, indexed per printer serial, saved to one Store file."""
+    """All job records by id, indexed per printer serial, saved to two Store files."""
 
     def __init__(self, hass: HomeAssistant) -> None:
         """Empty until `async_load`."""
         self.hass = hass
-        self._store = _HistoryStore(hass)
-        self._records: dict[str, dict[str, Any]] = {}  # id -> stored form, never mutated
-        self._order: list[tuple[datetime, str]] = []  # (started_at, id), ascending
+        self._store = _HistoryStore(hass, STORAGE_KEY, self._main_written)
+        self._active_store = _HistoryStore(hass, ACTIVE_STORAGE_KEY, self._active_written)
+        # The files' entries by id. Active records belong to `_active`, ended ones to `_main`; a
+        # record in both (moving) has the same entry in both.
+        self._main: dict[str, str] = {}
+        self._active: dict[str, str] = {}
+        self._facts: dict[str, _Facts] = {}
+        self._order: list[tuple[float, str]] = []  # (started, id), ascending
         self._texts: dict[str, str] = {}  # id -> searchable text, kept once a query needed it
         self._printers: dict[str, _Printer] = {}
 
     async def async_load(self) -> None:
-        """Read the file, once, before anything else uses the history.
+        """Read both files, once, before anything else uses the history.
 
-        Indexing runs in the executor: nothing else sees this object until it returns.
+        Parsing and indexing run in the executor: nothing else sees this object until it
+        returns.
         """
-        try:
-            data = await self._store.async_load()
-        except Exception as err:  # whatever the Store refused is not ours to overwrite
-            await self._set_aside(str(err) or type(err).__name__)
-            return
-        if data is None:  # no file yet, or invalid JSON the Store moved aside
-            return
-        records = data.get("records") if isinstance(data, dict) else None
-        if not isinstance(records, list):
-            await self._set_aside("no records list")
-            return
-        unreadable = await self.hass.async_add_executor_job(self._load, records)
-        if unreadable:
-            await self._set_aside("not job records", unreadable)
+        save_main = save_active = False
+        for store in (self._store, self._active_store):
+            items = await self._async_read(store)
+            if items is None:
+                continue
+            unreadable, to_main, to_active = await self.hass.async_add_executor_job(
+                self._load, store, items
+            )
+            if unreadable:
+                await self._set_aside(store, "not job records", unreadable)
+            save_main |= to_main
+            save_active |= to_active
+        # Only now: a Store with a save pending loads that instead of its file.
+        if save_main:
+            self._save_main()
+        if save_active:
+            self._save_active()
 
     def get(self, job_id: str) -> JobRecord | None:
         """The record with this id."""
-        raw = self._records.get(job_id)
-        return None if raw is None else JobRecord.from_dict(raw)
+        entry = self._active.get(job_id) or self._main.get(job_id)
+        return None if entry is None else _record(entry)
 
     def restore_set(self, serial: str) -> list[JobRecord]:
         """What `JobTracker.restore` needs: the serial's active records and the latest ended."""
@@ -227,38 +316,21 @@ class JobHistory:
         if printer is None:
             return []
         ids = [*printer.active, *(() if printer.latest is None else (printer.latest[1],))]
-        return [JobRecord.from_dict(self._records[job_id]) for job_id in ids]
+        return [_record(self._active.get(job_id) or self._main[job_id]) for job_id in ids]
 
     @callback
     def put(self, record: JobRecord) -> None:
         """Insert or replace the record with this id, save later, then tell the listeners.
 
-        Raises what `from_dict` raises for a record it could not read back.
+        Raises what `from_dict` raises for a record it could not read back, and what JSON
+        raises for a value it cannot hold.
         """
         raw, facts = _stored_form(_stored(record))
         job_id = raw["id"]
-        old = self._records.get(job_id)
-        old_printer = None
-        if old is not None:
-            old_facts = _read(old)
-            old_printer = self._printers[old_facts.serial]
-            old_printer.remove(job_id, old_facts)
-            del self._order[bisect_left(self._order, (old_facts.started, job_id))]
-        self._records[job_id] = raw
-        self._texts.pop(job_id, None)
-        insort(self._order, (facts.started, job_id))
-        printer = self._printer(facts.serial)
-        printer.add(job_id, facts)
-        # Still its printer's latest only if it stayed there and ended no earlier.
-        if (
-            old_printer is not None
-            and old_printer.latest is not None
-            and old_printer.latest[1] == job_id
-            and (old_printer is not printer or old_printer.latest[0] != facts.ended)
-        ):
-            self._find_latest(old_printer)
-        self._store.async_delay_save(self._data_to_save, SAVE_DELAY)
-        for listener in list(printer.listeners):
+        entry = _entry(raw, facts)
+        self._index(job_id, facts)
+        self._file(job_id, entry, facts)
+        for listener in list(self._printers[facts.serial].listeners):
             listener(record)
 
     def query(
@@ -284,36 +356,33 @@ class JobHistory:
         if (start is not None and start.tzinfo is None) or (end is not None and end.tzinfo is None):
             raise ValueError("start and end must be timezone-aware")
         order = self._order
-        low = 0 if start is None else bisect_left(order, (start,))
-        high = len(order) if end is None else bisect_left(order, (end,))
+        low = 0 if start is None else bisect_left(order, (start.timestamp(),))
+        high = len(order) if end is None else bisect_left(order, (end.timestamp(),))
         high = max(low, high)
         if serials is None and statuses is None and categories is None and not text:
             picked = order[max(low, high - offset - limit) : max(low, high - offset)]
-            return [
-                JobRecord.from_dict(self._records[key[1]]) for key in reversed(picked)
-            ], high - low
+            return [self._record(key[1]) for key in reversed(picked)], high - low
         serial_set = None if serials is None else frozenset(serials)
         status_set = None if statuses is None else frozenset(statuses)
         category_set = None if categories is None else frozenset(categories)
         needle = text.casefold() if text else None
-        page: list[dict[str, Any]] = []
+        facts_of = self._facts
+        page: list[str] = []
         total = 0
         for index in range(high - 1, low - 1, -1):
             job_id = order[index][1]
-            raw = self._records[job_id]
+            facts = facts_of[job_id]
             if (
-                (serial_set is not None and raw["serial"] not in serial_set)
-                or (
-                    status_set is not None and raw.get("status", JobStatus.ACTIVE) not in status_set
-                )
-                or (category_set is not None and not _member(raw.get("category"), category_set))
-                or (needle is not None and needle not in self._text(job_id, raw))
+                (serial_set is not None and facts.serial not in serial_set)
+                or (status_set is not None and facts.status not in status_set)
+                or (category_set is not None and facts.category not in category_set)
+                or (needle is not None and needle not in self._text(job_id))
             ):
                 continue
             if offset <= total < offset + limit:
-                page.append(raw)
+                page.append(job_id)
             total += 1
-        return [JobRecord.from_dict(raw) for raw in page], total
+        return [self._record(job_id) for job_id in page], total
 
     def totals(self, serial: str) -> JobTotals:
         """The serial's ended jobs summed up."""
@@ -325,13 +394,11 @@ class JobHistory:
             completed=printer.completed,
             failed=printer.failed,
             cancelled=printer.cancelled,
-            print_seconds=printer.print_seconds / _UNIT,
-            grams=printer.grams / _UNIT,
-            energy_kwh=printer.energy_kwh / _UNIT,
+            print_seconds=printer.total(printer.print_seconds),
+            grams=printer.total(printer.grams),
+            energy_kwh=printer.total(printer.energy_kwh),
             cost=printer.cost,
-            last_cost=None
-            if last_id is None
-            else _gross((self._records[last_id].get("cost") or {}).get("gross")),
+            last_cost=None if last_id is None else self._facts[last_id].gross,
             last_job_id=last_id,
         )
 
@@ -350,16 +417,98 @@ class JobHistory:
         return remove
 
     async def async_save_now(self) -> None:
-        """Write now, a pending delayed save included."""
-        await self._store.async_save(self._data_to_save())
+        """Write both files now, pending delayed saves included; the main file first."""
+        await self._store.async_save(self._main_data())
+        await self._active_store.async_save(self._active_data())
 
-    def _data_to_save(self) -> dict[str, Any]:
-        """The file's data; safe to call from the executor thread HA 2025.4 calls it in.
+    def _main_data(self) -> _Saved:
+        """The main file's data; safe to call from the executor thread HA 2025.4 calls it in.
 
-        Copying the values is one C call the event loop cannot interleave with, and stored
-        dicts are never changed, only replaced, so serializing them while put() runs is safe.
+        Copying a dict or its values is one C call the event loop cannot interleave with, and
+        entries are strings, so serializing them while put() runs is safe. The active file's
+        entries are taken first: any entry there that also is in `_main` was put there first
+        (see `_file`), so it or a later one is in what this writes.
         """
-        return {"records": list(self._records.values())}
+        active = self._active.copy()
+        return _Saved(list(self._main.values()), active)
+
+    def _active_data(self) -> _Saved:
+        """The active file's data, as `_main_data`."""
+        active = self._active.copy()
+        return _Saved(list(active.values()), active)
+
+    @callback
+    def _main_written(self, saved: _Saved) -> None:
+        """Ended records the main file now holds leave the active file.
+
+        Not while Home Assistant stops: its last writes are under way, and the next load finds
+        such records in both files.
+        """
+        if not self.hass.is_stopping and self._unfile(saved.active, self._active, ended=True):
+            self._save_active()
+
+    @callback
+    def _active_written(self, saved: _Saved) -> None:
+        """Active records the active file now holds leave the main file; as `_main_written`."""
+        if not self.hass.is_stopping and self._unfile(saved.active, self._main, ended=False):
+            self._save_main()
+
+    def _unfile(self, written: dict[str, str], other: dict[str, str], *, ended: bool) -> bool:
+        """Drop the written records from the file they left, if they have not changed since."""
+        moved = [
+            job_id
+            for job_id, entry in written.items()
+            if self._active.get(job_id) is entry
+            and self._main.get(job_id) is entry
+            and (self._facts[job_id].ended is not None) is ended
+        ]
+        for job_id in moved:
+            del other[job_id]
+        return bool(moved)
+
+    def _save_main(self) -> None:
+        self._store.async_delay_save(self._main_data, SAVE_DELAY)
+
+    def _save_active(self) -> None:
+        self._active_store.async_delay_save(self._active_data, SAVE_DELAY)
+
+    def _file(self, job_id: str, entry: str, facts: _Facts) -> None:
+        """Put the entry into the file it belongs to, and into the other while it is in it."""
+        home, other, save_home, save_other = (
+            (self._active, self._main, self._save_active, self._save_main)
+            if facts.ended is None
+            else (self._main, self._active, self._save_main, self._save_active)
+        )
+        home[job_id] = entry  # first: see _main_data
+        save_home()
+        if job_id in other:
+            other[job_id] = entry
+            save_other()
+
+    def _index(self, job_id: str, facts: _Facts) -> None:
+        """Replace the record's facts in the indexes and totals."""
+        old = self._facts.get(job_id)
+        old_printer = None
+        if old is not None:
+            old_printer = self._printers[old.serial]
+            old_printer.remove(job_id, old)
+            del self._order[bisect_left(self._order, (old.started, job_id))]
+        self._facts[job_id] = facts
+        self._texts.pop(job_id, None)
+        insort(self._order, (facts.started, job_id))
+        printer = self._printer(facts.serial)
+        printer.add(job_id, facts)
+        # Still its printer's latest only if it stayed there and ended no earlier.
+        if (
+            old_printer is not None
+            and old_printer.latest is not None
+            and old_printer.latest[1] == job_id
+            and (old_printer is not printer or old_printer.latest[0] != facts.ended)
+        ):
+            self._find_latest(old_printer)
+
+    def _record(self, job_id: str) -> JobRecord:
+        return _record(self._active.get(job_id) or self._main[job_id])
 
     def _printer(self, serial: str) -> _Printer:
         printer = self._printers.get(serial)
@@ -367,10 +516,11 @@ class JobHistory:
             printer = self._printers[serial] = _Printer()
         return printer
 
-    def _text(self, job_id: str, raw: dict[str, Any]) -> str:
-        """The searchable fields, case-folded; kept, as casefolding is most of a text query."""
+    def _text(self, job_id: str) -> str:
+        """The searchable fields, case-folded; kept, as parsing is most of a text query."""
         text = self._texts.get(job_id)
         if text is None:
+            raw = _raw(self._active.get(job_id) or self._main[job_id])
             values = (*map(raw.get, _TEXT_FIELDS), raw["printer_name"] or raw["serial"])
             text = "\x00".join(value for value in values if type(value) is str).casefold()
             self._texts[job_id] = text
@@ -380,43 +530,94 @@ class JobHistory:
         """Look through one printer's records for the one that ended last."""
         printer.latest = None
         for job_id in printer.ids:
-            ended = _read(self._records[job_id]).ended
+            ended = self._facts[job_id].ended
             if ended is not None and (printer.latest is None or (ended, job_id) > printer.latest):
                 printer.latest = (ended, job_id)
 
-    def _load(self, records: list[Any]) -> int:
-        """Index the file's records; the number that could not be read (left out)."""
-        unreadable = 0
-        for item in records:
-            try:
-                raw, facts = _stored_form(item)
-            except Exception:  # any record from_dict cannot read is unreadable
-                unreadable += 1
-                continue
-            job_id = raw["id"]
-            if job_id in self._records:  # the first of two records with one id wins
-                unreadable += 1
-                continue
-            self._records[job_id] = raw
-            self._order.append((facts.started, job_id))
-            self._printer(facts.serial).add(job_id, facts)
-        self._order.sort()
-        return unreadable
+    async def _async_read(self, store: _HistoryStore) -> list[Any] | None:
+        """A file's records; None when there are none or the file was set aside."""
+        try:
+            data = await store.async_load()
+        except Exception as err:  # whatever the Store refused is not ours to overwrite
+            await self._set_aside(store, str(err) or type(err).__name__)
+            return None
+        if data is None:  # no file yet, or invalid JSON the Store moved aside
+            return None
+        records = data.get("records") if isinstance(data, dict) else None
+        if not isinstance(records, list):
+            await self._set_aside(store, "no records list")
+            return None
+        return records
 
-    async def _set_aside(self, reason: str, unreadable: int | None = None) -> None:
+    def _load(self, store: _HistoryStore, items: list[Any]) -> tuple[int, bool, bool]:
+        """Index a file's records; how many could not be read, and which file to write.
+
+        Unreadable records are left out; a file is written when records move out of it or into
+        it. The main file is read first, into empty indexes. A record the active file holds too is
+        the main file's if that one has ended, else the active file's.
+        """
+        unreadable = 0
+        save_main = save_active = False
+        if store is self._store:
+            order, facts_of, records = self._order, self._facts, self._main
+            for item in items:
+                try:
+                    job_id, entry, facts = _parse(item)
+                except Exception:  # any record from_dict cannot read is unreadable
+                    unreadable += 1
+                    continue
+                if job_id in records:  # the first of two records with one id wins
+                    unreadable += 1
+                    continue
+                records[job_id] = entry
+                facts_of[job_id] = facts
+                order.append((facts.started, job_id))
+                self._printer(facts.serial).add(job_id, facts)
+                if facts.ended is None:  # active: moves to the active file
+                    self._active[job_id] = entry
+                    save_active = True
+            order.sort()
+            return unreadable, save_main, save_active
+        seen = set()
+        for item in items:
+            try:
+                job_id, entry, facts = _parse(item)
+            except Exception:
+                unreadable += 1
+                continue
+            if job_id in seen:
+                unreadable += 1
+                continue
+            seen.add(job_id)
+            kept = self._facts.get(job_id)
+            if kept is not None and kept.ended is not None:  # written after it ended
+                save_active = True  # the main file's wins
+                continue
+            if kept is not None and self._main.pop(job_id, None) is not None:
+                save_main = True  # an active record the main file no longer needs
+            self._index(job_id, facts)
+            self._active[job_id] = entry
+            if facts.ended is not None:  # ended, not yet in the main file: moves there
+                self._main[job_id] = entry
+                save_main = True
+        return unreadable, save_main, save_active
+
+    async def _set_aside(
+        self, store: _HistoryStore, reason: str, unreadable: int | None = None
+    ) -> None:
         """Keep the file out of the way of later saves; log it and raise the repair issue.
 
         `unreadable` None: nothing could be read, the file is moved and its records counted.
         Otherwise it is copied, as the records read are in memory. If neither works, the file
         stays where it is and the Store never writes it this run.
         """
-        path = self._store.path
+        path = store.path
         stamp = dt_util.utcnow().strftime("%Y%m%dT%H%M%S.%fZ")
         aside = f"{path}.unreadable.{stamp}"
         try:
             await self.hass.async_add_executor_job(_put_aside, path, aside, unreadable is None)
         except OSError as err:
-            self._store.make_read_only()
+            store.make_read_only()
             reason = f"{reason}; not set aside ({err}), so not saved until restarted"
             aside = path
         if unreadable is None:
@@ -431,13 +632,41 @@ class JobHistory:
         async_create_issue(
             self.hass,
             DOMAIN,
-            f"history_unreadable_{stamp}",
+            f"history_unreadable_{store.key}_{stamp}",
             is_fixable=False,
             is_persistent=True,
             severity=IssueSeverity.ERROR,
             translation_key="history_unreadable",
             translation_placeholders={"path": aside, "records": str(unreadable)},
         )
+
+
+def _raw(entry: str) -> dict[str, Any]:
+    """An entry's record, parsed."""
+    raw: dict[str, Any] = json_loads(entry[entry.index("\t") + 1 :])  # type: ignore[assignment]
+    return raw
+
+
+def _record(entry: str) -> JobRecord:
+    return JobRecord.from_dict(_raw(entry))
+
+
+def _entry(raw: dict[str, Any], facts: _Facts) -> str:
+    """The entry of a record in stored form with these facts."""
+    row = [
+        raw["id"],
+        facts.serial,
+        facts.status,
+        facts.started,
+        facts.ended,
+        facts.print_seconds,
+        facts.grams,
+        facts.energy_kwh,
+        None if facts.gross is None else str(facts.gross),
+        facts.category,
+    ]
+    body = f"{json_bytes(row).decode()}\t{json_bytes(raw).decode()}"
+    return f"{crc32(body.encode()):08x}{body}"
 
 
 def _stored(record: JobRecord) -> dict[str, Any]:
@@ -447,6 +676,46 @@ def _stored(record: JobRecord) -> dict[str, Any]:
         for key, value in record.to_dict().items()
         if key not in _DERIVED and _DEFAULTS.get(key, _KEEP) != value
     }
+
+
+def _parse(item: Any) -> tuple[str, str, _Facts]:
+    """A file's record: its id, entry and facts.
+
+    An entry whose checksum holds is kept as it is, its facts taken from its row. Anything else
+    is parsed and checked in full: an entry's record, a record's JSON text or its dict.
+    Raises what JSON or `from_dict` raise for a record they cannot read.
+    """
+    if type(item) is str:
+        try:
+            checked = _checked(item)
+        except (TypeError, ValueError, ArithmeticError):  # a row we did not write
+            checked = None
+        if checked is not None:
+            return checked[0], item, checked[1]
+        item = json_loads(item if item.startswith("{") else item.partition("\t")[2])
+    raw, facts = _stored_form(item)
+    return raw["id"], _entry(raw, facts), facts
+
+
+def _checked(entry: str) -> tuple[str, _Facts] | None:
+    """The id and facts of an entry whose checksum holds; None for any other string."""
+    data = entry.encode()
+    tab = data.find(b"\t")
+    if tab < 8 or data[:8] != b"%08x" % crc32(memoryview(data)[8:]):
+        return None
+    row: Any = json_loads(memoryview(data)[8:tab])
+    job_id, serial, status, started, ended, seconds, grams, kwh, gross, category = row[:10]
+    return job_id, _Facts(
+        serial,
+        started + 0.0,  # a float, or TypeError
+        status,
+        None if ended is None else ended + 0.0,
+        seconds,
+        tuple(grams),
+        kwh,
+        None if gross is None else Decimal(gross),
+        category,
+    )
 
 
 def _stored_form(item: Any) -> tuple[dict[str, Any], _Facts]:
@@ -472,12 +741,12 @@ def _read(raw: Any) -> _Facts:
         raise TypeError("not a stored record")
     get = raw.get
     serial, status, cost = raw["serial"], get("status", JobStatus.ACTIVE), get("cost")
-    started = datetime.fromisoformat(raw["started_at"])
+    started = _fromisoformat(raw["started_at"])
     ended_at = get("ended_at")
-    ended = started if ended_at is None else datetime.fromisoformat(ended_at)
+    ended = started if ended_at is None else _fromisoformat(ended_at)
     for value in map(get, _TIME_KEYS):
         if value is not None:
-            datetime.fromisoformat(value)
+            _fromisoformat(value)
     duration, paused, progress, energy = map(get, _FLOAT_KEYS)
     materials, readings = get("materials", ()), get("meter_readings", ())
     if (
@@ -510,25 +779,23 @@ def _read(raw: Any) -> _Facts:
             raise TypeError("not a stored material")
         if used is not None and math.isfinite(used):
             grams.append(used)
+    category = get("category")
+    if type(category) is not str:
+        category = None
     if status == JobStatus.ACTIVE:
-        return _Facts(serial, started, status, None, None, (), None, None)
+        return _Facts(serial, started.timestamp(), status, None, None, (), None, None, category)
     print_seconds = None if duration is None else max(0.0, duration - (paused or 0.0))
     return _Facts(
         serial,
-        started,
+        started.timestamp(),
         status,
-        ended,
+        ended.timestamp(),
         print_seconds if print_seconds is not None and math.isfinite(print_seconds) else None,
         tuple(grams),
         energy if energy is not None and math.isfinite(energy) else None,
         None if cost is None else _gross(cost.get("gross")),
+        category,
     )
-
-
-def _exact(value: float) -> int:
-    """A finite float exactly, in _UNIT."""
-    numerator, denominator = value.as_integer_ratio()
-    return numerator << (1075 - denominator.bit_length())
 
 
 def _gross(value: Any) -> Decimal | None:
@@ -542,11 +809,6 @@ def _gross(value: Any) -> Decimal | None:
     except InvalidOperation:
         return None
     return amount if amount.is_finite() else None
-
-
-def _member(value: Any, choices: frozenset[str]) -> bool:
-    """`value in choices` for any JSON value (a list is unhashable)."""
-    return isinstance(value, str) and value in choices
 
 
 def _put_aside(path: str, aside: str, move: bool) -> None:

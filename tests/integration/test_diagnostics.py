@@ -31,6 +31,20 @@ async def test_diagnostics_redact_secrets(
     assert diagnostics["state"]["status"] == "idle"
     assert diagnostics["raw_report"]["gcode_state"] == "IDLE"
     assert diagnostics["entry"]["certificate_fingerprint"].count(":") == 31
+    assert diagnostics["jobs"] == {
+        "active": None,
+        "totals": {
+            "completed": 0,
+            "failed": 0,
+            "cancelled": 0,
+            "print_seconds": 0.0,
+            "grams": 0.0,
+            "energy_kwh": 0.0,
+            "cost": "0",
+            "last_cost": None,
+            "last_job_id": None,
+        },
+    }
 
 
 async def test_prusa_diagnostics_redact_the_password(

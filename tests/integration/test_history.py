@@ -12,6 +12,7 @@ from pathlib import Path
 import random
 from typing import Any
 from unittest.mock import patch
+import zlib
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
@@ -23,11 +24,15 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.printernizer.const import DOMAIN
 from custom_components.printernizer.history import (
+    ACTIVE_STORAGE_KEY,
     SAVE_DELAY,
     STORAGE_KEY,
     STORAGE_VERSION,
     JobHistory,
     JobTotals,
+    _entry,
+    _stored,
+    _stored_form,
 )
 from custom_components.printernizer.jobs.lifecycle import JobTracker
 from custom_components.printernizer.jobs.records import JobRecord, JobStatus, MaterialUse
@@ -85,9 +90,47 @@ def stored(record: JobRecord) -> dict[str, Any]:
     }
 
 
-def file_data(records: Iterable[Any], *, version: int = STORAGE_VERSION, minor: int = 1):
+def file_data(
+    records: Iterable[Any],
+    *,
+    version: int = STORAGE_VERSION,
+    minor: int = 1,
+    key: str = STORAGE_KEY,
+):
     data = {"records": list(records)}
-    return {"version": version, "minor_version": minor, "key": STORAGE_KEY, "data": data}
+    return {"version": version, "minor_version": minor, "key": key, "data": data}
+
+
+def checksummed(body: str) -> str:
+    return f"{zlib.crc32(body.encode()):08x}{body}"
+
+
+def split(entry: str) -> tuple[list[Any], dict[str, Any]]:
+    """An entry's row and record, after checking its checksum."""
+    assert entry == checksummed(entry[8:])
+    row, tab, record = entry[8:].partition("\t")
+    assert tab
+    return json.loads(row), json.loads(record)
+
+
+def saved(hass_storage: dict[str, Any], key: str = STORAGE_KEY) -> list[dict[str, Any]]:
+    """The records a file holds, in stored form."""
+    content = hass_storage[key]
+    assert (content["version"], content["minor_version"], content["key"]) == (
+        STORAGE_VERSION,
+        1,
+        key,
+    )
+    return [split(entry)[1] for entry in content["data"]["records"]]
+
+
+def on_disk(path: Path) -> list[dict[str, Any]]:
+    return [split(entry)[1] for entry in json.loads(path.read_bytes())["data"]["records"]]
+
+
+def entry(record: JobRecord) -> str:
+    """The entry the history writes for this record."""
+    return _entry(*_stored_form(_stored(record)))
 
 
 def gross(record: JobRecord) -> Decimal | None:
@@ -154,7 +197,13 @@ async def test_puts_are_saved_once_after_the_delay(
     await wait(hass, freezer, 2)
 
     assert writes() == 1
-    assert hass_storage[STORAGE_KEY] == file_data(stored(record) for record in records)
+    assert writes(ACTIVE_STORAGE_KEY) == 0  # nothing active
+    assert saved(hass_storage) == [stored(record) for record in records]
+    row, _ = split(hass_storage[STORAGE_KEY]["data"]["records"][3])
+    assert row == [
+        "job-3", P1S, "failed", (BASE + timedelta(hours=3)).timestamp(),
+        (BASE + timedelta(hours=4)).timestamp(), 3540.0, [10.5], 0.25, "3.50", "business",
+    ]  # fmt: skip
     fresh = await loaded(hass)
     assert [fresh.get(record.id) for record in records] == records
     assert fresh.totals(P1S) == history.totals(P1S) == expected_totals(records, P1S)
@@ -165,11 +214,13 @@ async def test_save_now_writes_the_pending_save(
 ) -> None:
     history = await loaded(hass)
     history.put(job(1))
+    history.put(job(2, status=JobStatus.ACTIVE))
     await history.async_save_now()
-    assert hass_storage[STORAGE_KEY] == file_data([stored(job(1))])
+    assert saved(hass_storage) == [stored(job(1))]
+    assert saved(hass_storage, ACTIVE_STORAGE_KEY) == [stored(job(2, status=JobStatus.ACTIVE))]
 
     await wait(hass, freezer, SAVE_DELAY + 1)
-    assert writes() == 1  # the delayed save was the one written now
+    assert writes() == writes(ACTIVE_STORAGE_KEY) == 1  # the delayed saves were written now
 
 
 async def test_a_pending_save_is_written_when_home_assistant_stops(
@@ -177,8 +228,10 @@ async def test_a_pending_save_is_written_when_home_assistant_stops(
 ) -> None:
     history = await loaded(hass)
     history.put(job(1))
+    history.put(job(2, status=JobStatus.ACTIVE))
     await hass.async_stop()
-    assert hass_storage[STORAGE_KEY] == file_data([stored(job(1))])
+    assert saved(hass_storage) == [stored(job(1))]
+    assert saved(hass_storage, ACTIVE_STORAGE_KEY) == [stored(job(2, status=JobStatus.ACTIVE))]
 
 
 async def test_round_trip_keeps_every_field(
@@ -192,6 +245,7 @@ async def test_round_trip_keeps_every_field(
         paused_since=BASE + timedelta(minutes=5),
         materials=(
             MaterialUse(material="PETG", planned_grams=20.0, grams=8.0, source="estimate"),
+            MaterialUse(material="TPU", planned_grams=5.0, grams=6.5, source="user"),
             MaterialUse(material=None),
         ),
         project="A-0042",
@@ -205,10 +259,13 @@ async def test_round_trip_keeps_every_field(
     history.put(bare)
     await history.async_save_now()
 
-    assert hass_storage[STORAGE_KEY]["data"]["records"][1] == {
+    assert saved(hass_storage, ACTIVE_STORAGE_KEY) == [{
         "id": "bare", "serial": MK4, "printer_name": "MK4",
         "started_at": "2025-03-01T08:00:00+00:00", "updated_at": "2025-03-01T08:00:00+00:00",
-    }  # fmt: skip
+    }]  # fmt: skip
+    assert split(hass_storage[ACTIVE_STORAGE_KEY]["data"]["records"][0])[0] == [
+        "bare", MK4, "active", BASE.timestamp(), None, None, [], None, None, None
+    ]  # fmt: skip
     fresh = await loaded(hass)
     assert fresh.get("job-7") == full
     assert fresh.get("bare") == bare
@@ -216,33 +273,164 @@ async def test_round_trip_keeps_every_field(
 
 
 async def test_loads_existing_records_in_any_form_from_dict_reads(
-    hass: HomeAssistant, hass_storage: dict[str, Any]
+    hass: HomeAssistant, hass_storage: dict[str, Any], freezer: FrozenDateTimeFactory
 ) -> None:
-    """Full to_dict output, naive times, ints and a missing status load; nothing is repaired."""
+    """Dicts and JSON texts of full to_dict output, naive times, ints, no status load."""
     naive = {"id": "naive", "serial": MK4, "started_at": "2025-03-01T08:00:00", "progress": 5}
-    hass_storage[STORAGE_KEY] = file_data([job(1).to_dict(), stored(job(2)), naive])
+    hass_storage[STORAGE_KEY] = file_data(
+        [job(1).to_dict(), json.dumps(stored(job(2))), json.dumps(job(3).to_dict(), indent=1)]
+    )
+    hass_storage[ACTIVE_STORAGE_KEY] = file_data([naive], key=ACTIVE_STORAGE_KEY)
     history = await loaded(hass)
 
-    assert history.get("job-1") == job(1)
-    assert history.get("job-2") == job(2)
+    assert [history.get(f"job-{n}") for n in (1, 2, 3)] == [job(1), job(2), job(3)]
     assert history.get("naive") == JobRecord(
         id="naive", serial=MK4, printer_name=MK4, started_at=BASE, updated_at=BASE, progress=5.0
     )
-    assert history.query(limit=0)[1] == 3
+    assert history.query(limit=0)[1] == 4
+    assert history.totals(P1S) == expected_totals([job(1), job(2), job(3)], P1S)
     assert ir.async_get(hass).issues == {}
     assert history.restore_set(MK4) == [history.get("naive")]
+
+    await wait(hass, freezer, SAVE_DELAY + 1)
+    assert writes() == writes(ACTIVE_STORAGE_KEY) == 0  # rewritten as entries with the next save
+
+
+async def test_an_entry_that_fails_its_checksum_is_read_in_full(
+    hass: HomeAssistant, hass_storage: dict[str, Any]
+) -> None:
+    """A hand-edited record counts, its row does not; an edit from_dict cannot read does not."""
+    one, two, three = map(entry, (job(1), job(2), job(3)))
+    edited = one.replace("ACME GmbH", "Muster AG")
+    row_lie = two.replace('"completed"', '"failed"', 1)  # the row's status: checksum now wrong
+    not_hex = "zzzzzzzz" + three[8:]
+    hass_storage[STORAGE_KEY] = file_data([edited, row_lie, not_hex])
+    history = await loaded(hass)
+
+    assert history.get("job-1") == replace(job(1), customer="Muster AG")
+    assert history.get("job-2") == job(2)
+    assert history.get("job-3") == job(3)
+    assert history.totals(P1S) == expected_totals([job(1), job(2), job(3)], P1S)
+    assert ir.async_get(hass).issues == {}
+    await history.async_save_now()
+    assert saved(hass_storage) == [
+        stored(replace(job(1), customer="Muster AG")),
+        *map(stored, (job(2), job(3))),
+    ]
 
 
 async def test_a_newer_minor_version_loads_and_keeps_unknown_fields(
     hass: HomeAssistant, hass_storage: dict[str, Any]
 ) -> None:
-    future = stored(job(1)) | {"printed_by": "Anna"}
-    hass_storage[STORAGE_KEY] = file_data([future], minor=2)
+    """Record fields and row values added later are kept, as is a plain dict's extra field."""
+    ours = entry(job(1))
+    row, tab, record = ours[8:].partition("\t")
+    future = checksummed(f'{row[:-1]},"later"]{tab}{record[:-1]},"printed_by":"Anna"}}')
+    plain = stored(job(2)) | {"printed_by": "Ben"}
+    hass_storage[STORAGE_KEY] = file_data([future, plain], minor=2)
     history = await loaded(hass)
-    assert history.get("job-1") == job(1)
-    history.put(job(2))
+    assert [history.get("job-1"), history.get("job-2")] == [job(1), job(2)]
+    assert history.totals(P1S) == expected_totals([job(1), job(2)], P1S)
+    history.put(job(3))
     await history.async_save_now()
     assert hass_storage[STORAGE_KEY]["data"]["records"][0] == future
+    assert saved(hass_storage)[1] == plain
+
+
+# --- the active file --------------------------------------------------------------------------
+
+
+async def test_a_running_print_never_writes_the_main_file(
+    hass: HomeAssistant, hass_storage: dict[str, Any], freezer: FrozenDateTimeFactory
+) -> None:
+    history = await loaded(hass)
+    for number in (1, 2, 3):
+        history.put(job(number))
+    await wait(hass, freezer, SAVE_DELAY + 1)
+    running = job(4, status=JobStatus.ACTIVE)
+    for progress in range(0, 100, 10):
+        running = replace(running, progress=float(progress))
+        history.put(running)
+        await wait(hass, freezer, SAVE_DELAY + 1)
+    assert (writes(), writes(ACTIVE_STORAGE_KEY)) == (1, 10)
+    assert saved(hass_storage, ACTIVE_STORAGE_KEY) == [stored(running)]
+    assert saved(hass_storage) == [stored(job(n)) for n in (1, 2, 3)]
+
+    history.put(job(4))  # it ended
+    await wait(hass, freezer, SAVE_DELAY + 1)
+
+    # The main file first; the active file then lets it go.
+    assert (writes(), writes(ACTIVE_STORAGE_KEY)) == (2, 10)
+    await wait(hass, freezer, SAVE_DELAY + 1)  # its save postponed by the main file's news
+    assert (writes(), writes(ACTIVE_STORAGE_KEY)) == (2, 11)
+    assert saved(hass_storage) == [stored(job(n)) for n in (1, 2, 3, 4)]
+    assert saved(hass_storage, ACTIVE_STORAGE_KEY) == []
+    history.put(replace(job(2), notes="nachgetragen"))  # an edit writes the main file only
+    await wait(hass, freezer, SAVE_DELAY + 1)
+    assert (writes(), writes(ACTIVE_STORAGE_KEY)) == (3, 11)
+    fresh = await loaded(hass)
+    assert fresh.query(limit=0)[1] == 4
+    assert fresh.totals(P1S) == history.totals(P1S)
+
+
+async def test_an_ended_job_stays_in_the_active_file_until_the_main_file_has_it(
+    hass: HomeAssistant, hass_storage: dict[str, Any], freezer: FrozenDateTimeFactory
+) -> None:
+    history = await loaded(hass)
+    history.put(job(1, status=JobStatus.ACTIVE))
+    await wait(hass, freezer, SAVE_DELAY + 1)
+    history._store.make_read_only()  # the main file is not written: as if HA died before
+    history.put(job(1))
+    await wait(hass, freezer, SAVE_DELAY + 1)
+    await wait(hass, freezer, SAVE_DELAY + 1)
+
+    assert STORAGE_KEY not in hass_storage
+    assert saved(hass_storage, ACTIVE_STORAGE_KEY) == [stored(job(1))]  # the ended version
+    fresh = await loaded(hass)
+    assert fresh.query() == ([job(1)], 1)
+    assert fresh.totals(P1S) == expected_totals([job(1)], P1S)
+    assert fresh.restore_set(P1S) == [job(1)]
+    await wait(hass, freezer, SAVE_DELAY + 1)  # it moves: the main file, then the active file
+    await wait(hass, freezer, SAVE_DELAY + 1)
+    assert saved(hass_storage) == [stored(job(1))]
+    assert saved(hass_storage, ACTIVE_STORAGE_KEY) == []
+
+
+@pytest.mark.parametrize(
+    ("main", "active", "kept"),
+    [
+        # HA died after the main file took the ended job, before the active file let it go.
+        (job(1), job(1, status=JobStatus.ACTIVE), job(1)),
+        (job(1), replace(job(1), notes="older"), job(1)),
+        # A main file holding a running job (edited by hand): the active file's is the one.
+        (job(1, status=JobStatus.ACTIVE), job(1, status=JobStatus.ACTIVE, progress=70.0), None),
+        (job(1, status=JobStatus.ACTIVE), job(1), job(1)),
+    ],
+    ids=["ended and active", "ended twice", "active twice", "active and ended"],
+)
+async def test_a_job_in_both_files_loads_once(
+    hass: HomeAssistant,
+    hass_storage: dict[str, Any],
+    freezer: FrozenDateTimeFactory,
+    main: JobRecord,
+    active: JobRecord,
+    kept: JobRecord | None,
+) -> None:
+    kept = kept or active
+    hass_storage[STORAGE_KEY] = file_data([entry(main), entry(job(2))])
+    hass_storage[ACTIVE_STORAGE_KEY] = file_data([entry(active)], key=ACTIVE_STORAGE_KEY)
+    history = await loaded(hass)
+
+    assert history.query() == ([job(2), kept], 2)
+    assert history.totals(P1S) == expected_totals([kept, job(2)], P1S)
+    ended = kept.status is not JobStatus.ACTIVE
+    assert history.restore_set(P1S) == ([job(2)] if ended else [kept, job(2)])
+    for _ in range(3):
+        await wait(hass, freezer, SAVE_DELAY + 1)
+    in_main = sorted(saved(hass_storage), key=lambda record: record["id"])
+    assert in_main == [stored(kept), stored(job(2))] if ended else [stored(job(2))]
+    assert saved(hass_storage, ACTIVE_STORAGE_KEY) == ([] if ended else [stored(kept)])
+    assert ir.async_get(hass).issues == {}
 
 
 async def test_put_refuses_a_record_it_could_not_read_back(hass: HomeAssistant) -> None:
@@ -528,7 +716,7 @@ async def test_invalid_json_is_moved_aside_by_home_assistant(
 
     history.put(job(1))
     await history.async_save_now()
-    assert json.loads(disk.read_bytes())["data"]["records"] == [stored(job(1))]
+    assert on_disk(disk) == [stored(job(1))]
     assert corrupt.read_bytes() == broken
 
 
@@ -561,7 +749,7 @@ async def test_a_file_we_cannot_read_is_moved_aside(
 
     history.put(job(1))
     await history.async_save_now()
-    assert json.loads(disk.read_bytes())["data"]["records"] == [stored(job(1))]
+    assert on_disk(disk) == [stored(job(1))]
     assert aside.read_bytes() == original
     assert aside_files(disk, "unreadable") == [aside]
 
@@ -569,20 +757,22 @@ async def test_a_file_we_cannot_read_is_moved_aside(
 async def test_unreadable_records_are_copied_aside_and_the_rest_kept(
     hass: HomeAssistant, disk: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    one, three, five = map(entry, (job(1), job(3), job(5)))
     unreadable = [
         stored(job(2)) | {"status": "exploded"},
+        five.replace('"status":"completed"', '"status":"exploded"'),  # fails its checksum too
         "not a record",
         {"id": "no start", "serial": P1S},
         stored(job(1)) | {"notes": "the same id again"},
     ]
-    original = json.dumps(file_data([stored(job(1)), *unreadable, stored(job(3))])).encode()
+    original = json.dumps(file_data([one, *unreadable, three])).encode()
     disk.write_bytes(original)
     history = await loaded(hass)
 
     (aside,) = aside_files(disk, "unreadable")
     assert aside.read_bytes() == original
     assert disk.read_bytes() == original  # untouched until the next save
-    assert our_issue(hass).translation_placeholders == {"path": str(aside), "records": "4"}
+    assert our_issue(hass).translation_placeholders == {"path": str(aside), "records": "5"}
     ours = [r.levelname for r in caplog.records if r.name.startswith("custom_components")]
     assert ours == ["ERROR"]
     assert history.query()[1] == 2
@@ -591,7 +781,7 @@ async def test_unreadable_records_are_copied_aside_and_the_rest_kept(
 
     history.put(job(4))
     await history.async_save_now()
-    assert json.loads(disk.read_bytes())["data"]["records"] == [stored(job(n)) for n in (1, 3, 4)]
+    assert on_disk(disk) == [stored(job(n)) for n in (1, 3, 4)]
     assert aside.read_bytes() == original
 
 
@@ -611,3 +801,41 @@ async def test_a_file_that_cannot_be_set_aside_is_never_written(
     await history.async_save_now()
     assert disk.read_bytes() == original
     assert taken.read_bytes() == b"an earlier one"
+
+
+@pytest.mark.parametrize(
+    ("content", "issue"),
+    [
+        (
+            b'{"version": 1, "minor_version": 1, "key": "printernizer.active_jobs", "data": {"r',
+            None,
+        ),
+        (json.dumps(file_data([{}], version=2, key=ACTIVE_STORAGE_KEY)).encode(), "1"),
+        (json.dumps(file_data(["no record"], key=ACTIVE_STORAGE_KEY)).encode(), "1"),
+    ],
+    ids=["invalid JSON", "newer major version", "unreadable record"],
+)
+async def test_an_unreadable_active_file_is_set_aside_and_the_rest_works(
+    hass: HomeAssistant, disk: Path, content: bytes, issue: str | None
+) -> None:
+    disk.write_text(json.dumps(file_data([entry(job(1))])))
+    active = disk.with_name(ACTIVE_STORAGE_KEY)
+    active.write_bytes(content)
+    history = await loaded(hass)
+
+    assert history.query() == ([job(1)], 1)
+    (aside,) = aside_files(active, "corrupt" if issue is None else "unreadable")
+    assert aside.read_bytes() == content
+    if issue is None:
+        assert not any(issue.domain == DOMAIN for issue in ir.async_get(hass).issues.values())
+    else:
+        placeholders = our_issue(hass).translation_placeholders
+        assert placeholders == {"path": str(aside), "records": issue}
+
+    history.put(job(2, status=JobStatus.ACTIVE))
+    await history.async_save_now()
+    assert on_disk(active) == [stored(job(2, status=JobStatus.ACTIVE))]
+    assert on_disk(disk) == [stored(job(1))]
+    assert aside.read_bytes() == content
+    fresh = await loaded(hass)
+    assert fresh.query() == ([job(2, status=JobStatus.ACTIVE), job(1)], 2)

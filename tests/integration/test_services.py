@@ -1,0 +1,215 @@
+"""The job actions, called as an automation or the developer tools would call them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+import voluptuous as vol
+
+from custom_components.printernizer.const import CONF_COSTS, DOMAIN
+from custom_components.printernizer.events import EVENT_JOB_FINISHED, EVENT_JOB_STARTED
+from custom_components.printernizer.history import DATA_HISTORY
+from custom_components.printernizer.jobs import JobRecord, JobStatus, MaterialUse
+from simulator.bambu.printer import BambuSimulator
+
+from .test_jobs import Recorder
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+PRICES = {
+    CONF_COSTS: {
+        "price_per_kg_pla": 20,
+        "price_per_kg_petg": 30,
+        "energy_price_per_kwh": 0.30,
+        "average_power_w": 200,
+        "wear_per_hour": 0.5,
+        "vat_percent": 19,
+    }
+}
+
+
+def ended(
+    number: int, serial: str, *, status: JobStatus = JobStatus.COMPLETED, **fields: Any
+) -> JobRecord:
+    start = T0 + timedelta(days=number)
+    return JobRecord(
+        id=f"job{number}",
+        serial=serial,
+        printer_name="P1S",
+        started_at=start,
+        updated_at=start + timedelta(hours=2),
+        ended_at=start + timedelta(hours=2),
+        duration_seconds=7200.0,
+        status=status,
+        job_name=f"Part {number}",
+        materials=(MaterialUse(material="PLA", planned_grams=100.0, grams=100.0),),
+        cost={"gross": "1.00", "currency": "EUR"},
+        category="business" if number % 2 else "private",
+        **fields,
+    )
+
+
+@pytest.fixture
+async def entry(
+    hass: HomeAssistant, bambu_entry: MockConfigEntry, bambu_sim: BambuSimulator
+) -> Any:
+    hass.config_entries.async_update_entry(bambu_entry, options=PRICES)
+    assert await hass.config_entries.async_setup(bambu_entry.entry_id)
+    await hass.async_block_till_done()
+    history = hass.data[DATA_HISTORY]
+    for number in range(1, 6):
+        history.put(ended(number, bambu_sim.serial))
+    history.put(ended(6, "OTHERPRINTER", status=JobStatus.FAILED, customer="ACME"))
+    yield bambu_entry
+    await hass.config_entries.async_unload(bambu_entry.entry_id)
+    await hass.async_block_till_done()
+
+
+def device_id(hass: HomeAssistant, serial: str) -> str:
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, serial)})
+    assert device is not None
+    return device.id
+
+
+async def call(hass: HomeAssistant, service: str, **data: Any) -> Any:
+    return await hass.services.async_call(
+        DOMAIN, service, data, blocking=True, return_response=True
+    )
+
+
+@pytest.mark.usefixtures("entry")
+async def test_list_jobs_filters_and_pages(hass: HomeAssistant, bambu_sim: BambuSimulator) -> None:
+    everything = await call(hass, "list_jobs")
+    assert everything["total"] == 6
+    assert [job["id"] for job in everything["jobs"]] == [f"job{n}" for n in range(6, 0, -1)]
+
+    mine = await call(hass, "list_jobs", device_id=[device_id(hass, bambu_sim.serial)], limit=2)
+    assert mine["total"] == 5
+    assert [job["id"] for job in mine["jobs"]] == ["job5", "job4"]
+    page = await call(hass, "list_jobs", device_id=device_id(hass, bambu_sim.serial), offset=4)
+    assert [job["id"] for job in page["jobs"]] == ["job1"]
+
+    failed = await call(hass, "list_jobs", status=["failed"])
+    assert [job["id"] for job in failed["jobs"]] == ["job6"]
+    private = await call(hass, "list_jobs", category="private")
+    assert {job["id"] for job in private["jobs"]} == {"job2", "job4", "job6"}
+    window = await call(
+        hass,
+        "list_jobs",
+        start=(T0 + timedelta(days=2)).isoformat(),
+        end=(T0 + timedelta(days=4)).isoformat(),
+    )
+    assert [job["id"] for job in window["jobs"]] == ["job3", "job2"]
+    acme = await call(hass, "list_jobs", text="acme")
+    assert [job["id"] for job in acme["jobs"]] == ["job6"]
+    assert acme["jobs"][0]["customer"] == "ACME"
+
+
+@pytest.mark.usefixtures("entry")
+async def test_bad_requests_are_explained(hass: HomeAssistant) -> None:
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "list_jobs", start=T0.isoformat(), end=T0.isoformat())
+    assert err.value.translation_key == "invalid_range"
+    assert "The start must be before the end" in str(err.value)
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "list_jobs", device_id=["not-a-device"])
+    assert err.value.translation_key == "printer_not_found"
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "get_job", job_id="nope")
+    assert "No job with ID nope" in str(err.value)
+    with pytest.raises(vol.Invalid):
+        await call(hass, "list_jobs", limit=0)
+    with pytest.raises(vol.Invalid):
+        await call(hass, "update_job", job_id="job1", category="hobby")
+    with pytest.raises(vol.Invalid):
+        await call(hass, "update_job", job_id="job1", materials=[{"material": "PLA", "grams": -1}])
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "calculate_costs", grams=10)
+    assert err.value.translation_placeholders == {"fields": "material, hours"}
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "cancel_job")
+    assert err.value.translation_key == "no_target"
+
+
+@pytest.mark.usefixtures("entry")
+async def test_update_job_annotates_and_reprices_only_corrected_materials(
+    hass: HomeAssistant,
+) -> None:
+    noted = await call(
+        hass,
+        "update_job",
+        job_id="job1",
+        category="private",
+        customer="Jane",
+        project="PO-42",
+        notes="gift",
+    )
+    job = noted["job"]
+    assert (job["category"], job["customer"], job["project"], job["notes"]) == (
+        "private",
+        "Jane",
+        "PO-42",
+        "gift",
+    )
+    assert job["cost"] == {"gross": "1.00", "currency": "EUR"}  # the bill did not change
+    corrected = await call(
+        hass, "update_job", job_id="job1", materials=[{"material": "PETG", "grams": 50}]
+    )
+    cost = corrected["job"]["cost"]
+    # 50 g PETG x 30 €/kg = 1.50; 2 h x 200 W = 0.4 kWh x 0.30 € = 0.12; wear 2 h x 0.50 = 1.00.
+    assert (cost["material"], cost["energy"], cost["wear"], cost["net"]) == (
+        "1.50",
+        "0.12",
+        "1.00",
+        "2.62",
+    )
+    assert (cost["vat"], cost["gross"]) == ("0.50", "3.12")
+    stored = await call(hass, "get_job", job_id="job1")
+    assert stored["job"]["customer"] == "Jane"
+    assert stored["job"]["materials"][0]["source"] == "user"
+    # A removed printer's job keeps its prices; annotating works, re-pricing needs the printer.
+    await call(hass, "update_job", job_id="job6", notes="archived")
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "update_job", job_id="job6", materials=[{"material": "PLA", "grams": 1}])
+    assert err.value.translation_key == "printer_not_loaded"
+
+
+@pytest.mark.usefixtures("entry")
+async def test_quote(hass: HomeAssistant) -> None:
+    quoted = await call(hass, "calculate_costs", grams=250, material="PLA Basic", hours=5)
+    cost = quoted["costs"]
+    # 250 g x 20 €/kg = 5.00; 5 h x 200 W = 1 kWh x 0.30 € = 0.30; wear 2.50; net 7.80.
+    assert (cost["material"], cost["energy"], cost["wear"], cost["net"]) == (
+        "5.00",
+        "0.30",
+        "2.50",
+        "7.80",
+    )
+    assert (cost["vat"], cost["gross"], cost["currency"]) == ("1.48", "9.28", "EUR")
+    stored = await call(hass, "calculate_costs", job_id="job2")
+    assert stored["costs"]["gross"] is not None
+
+
+async def test_running_job_edits_survive_its_end_and_cancel_job_stops_it(
+    hass: HomeAssistant, entry: MockConfigEntry, bambu_sim: BambuSimulator
+) -> None:
+    recorder = Recorder(hass)
+    bambu_sim.start_print("Bracket", total_layers=200, minutes=600)
+    started = await recorder.wait(EVENT_JOB_STARTED)
+    await call(hass, "update_job", job_id=started["job_id"], customer="ACME")
+    progress = await call(hass, "calculate_costs", job_id=started["job_id"])
+    assert progress["costs"]["estimated"] is True
+    cancelled = await call(hass, "cancel_job", device_id=device_id(hass, bambu_sim.serial))
+    assert cancelled["job"]["id"] == started["job_id"]
+    finished = await recorder.wait(EVENT_JOB_FINISHED)
+    assert finished["status"] == "cancelled"
+    job = (await call(hass, "get_job", job_id=started["job_id"]))["job"]
+    assert (job["status"], job["customer"]) == ("cancelled", "ACME")
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "cancel_job", job_id=started["job_id"])
+    assert err.value.translation_key == "job_not_active"
