@@ -137,10 +137,10 @@ def test_full_print_gives_one_completed_record_with_its_pause() -> None:
     assert record.status is JobStatus.COMPLETED
     assert record.pause_count == 1
     assert record.paused_seconds == 330
-    assert record.started_at == START  # the printer's start, before the tracker saw it
+    assert record.started_at == T0 + timedelta(seconds=10)  # seen preparing: our clock
     assert record.ended_at == T0 + timedelta(seconds=1720)
-    assert record.duration_seconds == 1750
-    assert record.print_seconds == 1420
+    assert record.duration_seconds == 1710
+    assert record.print_seconds == 1380
     assert record.progress == 100
     assert record.closed_after_restart is False
     assert (record.serial, record.printer_name, record.job_name, record.file) == (
@@ -151,6 +151,16 @@ def test_full_print_gives_one_completed_record_with_its_pause() -> None:
     )
     assert record.printer_job_id == "42"
     assert track.active is None
+
+
+def test_job_joined_late_starts_at_the_printers_start() -> None:
+    clock = Clock()
+    track = tracker(clock)
+    (started,) = track.update(snap(S.PRINTING, 40))
+    assert started.record.started_at == START
+    future = START + timedelta(days=1)  # a printer clock ahead of ours is not believed
+    (ahead,) = tracker(clock).update(snap(S.PRINTING, 40, started=future))
+    assert ahead.record.started_at == T0
 
 
 @pytest.mark.parametrize(

@@ -114,6 +114,7 @@ class JobTotals:
     grams: float = 0.0
     energy_kwh: float = 0.0
     cost: Decimal = Decimal(0)
+    without_cost: int = 0  # ended jobs whose gross cost is unknown, left out of `cost`
     last_cost: Decimal | None = None  # gross cost of the job that ended last
     last_job_id: str | None = None
 
@@ -147,6 +148,7 @@ class _Printer:
     grams: int = 0
     energy_kwh: int = 0
     cost: Decimal = Decimal(0)
+    without_cost: int = 0
     listeners: list[Callable[[JobRecord], None]] = field(default_factory=list)
 
     def add(self, job_id: str, facts: _Facts) -> None:
@@ -198,6 +200,8 @@ class _Printer:
             self.energy_kwh += sign * (numerator << shift)
         if facts.gross is not None:
             self.cost += sign * facts.gross
+        else:
+            self.without_cost += sign
 
     def _rescale(self, finer: int) -> int:
         """Make the unit `finer` halvings smaller; the shift then due, 0."""
@@ -398,6 +402,7 @@ class JobHistory:
             grams=printer.total(printer.grams),
             energy_kwh=printer.total(printer.energy_kwh),
             cost=printer.cost,
+            without_cost=printer.without_cost,
             last_cost=None if last_id is None else self._facts[last_id].gross,
             last_job_id=last_id,
         )

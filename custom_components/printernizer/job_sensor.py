@@ -33,6 +33,8 @@ class TotalSensorDescription(SensorEntityDescription):
 
     value_fn: Callable[[JobTotals], Decimal | float | int | None]
     monetary: bool = False
+    # Says how many jobs a sum leaves out because their cost is unknown.
+    counts_unknown: bool = False
 
 
 def _round(value: float, places: int) -> float:
@@ -93,6 +95,7 @@ TOTALS: tuple[TotalSensorDescription, ...] = (
         state_class=SensorStateClass.TOTAL,
         suggested_display_precision=2,
         monetary=True,
+        counts_unknown=True,
         value_fn=lambda totals: totals.cost,
     ),
     TotalSensorDescription(
@@ -111,6 +114,7 @@ class JobTotalSensor(SensorEntity):
 
     _attr_has_entity_name = True
     _attr_should_poll = False
+    _attr_extra_state_attributes: dict[str, Any] = {}  # replaced, never changed
     entity_description: TotalSensorDescription
 
     def __init__(
@@ -128,7 +132,16 @@ class JobTotalSensor(SensorEntity):
         self._attr_device_info = printer_device_info(coordinator)
         if description.monetary:
             self._attr_native_unit_of_measurement = coordinator.hass.config.currency
-        self._attr_native_value = description.value_fn(history.totals(serial))
+        self._read()
+
+    def _read(self) -> bool:
+        """Take the current totals; whether what the entity shows changed."""
+        totals = self._history.totals(self._serial)
+        shown = (self._attr_native_value, self._attr_extra_state_attributes)
+        self._attr_native_value = self.entity_description.value_fn(totals)
+        if self.entity_description.counts_unknown:
+            self._attr_extra_state_attributes = {"jobs_without_cost": totals.without_cost}
+        return shown != (self._attr_native_value, self._attr_extra_state_attributes)
 
     async def async_added_to_hass(self) -> None:
         """Follow the printer's records."""
@@ -136,9 +149,7 @@ class JobTotalSensor(SensorEntity):
 
     @callback
     def _on_record(self, record: JobRecord) -> None:
-        value = self.entity_description.value_fn(self._history.totals(self._serial))
-        if value != self._attr_native_value:
-            self._attr_native_value = value
+        if self._read():
             self.async_write_ha_state()
 
 

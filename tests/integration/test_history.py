@@ -152,6 +152,7 @@ def expected_totals(records: Iterable[JobRecord], serial: str) -> JobTotals:
         grams=math.fsum(m.grams for r in ended for m in r.materials if m.grams is not None),
         energy_kwh=math.fsum(r.energy_kwh for r in ended if r.energy_kwh is not None),
         cost=sum((amount for r in ended if (amount := gross(r)) is not None), Decimal(0)),
+        without_cost=sum(gross(r) is None for r in ended),
         last_cost=gross(last),
         last_job_id=last.id,
     )
@@ -576,7 +577,7 @@ async def test_totals_follow_corrections(hass: HomeAssistant) -> None:
     assert history.totals(P1S) == expected_totals(current.values(), P1S)
     assert history.totals(P1S) == JobTotals(
         completed=3, cancelled=1, print_seconds=4 * 3540.0, grams=42.0, energy_kwh=1.0,
-        cost=Decimal("12.00"), last_cost=Decimal("4.50"), last_job_id="job-4",
+        cost=Decimal("12.00"), without_cost=0, last_cost=Decimal("4.50"), last_job_id="job-4",
     )  # fmt: skip
     for corrected in (
         replace(job(2), status=JobStatus.FAILED, materials=(), cost=None, energy_kwh=0.1),
@@ -839,3 +840,32 @@ async def test_an_unreadable_active_file_is_set_aside_and_the_rest_works(
     assert aside.read_bytes() == content
     fresh = await loaded(hass)
     assert fresh.query() == ([job(2, status=JobStatus.ACTIVE), job(1)], 2)
+
+
+async def test_jobs_without_a_known_cost_are_counted_not_summed(hass: HomeAssistant) -> None:
+    history = JobHistory(hass)
+    await history.async_load()
+    priced = _ended_for_cost("a", gross="2.50")
+    unpriced = _ended_for_cost("b", gross=None)
+    history.put(priced)
+    history.put(unpriced)
+    totals = history.totals("SERIAL-COST")
+    assert (totals.cost, totals.without_cost) == (Decimal("2.50"), 1)
+    history.put(replace(unpriced, cost={"gross": "1.00"}))
+    totals = history.totals("SERIAL-COST")
+    assert (totals.cost, totals.without_cost) == (Decimal("3.50"), 0)
+
+
+def _ended_for_cost(job_id: str, *, gross: str | None) -> JobRecord:
+    start = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    return JobRecord(
+        id=job_id,
+        serial="SERIAL-COST",
+        printer_name="P",
+        started_at=start,
+        updated_at=start,
+        ended_at=start,
+        duration_seconds=0.0,
+        status=JobStatus.COMPLETED,
+        cost={"gross": gross},
+    )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
 from typing import Any
 
-from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.core import Event, HomeAssistant, State, callback
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -21,6 +22,7 @@ from custom_components.printernizer.events import (
 )
 from custom_components.printernizer.history import DATA_HISTORY, JobHistory
 from custom_components.printernizer.jobs import JobRecord, JobStatus
+from custom_components.printernizer.tracking import meter_kwh
 from simulator.bambu.printer import BambuSimulator
 from simulator.prusa import PrusaSimulator
 
@@ -152,7 +154,8 @@ async def test_print_is_one_completed_record_with_measured_cost(
     assert hass.states.get(f"sensor.{PREFIX}_jobs_completed").state == "1"
     assert hass.states.get(f"sensor.{PREFIX}_material_used").state == "15.4"
     assert hass.states.get(f"sensor.{PREFIX}_energy_used").state == "0.25"
-    assert hass.states.get(f"sensor.{PREFIX}_total_cost").state == "0.49"
+    total = hass.states.get(f"sensor.{PREFIX}_total_cost")
+    assert (total.state, total.attributes["jobs_without_cost"]) == ("0.49", 0)
     assert hass.states.get(f"sensor.{PREFIX}_last_job_cost").state == "0.49"
     statuses = [data["status"] for data in recorder.of(EVENT_STATUS_CHANGED)]
     assert statuses == ["preparing", "printing", "finished"]
@@ -328,3 +331,23 @@ async def test_prusa_print_cancel_and_error(
     assert len({job.printer_job_id for job in jobs}) == 3
     assert hass.data[DATA_HISTORY].totals(prusa_sim.serial).completed == 1
     assert DOMAIN in hass.config.components
+
+
+@pytest.mark.parametrize(
+    ("state", "attributes", "kwh"),
+    [
+        ("12.5", {"unit_of_measurement": "kWh"}, "12.5"),
+        ("12500", {"unit_of_measurement": "Wh"}, "12.5000"),
+        ("0.0125", {"unit_of_measurement": "MWh"}, "12.5000"),
+        ("7", {}, "7"),  # a meter without a unit is taken as kWh
+        ("7", {"unit_of_measurement": "J"}, None),
+        ("unknown", {"unit_of_measurement": "kWh"}, None),
+        ("unavailable", {}, None),
+        ("on", {}, None),
+        ("-1", {}, None),
+        ("nan", {}, None),
+    ],
+)
+def test_meter_readings(state: str, attributes: dict[str, str], kwh: str | None) -> None:
+    reading = meter_kwh(State("sensor.plug", state, attributes))
+    assert reading == (None if kwh is None else Decimal(kwh))

@@ -213,3 +213,70 @@ async def test_running_job_edits_survive_its_end_and_cancel_job_stops_it(
     with pytest.raises(ServiceValidationError) as err:
         await call(hass, "cancel_job", job_id=started["job_id"])
     assert err.value.translation_key == "job_not_active"
+
+
+async def test_printers_are_named_by_entry_or_device_and_one_at_a_time(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    loaded_prusa_entry: MockConfigEntry,
+    bambu_sim: BambuSimulator,
+) -> None:
+    by_entry = await call(hass, "list_jobs", config_entry_id=entry.entry_id)
+    assert by_entry["total"] == 5
+    both = await call(
+        hass, "list_jobs", config_entry_id=[entry.entry_id, loaded_prusa_entry.entry_id]
+    )
+    assert both["total"] == 5  # the MK4 has no jobs yet
+    with pytest.raises(ServiceValidationError) as err:
+        await call(
+            hass,
+            "calculate_costs",
+            config_entry_id=[entry.entry_id, loaded_prusa_entry.entry_id],
+            grams=1,
+            material="PLA",
+            hours=1,
+        )
+    assert err.value.translation_key == "one_printer_only"
+    # With two printers a quote must say whose prices it uses.
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "calculate_costs", grams=1, material="PLA", hours=1)
+    assert err.value.translation_key == "no_target"
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "list_jobs", config_entry_id="no-such-entry")
+    assert err.value.translation_key == "printer_not_found"
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "calculate_costs", job_id="job6")  # its printer is not set up here
+    assert err.value.translation_key == "printer_not_loaded"
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "cancel_job", config_entry_id=loaded_prusa_entry.entry_id)
+    assert err.value.translation_key == "no_active_job"
+
+    await hass.config_entries.async_unload(loaded_prusa_entry.entry_id)
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "list_jobs", config_entry_id=loaded_prusa_entry.entry_id)
+    assert err.value.translation_key == "printer_not_loaded"
+    # The history stays readable: unfiltered listing still works.
+    assert (await call(hass, "list_jobs"))["total"] == 6
+
+
+async def test_cancel_by_job_checks_the_printer(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    loaded_prusa_entry: MockConfigEntry,
+    bambu_sim: BambuSimulator,
+) -> None:
+    recorder = Recorder(hass)
+    bambu_sim.start_print("Bracket", total_layers=200, minutes=600)
+    started = await recorder.wait(EVENT_JOB_STARTED)
+    with pytest.raises(ServiceValidationError) as err:
+        await call(
+            hass,
+            "cancel_job",
+            job_id=started["job_id"],
+            config_entry_id=loaded_prusa_entry.entry_id,
+        )
+    assert err.value.translation_key == "job_not_on_printer"
+    assert bambu_sim.report["gcode_state"] != "FAILED"
+    await call(hass, "cancel_job", job_id=started["job_id"])
+    finished = await recorder.wait(EVENT_JOB_FINISHED)
+    assert finished["status"] == "cancelled"

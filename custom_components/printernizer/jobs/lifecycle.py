@@ -437,12 +437,17 @@ class JobTracker:
         job = state.job
         printer_start = None if job.started_at is None else _utc(job.started_at)
         paused = state.status is PrinterStatus.PAUSED
-        progress = None if state.status is PrinterStatus.PREPARING else _percent(job.progress)
+        # Seen while preparing, the start is now by our clock; a printer's clock may be off
+        # (or, simulated, run fast). Joined later, the printer's start is all there is.
+        witnessed = state.status is PrinterStatus.PREPARING
+        progress = None if witnessed else _percent(job.progress)
         record = JobRecord(
             id=self._new_id(),
             serial=self.serial,
             printer_name=self.printer_name,
-            started_at=printer_start if printer_start is not None and printer_start <= now else now,
+            started_at=now
+            if witnessed or printer_start is None or printer_start > now
+            else printer_start,
             updated_at=now,
             job_name=job.name,
             file=job.file,
