@@ -1,7 +1,8 @@
 """The fleet dashboard: built-in Lovelace cards only, so it works on any HA without add-ons.
 
-One stack per printer (live state, controls, totals, recent jobs) and fleet-wide graphs of cost
-and temperatures. Rows carry short names: the card title already says which printer it is.
+One stack per printer (live state, the job's preview, controls, totals, recent jobs) and
+fleet-wide graphs of cost and temperatures. Rows carry short names: the card title already
+says which printer it is.
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ def _printer_stack(printer: DemoPrinter) -> dict[str, Any]:
         "type": "vertical-stack",
         "cards": [
             {"type": "entities", "title": printer.title, "entities": _rows(printer, _LIVE)},
+            {
+                "type": "picture-entity",
+                "entity": printer.entities["job_preview"],
+                "show_name": False,
+                "show_state": False,
+            },
             {"type": "horizontal-stack", "cards": buttons},
             {"type": "entities", "title": "Jobs and costs", "entities": _rows(printer, _TOTALS)},
             {"type": "logbook", "title": "Recent jobs", "entities": recent, "hours_to_show": 24},

@@ -344,7 +344,7 @@ class DemoStack:
                     for e in entities
                     if e["device_id"] == device["id"] and e["translation_key"]
                 }
-            if all("status" in p.entities for p in self.printers.values()):
+            if all({"status", "job_preview"} <= p.entities.keys() for p in self.printers.values()):
                 return
             if time.monotonic() > deadline:
                 raise StackError("the printers' entities did not appear within 60 s")

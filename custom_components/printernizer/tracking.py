@@ -98,6 +98,10 @@ class PrinterJobs:
         self._status: PrinterStatus | None = None
         self._material: str | None = None
         self._fetching = False  # a read of the job's file is under way
+        self._read_job: str | None = None  # the job whose file this session has read
+        # The slicer's preview of the job last read; kept after it ends, until the next starts.
+        self.thumbnail: bytes | None = None
+        self.thumbnail_at: datetime | None = None
         self._next_read: dict[str, datetime] = {}  # job id -> earliest next try after a miss
         self._meter_entity = energy_sensor(options)
         self._meter_last: Decimal | None = None
@@ -147,7 +151,7 @@ class PrinterJobs:
             and not any(event.kind is EventKind.STARTED for event in events)
         ):
             self.history.put(active)
-        if active is not None and not active.materials and state.online:
+        if active is not None and active.id != self._read_job and state.online:
             self._fetch_metadata(active.id)
         if state.status is not self._status:
             previous, self._status = self._status, state.status
@@ -193,6 +197,7 @@ class PrinterJobs:
         for event in events:
             record = event.record
             if event.kind is EventKind.STARTED:
+                self.thumbnail = self.thumbnail_at = None
                 record = self._started(record)
             elif event.kind is EventKind.FINISHED:
                 record = self._finished(record)
@@ -269,9 +274,16 @@ class PrinterJobs:
             self._fetching = False
         if metadata is None:
             return
-        updated = self.tracker.attach_metadata(metadata, record_id=record_id)
-        if updated is not None:
-            self.history.put(updated)
+        self._read_job = record_id
+        active = self.tracker.active
+        if active is not None and active.id == record_id:
+            if metadata.thumbnail_png:
+                self.thumbnail, self.thumbnail_at = metadata.thumbnail_png, dt_util.utcnow()
+            if not active.materials:
+                # Materials the user corrected before a restart are not read over.
+                updated = self.tracker.attach_metadata(metadata, record_id=record_id)
+                if updated is not None:
+                    self.history.put(updated)
             self._on_change()
             return
         stored = self.history.get(record_id)

@@ -41,6 +41,7 @@ async def test_diagnostics_redact_secrets(
             "grams": 0.0,
             "energy_kwh": 0.0,
             "cost": "0",
+            "without_cost": 0,
             "last_cost": None,
             "last_job_id": None,
         },

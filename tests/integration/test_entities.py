@@ -46,6 +46,7 @@ TIMING_DEPENDENT = {
     f"sensor.{PREFIX}_estimated_finish",
     f"sensor.{PREFIX}_total_print_time",
     f"event.{PREFIX}_print",
+    f"image.{PREFIX}_job_preview",
     f"sensor.{PREFIX}_ams_1_temperature",
 }
 

@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from typing import Any
 
+from homeassistant.const import STATE_UNKNOWN
 from homeassistant.core import Event, HomeAssistant, State, callback
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.printernizer.const import CONF_COSTS, CONF_ENERGY_SENSOR, DOMAIN
 from custom_components.printernizer.events import (
@@ -351,3 +353,23 @@ async def test_prusa_print_cancel_and_error(
 def test_meter_readings(state: str, attributes: dict[str, str], kwh: str | None) -> None:
     reading = meter_kwh(State("sensor.plug", state, attributes))
     assert reading == (None if kwh is None else Decimal(kwh))
+
+
+async def test_job_preview_shows_the_plate_thumbnail(
+    hass: HomeAssistant,
+    costed_entry: MockConfigEntry,
+    bambu_sim: BambuSimulator,
+    recorder: Recorder,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    preview = f"image.{PREFIX}_job_preview"
+    assert hass.states.get(preview).state == STATE_UNKNOWN  # no job read yet
+    bambu_sim.start_print("Cube", total_layers=20, minutes=20)
+    await recorder.wait(EVENT_JOB_FINISHED)
+    await hass.async_block_till_done()
+    assert hass.states.get(preview).state != STATE_UNKNOWN
+    client = await hass_client()
+    response = await client.get(f"/api/image_proxy/{preview}")
+    assert response.status == 200
+    assert response.content_type == "image/png"
+    assert (await response.read()).startswith(b"\x89PNG\r\n\x1a\n")

@@ -47,6 +47,7 @@ TIMING_DEPENDENT = {
     f"sensor.{PREFIX}_estimated_finish",
     f"sensor.{PREFIX}_total_print_time",
     f"event.{PREFIX}_print",
+    f"image.{PREFIX}_job_preview",
 }
 # Waits that span a poll of a printing printer (every 5 s) get some slack on a busy machine.
 ACTIVE_WAIT = 15
