@@ -195,6 +195,7 @@ class RunningJobSensor(PrinternizerEntity, SensorEntity):
         self._jobs = jobs
         if description.monetary:
             self._attr_native_unit_of_measurement = coordinator.hass.config.currency
+        self._current = self._figures()
 
     def _figures(self) -> tuple[Decimal | None, dict[str, Any] | None]:
         breakdown = self._jobs.running_costs()
@@ -212,12 +213,14 @@ class RunningJobSensor(PrinternizerEntity, SensorEntity):
     @property
     def native_value(self) -> Decimal | None:
         """The figure, None without a running job or when its inputs are unknown."""
-        return self._figures()[0]
+        return self._current[0]
 
     @property
     def extra_state_attributes(self) -> dict[str, Any] | None:
         """Which inputs of the cost are unknown."""
-        return self._figures()[1]
+        return self._current[1]
 
     def _shown(self) -> tuple[Any, ...]:
-        return (self.available, *self._figures())
+        # Priced once per push; the state write reads what this computed.
+        self._current = self._figures()
+        return (self.available, *self._current)

@@ -7,7 +7,7 @@ energy meter the user picked, and fires the `events` the event entity and trigge
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -32,7 +32,7 @@ from .events import (
 from .history import JobHistory
 from .jobs import EventKind, JobEvent, JobRecord, JobTracker, with_metadata
 from .jobs.costing import record_costs, running_costs
-from .printers.models import PrinterState, PrinterStatus
+from .printers.models import JobMetadata, PrinterState, PrinterStatus
 from .settings import cost_settings, energy_price, energy_sensor
 
 METADATA_RETRY = timedelta(minutes=1)
@@ -77,7 +77,7 @@ class PrinterJobs:
         name: str,
         device_id: str,
         history: JobHistory,
-        metadata: Callable[[], Any],
+        metadata: Callable[[], Awaitable[JobMetadata | None]],
         on_change: Callable[[], None],
     ) -> None:
         """Track `serial`'s jobs into `history`; `metadata` reads the current job's file."""

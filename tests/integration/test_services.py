@@ -18,6 +18,7 @@ from custom_components.printernizer.history import DATA_HISTORY
 from custom_components.printernizer.jobs import JobRecord, JobStatus, MaterialUse
 from simulator.bambu.printer import BambuSimulator
 
+from ..printers.waiting import wait_until
 from .test_jobs import Recorder
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -201,6 +202,13 @@ async def test_running_job_edits_survive_its_end_and_cancel_job_stops_it(
     recorder = Recorder(hass)
     bambu_sim.start_print("Bracket", total_layers=200, minutes=600)
     started = await recorder.wait(EVENT_JOB_STARTED)
+    # Once the 3MF is read, the running job shows its material and cost so far.
+    prefix = "sensor.p1s_01p00a000000001"
+    await wait_until(
+        lambda: hass.states.get(f"{prefix}_current_job_cost").state not in ("unknown", "0.00"),
+        timeout=30,
+    )
+    assert 0 < float(hass.states.get(f"{prefix}_current_job_material").state) <= 15.4
     await call(hass, "update_job", job_id=started["job_id"], customer="ACME")
     progress = await call(hass, "calculate_costs", job_id=started["job_id"])
     assert progress["costs"]["estimated"] is True
