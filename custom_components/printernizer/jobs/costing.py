@@ -81,8 +81,9 @@ def running_costs(
 
     `meter_kwh` is what the energy meter counted since the start, when there is one.
     """
-    progress = record.progress
-    fraction = None if progress is None else Decimal(str(min(max(progress, 0.0), 100.0))) / 100
+    # No progress yet (preparing: heating, levelling) means nothing extruded yet.
+    progress = record.progress or 0.0
+    fraction = Decimal(str(min(max(progress, 0.0), 100.0))) / 100
     paused = record.paused_seconds
     if record.paused_since is not None:
         paused += max(0.0, (now - record.paused_since).total_seconds())
