@@ -12,10 +12,8 @@ from typing import Any, Final
 
 from homeassistant.components.event import EventEntity
 from homeassistant.core import Event, HomeAssistant, callback
-from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
-from .const import DOMAIN
 from .coordinator import PrinterCoordinator, PrinternizerConfigEntry
 from .entity import printer_device_info
 from .events import ATTR_DEVICE_ID, TRIGGER_TYPES, TRIGGERS
@@ -49,7 +47,8 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Create the printer's event entity."""
-    async_add_entities([PrinterEventEntity(entry.runtime_data.coordinator)])
+    data = entry.runtime_data
+    async_add_entities([PrinterEventEntity(data.coordinator, data.jobs.device_id)])
 
 
 class PrinterEventEntity(EventEntity):
@@ -64,20 +63,15 @@ class PrinterEventEntity(EventEntity):
     _attr_translation_key = "print"
     _attr_event_types = list(TRIGGER_TYPES)
 
-    def __init__(self, coordinator: PrinterCoordinator) -> None:
+    def __init__(self, coordinator: PrinterCoordinator, device_id: str) -> None:
         """Bind the entity to the printer's device."""
-        self._serial = coordinator.adapter.device_info.serial
-        self._attr_unique_id = f"{self._serial}_print_events"
+        self._attr_unique_id = f"{coordinator.adapter.device_info.serial}_print_events"
         self._attr_device_info = printer_device_info(coordinator)
-        self._device_id: str | None = None
+        self._device_id = device_id
 
     async def async_added_to_hass(self) -> None:
         """Listen for this printer's events on the bus."""
         await super().async_added_to_hass()
-        device = dr.async_get(self.hass).async_get_device(identifiers={(DOMAIN, self._serial)})
-        if device is None:  # the platform registers the device before adding its entities
-            return
-        self._device_id = device.id
         for bus_event in BUS_EVENTS:
             self.async_on_remove(
                 self.hass.bus.async_listen(bus_event, self._on_event, event_filter=self._is_mine)

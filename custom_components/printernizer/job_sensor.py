@@ -37,10 +37,6 @@ class TotalSensorDescription(SensorEntityDescription):
     counts_unknown: bool = False
 
 
-def _round(value: float, places: int) -> float:
-    return round(value, places)
-
-
 TOTALS: tuple[TotalSensorDescription, ...] = (
     TotalSensorDescription(
         key="jobs_completed",
@@ -67,7 +63,7 @@ TOTALS: tuple[TotalSensorDescription, ...] = (
         native_unit_of_measurement=UnitOfTime.HOURS,
         suggested_display_precision=1,
         state_class=SensorStateClass.TOTAL_INCREASING,
-        value_fn=lambda totals: _round(totals.print_seconds / 3600, 3),
+        value_fn=lambda totals: round(totals.print_seconds / 3600, 3),
     ),
     # Corrections in update_job can lower these, so they are totals, not total_increasing.
     TotalSensorDescription(
@@ -77,7 +73,7 @@ TOTALS: tuple[TotalSensorDescription, ...] = (
         native_unit_of_measurement=UnitOfMass.GRAMS,
         suggested_display_precision=0,
         state_class=SensorStateClass.TOTAL,
-        value_fn=lambda totals: _round(totals.grams, 2),
+        value_fn=lambda totals: round(totals.grams, 2),
     ),
     TotalSensorDescription(
         key="energy_used",
@@ -86,7 +82,7 @@ TOTALS: tuple[TotalSensorDescription, ...] = (
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=2,
         state_class=SensorStateClass.TOTAL,
-        value_fn=lambda totals: _round(totals.energy_kwh, 3),
+        value_fn=lambda totals: round(totals.energy_kwh, 3),
     ),
     TotalSensorDescription(
         key="cost_total",

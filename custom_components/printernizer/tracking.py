@@ -87,6 +87,8 @@ class PrinterJobs:
         self.device_id = device_id
         self.history = history
         self._options = options
+        # Options only change through a reload, so they are parsed once, not per push.
+        self._settings = cost_settings(hass, options)
         self._metadata = metadata
         self._on_change = on_change
         self.tracker = JobTracker(
@@ -114,9 +116,9 @@ class PrinterJobs:
 
     def settings(self) -> CostSettings:
         """Cost settings of this printer, priced with the energy price entity when it has one."""
-        settings = cost_settings(self.hass, self._options)
         return replace(
-            settings, energy_price_per_kwh=energy_price(self.hass, self._options, settings)
+            self._settings,
+            energy_price_per_kwh=energy_price(self.hass, self._options, self._settings),
         )
 
     @callback
@@ -207,8 +209,9 @@ class PrinterJobs:
             self._fire(_KIND_EVENTS[event.kind], self._job_data(record) | data)
 
     def _started(self, record: JobRecord) -> JobRecord:
-        settings = cost_settings(self.hass, self._options)
-        category = categorize(record.started_at, settings.category, dt_util.get_default_time_zone())
+        category = categorize(
+            record.started_at, self._settings.category, dt_util.get_default_time_zone()
+        )
         readings = () if self._meter_last is None else (float(self._meter_last),)
         record = replace(record, category=category.value, meter_readings=readings)
         self.tracker.amend(record)
