@@ -87,10 +87,10 @@ def integer(value: Any) -> int | None:
         return value if -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE else None
     if isinstance(value, str) and value.strip()[:2].lower() == "0x" and len(value) <= 66:
         try:
-            result = int(value.strip(), 16)
+            parsed = int(value.strip(), 16)
         except ValueError:
             return None
-        return result if result <= MAX_MAGNITUDE else None
+        return parsed if parsed <= MAX_MAGNITUDE else None
     result = number(value)
     return int(result) if result is not None else None
 
