@@ -17,6 +17,8 @@ from typing import Any, Final
 MAX_DEPTH: Final = 32
 # Home Assistant refuses states longer than 255 characters.
 MAX_TEXT: Final = 255
+# A user's notes on a job: several lines, still small enough for any record or response.
+MAX_NOTE: Final = 5000
 # Larger magnitudes are never a real reading; beyond them int() and datetime start to raise.
 MAX_MAGNITUDE: Final = 2**53
 # Printer clocks: nothing before 2000 or after 2200 is a real start time.
@@ -26,6 +28,7 @@ _LATEST: Final = 7_258_118_400
 MAX_SECONDS: Final = 10 * 365 * 24 * 3600
 
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_NOTE_CONTROL: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")  # keeps tab and newline
 _SURROGATES: Final = re.compile("[\ud800-\udfff]")
 _STRINGS: Final = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _NOT_BRACKETS: Final = bytes(set(range(256)) - set(b"[]{}"))
@@ -107,6 +110,18 @@ def text(value: Any, *, limit: int = MAX_TEXT) -> str | None:
         value = _SURROGATES.sub("\ufffd", value)
     if not value.isprintable():
         value = _CONTROL.sub("", value)
+    value = value.strip()[:limit].strip()
+    return value or None
+
+
+def note(value: Any, *, limit: int = MAX_NOTE) -> str | None:
+    """As `text`, for several lines: tabs and line breaks (CR LF and CR become LF) stay."""
+    if not isinstance(value, str):
+        return None
+    if not value.isascii():
+        value = _SURROGATES.sub("\ufffd", value)
+    if not value.isprintable():
+        value = _NOTE_CONTROL.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
     value = value.strip()[:limit].strip()
     return value or None
 
