@@ -9,6 +9,8 @@ async with PrusaSimulator(family="buddy", speed=600) as sim:   # or family="pi"
     sim.state, sim.job, sim.transfer            # "PRINTING", Job(id, progress, ...), Transfer
     sim.go_offline(); sim.go_offline(hang=True); sim.go_online()
     sim.inject(latency=0.2, status_503=2, hang=1, truncate=1, non_json=1)  # inject() clears
+    sim.serve("/api/v1/status", {"printer": {"temp_bed": float("inf")}}, times=2)  # any body
+    sim.serve("/api/v1/job", b"[" * 20_000)     # bytes go out verbatim; inject() clears both
     sim.expire_nonces()
     sim.printer_connected = False               # Pi: 503 before auth
     sim.print_minutes = 1.0                     # prints started over HTTP (default: file estimate)

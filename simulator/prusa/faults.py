@@ -1,17 +1,41 @@
-"""Injected misbehaviour: a slow, overloaded or half-broken printer on demand.
+"""Injected misbehaviour: a slow, overloaded, half-broken or hostile printer on demand.
 
 Counters apply to the next N requests in arrival order. `status_503` and `hang` are taken by any
 request; `truncate` only by responses that have a body, `non_json` only by JSON responses, so a
 204 in between does not use them up. `latency` stays until set back to 0.
+
+`serve(path, body, times=N)` is the generic hook: the next N authenticated requests for exactly
+that path (query ignored) get `body` instead of the real reply, whatever the route (one entry
+per path; serving a path again replaces it). A body given as bytes goes out verbatim (nesting
+deeper than any encoder allows, invalid UTF-8, `Infinity`); anything else is JSON-encoded with
+`NaN`/`Infinity` literals allowed and lone surrogates escaped, as a careless firmware would.
+Canned replies still pass through `truncate`/`non_json`, and the request is recorded with
+`canned=True`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+import json
+from typing import Any
 
 from aiohttp import web
 
 NON_JSON_BODY = b"<html><body><h1>502 Bad Gateway</h1>lwIP ran out of buffers</body></html>\n"
+
+
+@dataclass(slots=True)
+class Canned:
+    """A reply served in place of the real one, `times` more times."""
+
+    body: bytes
+    times: int
+    status: int = 200
+    content_type: str = "application/json"
+
+    def response(self) -> web.Response:
+        """A fresh response carrying the canned body."""
+        return web.Response(body=self.body, status=self.status, content_type=self.content_type)
 
 
 @dataclass(slots=True)
@@ -23,6 +47,7 @@ class Faults:
     hang: int = 0
     truncate: int = 0
     non_json: int = 0
+    canned: dict[str, Canned] = field(default_factory=dict)  # path -> reply, see serve()
 
     def take(self, name: str) -> bool:
         """Use up one of a counter; False if it is at 0."""
@@ -31,6 +56,33 @@ class Faults:
             return False
         setattr(self, name, left - 1)
         return True
+
+    def serve(
+        self,
+        path: str,
+        body: Any,
+        *,
+        times: int = 1,
+        status: int = 200,
+        content_type: str = "application/json",
+    ) -> None:
+        """Answer the next `times` requests for `path` with `body` (see the module docstring)."""
+        if not isinstance(body, bytes):
+            body = json.dumps(body, separators=(",", ":"), allow_nan=True).encode()
+        if times > 0:
+            self.canned[path] = Canned(body, times, status, content_type)
+        else:
+            self.canned.pop(path, None)
+
+    def take_canned(self, path: str) -> web.Response | None:
+        """The canned reply for `path`, using up one of its `times`; None if there is none."""
+        canned = self.canned.get(path)
+        if canned is None:
+            return None
+        canned.times -= 1
+        if canned.times <= 0:
+            del self.canned[path]
+        return canned.response()
 
 
 def body_of(response: web.StreamResponse) -> bytes:

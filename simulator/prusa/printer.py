@@ -429,6 +429,18 @@ class PrusaSimulator:
         """Replace the fault profile (`inject()` clears it); semantics in faults.py."""
         self.faults = Faults(latency, status_503, hang, truncate, non_json)
 
+    def serve(
+        self,
+        path: str,
+        body: Any,
+        *,
+        times: int = 1,
+        status: int = 200,
+        content_type: str = "application/json",
+    ) -> None:
+        """Answer the next `times` requests for `path` with `body`; see `Faults.serve`."""
+        self.faults.serve(path, body, times=times, status=status, content_type=content_type)
+
     def expire_nonces(self) -> None:
         """Every nonce handed out so far becomes stale."""
         self.auth.expire_nonces()

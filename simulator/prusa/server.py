@@ -43,6 +43,7 @@ class RecordedRequest:
     status: int | None = None
     hung: bool = False
     authorization: str | None = None  # the Authorization header as sent
+    canned: bool = False  # answered by `Faults.serve` instead of the route
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -124,7 +125,9 @@ class PrusaLinkApi:
         if not verdict.ok:
             return self._refuse(request, verdict.status, verdict.challenge, verdict.body)
         try:
-            response = await handler(request)
+            canned = faults.take_canned(request.path)
+            record.canned = canned is not None
+            response = await handler(request) if canned is None else canned
         except Problem as problem:
             response = self._render(problem, request)
         except web.HTTPException as exc:

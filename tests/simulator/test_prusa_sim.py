@@ -759,6 +759,32 @@ async def test_injected_faults(make_sim: MakeSim, session: Any) -> None:
     assert (await client.raw("GET", "/api/v1/info", headers=headers)).status == 200
 
 
+async def test_served_bodies_replace_a_route_for_n_requests(
+    make_sim: MakeSim, session: Any
+) -> None:
+    """The generic hook: any body (even invalid JSON) for one path, N times, then the real one."""
+    sim = await make_sim()
+    client = DigestClient(session, sim)
+    headers = key_headers(sim)
+    sim.serve("/api/v1/status", {"printer": {"temp_bed": float("inf")}, "x": "\ud800"}, times=2)
+    sim.serve("/api/v1/info", b"[" * 5000, status=500)
+    first = await client.raw("GET", "/api/v1/status?x=1", headers=headers)
+    assert first.body == b'{"printer":{"temp_bed":Infinity},"x":"\\ud800"}'
+    assert first.headers["Content-Type"].startswith("application/json")
+    assert (await client.raw("GET", "/api/v1/status", headers=headers)).body == first.body
+    assert "state" in (await client.raw("GET", "/api/v1/status", headers=headers)).json()["printer"]
+    info = await client.raw("GET", "/api/v1/info", headers=headers)
+    assert (info.status, info.body) == (500, b"[" * 5000)
+    assert (await client.raw("GET", "/api/v1/info", headers=headers)).json()["serial"]
+    assert [r.canned for r in sim.requests] == [True, True, False, True, False]
+    # Unauthenticated requests never use it up; inject() clears it.
+    sim.serve("/api/v1/info", {"junk": 1}, times=3)
+    assert (await client.raw("GET", "/api/v1/info")).status in (401, 403)
+    assert sim.faults.canned["/api/v1/info"].times == 3
+    sim.inject()
+    assert (await client.raw("GET", "/api/v1/info", headers=headers)).json()["serial"]
+
+
 async def test_latency_and_requests_in_flight(make_sim: MakeSim, session: Any) -> None:
     sim = await make_sim()
     client = DigestClient(session, sim)
