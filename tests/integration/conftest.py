@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+import sys
+import threading
+import traceback
 from typing import Any
 
+from homeassistant import block_async_io
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers.event import async_track_state_change_event
+from homeassistant.util import loop as ha_loop
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -39,6 +45,107 @@ FAST_IDLE_POLL = 0.1
 @pytest.fixture(autouse=True)
 def _custom_integrations(enable_custom_integrations: None) -> None:
     """Let HA load custom_components/printernizer."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlockingCall:
+    """A blocking call seen inside the running event loop: what, where, and the stack to it."""
+
+    function: str
+    offender: str  # file:line of the first frame outside the detector
+    stack: str
+
+    @property
+    def ours(self) -> bool:
+        """Made by the integration or the simulators (not by HA or a library on its own)."""
+        return any(part in self.stack for part in _OUR_CODE)
+
+
+_ROOT = str(Path(__file__).parents[2]) + "/"
+_OUR_CODE = (_ROOT + "custom_components/", _ROOT + "simulator/")
+_DETECTOR_FILES = (block_async_io.__file__, ha_loop.__file__, __file__)
+
+
+@dataclass(slots=True)
+class BlockingCallDetector:
+    """HA's blocking-call detector as bootstrap enables it in production, calls recorded.
+
+    HA's test harness enables nothing, and `block_async_io.enable()` run in tests skips most
+    checks (`_IN_TESTS`). Here every check of production is on, HA still logs or raises as in
+    production, and each call made while a loop runs in its thread is recorded, so a test fails
+    even when HA only warns or the offender swallows the RuntimeError. Sync code in the same
+    thread with no loop running (pytest itself, sync fixtures) is not "in the event loop".
+    """
+
+    seen: list[BlockingCall] = field(default_factory=list)
+
+    def enable(self) -> None:
+        """Patch every call HA patches in production (undone by `disable`)."""
+        calls = block_async_io._BLOCKED_CALLS.calls
+        if calls:
+            return  # someone (a test of its own) enabled it already
+        ha_loop._PREVIOUSLY_REPORTED.clear()  # reported once per process: once per test here
+        loop_thread = threading.get_ident()
+        for call in block_async_io._BLOCKING_CALLS:
+            protected = ha_loop.protect_loop(
+                call.original_func,
+                strict=call.strict,
+                strict_core=call.strict_core,
+                check_allowed=self._recording(call.function, call.check_allowed),
+                loop_thread_id=loop_thread,
+            )
+            setattr(call.object, call.function, protected)
+            calls.add(call)
+
+    def disable(self) -> None:
+        """Put the original functions back (as HA's `disable_block_async_io` does)."""
+        calls = block_async_io._BLOCKED_CALLS.calls
+        for call in calls:
+            setattr(call.object, call.function, call.original_func)
+        calls.clear()
+
+    def _recording(
+        self, function: str, check_allowed: Callable[[dict[str, Any]], bool] | None
+    ) -> Callable[[dict[str, Any]], bool]:
+        def check(mapped_args: dict[str, Any]) -> bool:
+            if check_allowed is not None and check_allowed(mapped_args):
+                return True
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                return True  # main thread, but no loop running: not in the event loop
+            frame = sys._getframe(1)
+            while frame.f_back is not None and frame.f_code.co_filename in _DETECTOR_FILES:
+                frame = frame.f_back
+            offender = f"{frame.f_code.co_filename}:{frame.f_lineno}"
+            stack = "".join(traceback.format_stack(frame, limit=30))
+            self.seen.append(BlockingCall(function, offender, stack))
+            return False
+
+        return check
+
+    def check(self) -> None:
+        """Fail for each blocking call our code made in the loop; HA's own are out of scope."""
+        ours = [call for call in self.seen if call.ours]
+        if ours:
+            first = ours[0]
+            pytest.fail(
+                f"{len(ours)} blocking call(s) in the event loop; first: {first.function} at "
+                f"{first.offender}\n{first.stack}",
+                pytrace=False,
+            )
+
+
+@pytest.fixture(autouse=True)
+def blocking_calls() -> Iterator[BlockingCallDetector]:
+    """HA's blocking-call detector on, as in production; a blocking call fails the test."""
+    detector = BlockingCallDetector()
+    detector.enable()
+    try:
+        yield detector
+    finally:
+        detector.disable()
+    detector.check()
 
 
 @pytest.fixture
