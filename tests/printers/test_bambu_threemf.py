@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+import struct
+import tracemalloc
 import zipfile
 
 import pytest
 
 from custom_components.printernizer.printers.bambu.threemf import (
+    MAX_FILAMENTS,
+    MAX_SLICE_INFO_BYTES,
     MAX_THUMBNAIL_BYTES,
     SLICE_INFO,
     parse_3mf,
@@ -15,6 +21,8 @@ from custom_components.printernizer.printers.bambu.threemf import (
 from custom_components.printernizer.printers.errors import ProtocolError
 from custom_components.printernizer.printers.models import FilamentUsage, JobMetadata
 from simulator.bambu.threemf import SlicedFilament, build_3mf
+
+from .hostile_files import Member, bomb, many_entries, raw_zip, stored
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 20
 
@@ -141,3 +149,162 @@ def test_oversized_thumbnail_is_skipped_without_inflating_it(tmp_path: Path) -> 
     job = write_zip(tmp_path / "job.3mf", {"Metadata/plate_1.png": huge})
     assert job.stat().st_size < 100_000
     assert parse_3mf(job).thumbnail_png is None
+
+
+# Hostile archives: every case costs bounded memory whatever the headers declare.
+
+BOMB_MIB = 64
+PEAK_BOUND = 16 * 1024 * 1024  # a quarter of the bomb; a real 3MF parses in well under 1 MiB
+
+
+def peak_bytes(func: Callable[[], object]) -> tuple[object, int]:
+    """What `func` returned (or raised) and the peak of Python allocations while it ran."""
+    tracemalloc.start()
+    try:
+        result: object = func()
+    except ProtocolError as err:
+        result = err
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return result, peak
+
+
+@pytest.fixture(scope="module")
+def bombs() -> dict[int, Member]:
+    """A BOMB_MIB slice_info per method, built once."""
+    return {
+        method: bomb(SLICE_INFO, method, BOMB_MIB)
+        for method in (zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA)
+    }
+
+
+@pytest.mark.parametrize(
+    "method",
+    [zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA],
+    ids=["deflate", "bzip2", "lzma"],
+)
+@pytest.mark.parametrize("declared", [None, 1000], ids=["honest-size", "lying-size"])
+def test_decompression_bomb_is_refused_in_bounded_memory(
+    tmp_path: Path, bombs: dict[int, Member], method: int, declared: int | None
+) -> None:
+    """Before: a lying header let zipfile inflate the whole 64 MiB (bzip2 and lzma always)."""
+    member = replace(bombs[method], size=declared) if declared else bombs[method]
+    job = tmp_path / "job.3mf"
+    job.write_bytes(raw_zip([member, stored("Metadata/plate_1.png", PNG)]))
+    assert job.stat().st_size < 200_000
+    result, peak = peak_bytes(lambda: parse_3mf(job))
+    assert peak < PEAK_BOUND
+    if method == zipfile.ZIP_DEFLATED and declared is not None:
+        # Inflated in chunks up to the declared end, where the checksum cannot match.
+        assert isinstance(result, ProtocolError)
+    else:
+        assert result == JobMetadata(thumbnail_png=PNG)  # member refused, the rest still read
+
+
+@pytest.mark.parametrize(
+    ("count", "zip64"), [(5_000, False), (100_000, True)], ids=["plain", "zip64"]
+)
+def test_archive_with_a_huge_directory_is_refused_before_reading_it(
+    tmp_path: Path, count: int, zip64: bool
+) -> None:
+    """Before: zipfile built an object per entry (a million entries cost +531 MB)."""
+    job = tmp_path / "job.3mf"
+    job.write_bytes(many_entries(count))
+    assert zip64 == (count > 0xFFFF)
+    result, peak = peak_bytes(lambda: parse_3mf(job))
+    assert isinstance(result, ProtocolError)
+    assert "entries" in str(result)
+    assert peak < 1024 * 1024
+
+
+def test_end_record_declaring_an_absurd_directory_is_refused(tmp_path: Path) -> None:
+    archive = bytearray(raw_zip([stored(SLICE_INFO, slice_info(""))]))
+    archive[-10:-6] = struct.pack("<L", 0xFFFFFFF0)  # directory size
+    job = tmp_path / "job.3mf"
+    job.write_bytes(bytes(archive))
+    with pytest.raises(ProtocolError, match="directory"):
+        parse_3mf(job)
+
+
+def test_zip64_and_commented_archives_still_parse(tmp_path: Path) -> None:
+    plate = """<plate><metadata key="index" value="1"/>
+      <filament id="1" type="PLA" color="#FFFFFF" used_g="1.5"/></plate>"""
+    expected = JobMetadata(
+        filaments=(FilamentUsage(material="PLA", grams=1.5, color="#FFFFFF"),), total_grams=1.5
+    )
+    members = [stored(SLICE_INFO, slice_info(plate))]
+    zip64 = tmp_path / "zip64.3mf"
+    zip64.write_bytes(raw_zip(members, zip64=True))
+    assert parse_3mf(zip64) == expected
+    commented = tmp_path / "commented.3mf"
+    with zipfile.ZipFile(commented, "w") as archive:
+        archive.writestr(SLICE_INFO, slice_info(plate))
+        archive.comment = b"sliced by a test " * 100
+    assert parse_3mf(commented) == expected
+
+
+BILLION_LAUGHS = (
+    '<?xml version="1.0" encoding="UTF-16"?><!DOCTYPE config [<!ENTITY a "aaaaaaaaaa">'
+    '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    '<config><plate><metadata key="index" value="1"/>'
+    '<filament id="1" type="&b;"/></plate></config>'
+)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_dtd_is_refused_whatever_the_encoding(tmp_path: Path, encoding: str) -> None:
+    """Before: the byte check missed `<!DOCTYPE` in UTF-16, entities expanded into the type."""
+    document = BILLION_LAUGHS.replace("UTF-16", encoding.upper()).encode(encoding)
+    if encoding == "utf-16-be":
+        document = b"\xfe\xff" + document
+    job = write_zip(tmp_path / "job.3mf", {SLICE_INFO: document, "Metadata/plate_1.png": PNG})
+    assert parse_3mf(job) == JobMetadata(thumbnail_png=PNG)
+
+
+def test_utf16_document_without_dtd_is_read(tmp_path: Path) -> None:
+    document = (
+        '<?xml version="1.0" encoding="UTF-16"?><config><plate>'
+        '<metadata key="index" value="1"/><filament id="1" type="PLA"/></plate></config>'
+    ).encode("utf-16")
+    job = write_zip(tmp_path / "job.3mf", {SLICE_INFO: document})
+    assert parse_3mf(job).filaments == (FilamentUsage(material="PLA", grams=None),)
+
+
+def test_huge_xml_keeps_a_bounded_number_of_filaments(tmp_path: Path) -> None:
+    """Before: 4 MiB of elements became a tree of 130,000 objects and as many filaments."""
+    filament = '<filament id="1" type="PLA" used_g="1"/>'
+    body = filament * ((MAX_SLICE_INFO_BYTES - 200) // len(filament))
+    plate = f'<plate><metadata key="index" value="1"/>{body}</plate>'
+    job = write_zip(tmp_path / "job.3mf", {SLICE_INFO: slice_info(plate)})
+    result, peak = peak_bytes(lambda: parse_3mf(job))
+    assert isinstance(result, JobMetadata)
+    assert len(result.filaments) == MAX_FILAMENTS
+    assert peak < PEAK_BOUND
+
+
+def test_deep_nesting_is_refused(tmp_path: Path) -> None:
+    depth = 100_000
+    document = b"<config>" + b"<a>" * depth + b"</a>" * depth + b"</config>"
+    job = write_zip(tmp_path / "job.3mf", {SLICE_INFO: document})
+    result, peak = peak_bytes(lambda: parse_3mf(job))
+    assert result == JobMetadata()
+    assert peak < PEAK_BOUND
+
+
+def test_text_is_cleaned_and_numbers_bounded(tmp_path: Path) -> None:
+    """Before: C1 controls and tabs reached the material, 1e300 g and seconds the model."""
+    plate = f"""<plate><metadata key="index" value="1"/>
+      <metadata key="prediction" value="1e300"/>
+      <metadata key="weight" value="1e300"/>
+      <filament id="1" type="&#x9;P&#x9f;LA&#x85;" color="#ff0000" used_g="1e300"/>
+      <filament id="2" type="{"x" * 1000}" used_g="inf"/>
+      <filament id="99999999999999999999999" type="PETG" used_g="-0.5"/></plate>"""
+    job = write_zip(tmp_path / "job.3mf", {SLICE_INFO: slice_info(plate)})
+    assert parse_3mf(job, slot_ids={1: "ams\ud800"}) == JobMetadata(
+        filaments=(
+            FilamentUsage(material="PLA", grams=None, color="#FF0000", slot_id="ams\ufffd"),
+            FilamentUsage(material="x" * 255, grams=None),
+            FilamentUsage(material="PETG", grams=None),
+        )
+    )
