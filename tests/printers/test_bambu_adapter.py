@@ -224,7 +224,9 @@ async def test_malformed_and_oversized_payloads_are_dropped(
     await sim.publish_report({"mc_percent": "not a number", "layer_num": None})
     await sim.publish_report({"spd_lvl": 3})
     await wait_for(adapter, lambda s: s.speed_level == 3)
-    assert adapter.malformed == 4
+    assert adapter.malformed == 5  # four unreadable messages and one unusable value
+    assert adapter.state.job.progress is None
+    assert "mc_percent" not in adapter.raw_report
     assert adapter.state.online
 
 

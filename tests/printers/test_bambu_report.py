@@ -7,9 +7,10 @@ import pytest
 from custom_components.printernizer.printers.bambu.report import ReportState, merge
 from custom_components.printernizer.printers.bambu.values import (
     as_hex,
-    as_int,
+    as_id,
     code_groups,
     fan_percent,
+    hex_color,
     wifi_dbm,
 )
 from custom_components.printernizer.printers.bambu.version import device_info
@@ -241,11 +242,16 @@ def test_fan_percent(value: object, expected: int | None) -> None:
 def test_value_helpers() -> None:
     assert wifi_dbm("-68dBm") == -68
     assert wifi_dbm("junk") is None
-    assert as_int("0x10") == 16
-    assert as_int(True) is None
-    assert as_int("1e400") is None
+    assert wifi_dbm("-1e20dBm") is None
+    assert as_id(7) == "7"
+    assert as_id(True) is None
+    assert as_id("1e400") == "1e400"
+    assert as_id(1e400) is None
     assert as_hex("20000000") == 0x20000000
     assert as_hex("zz") is None
+    assert as_hex("F" * 5000) is None
+    assert hex_color("FF0000FF") == "#FF0000"
+    assert hex_color("\ud800\ud800\ud800\ud800\ud800\ud800") is None
     assert code_groups(50364437, 2) == "0300_8015"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+import contextlib
 from dataclasses import dataclass, field
 import itertools
 import json
@@ -20,12 +21,13 @@ from ..errors import (
     WrongSerialError,
 )
 from ..models import ACTIVE_STATUSES, DeviceInfo, JobMetadata, PrinterState, PrinterStatus
+from ..values import loads, text
 from .ftps import BambuFtpsClient
 from .metadata import fetch_job_metadata
 from .mqtt import MqttConnection
 from .report import ReportState
 from .tls import pinned_context
-from .values import as_int
+from .values import count
 from .version import device_info
 
 _LOGGER = logging.getLogger(__name__)
@@ -85,6 +87,8 @@ class BambuAdapter:
         self._silent = False
         self._published = self._report.state
         self.malformed = 0
+        self._listener_failed = False
+        self._stopped = False
 
     @property
     def state(self) -> PrinterState:
@@ -115,7 +119,10 @@ class BambuAdapter:
         """Connect, then wait for the printer's identity and its first full report."""
         loop = asyncio.get_running_loop()
         config = self._config
+        self._stopped = False
         context = await loop.run_in_executor(None, pinned_context, config.certificate)
+        if self._stopped:
+            raise PrinterOfflineError("The adapter was stopped while starting")
         self._ftps = BambuFtpsClient(
             config.host, config.access_code, port=config.ftps_port, ssl_context=context
         )
@@ -153,7 +160,11 @@ class BambuAdapter:
         self._arm_watchdog()
 
     async def stop(self) -> None:
-        """Disconnect and release every timer, task and socket."""
+        """Disconnect and release every timer, task and socket, also in the middle of `start`."""
+        self._stopped = True
+        for waiting in (self._first_report, self._version):
+            if waiting and not waiting.done():
+                waiting.set_exception(PrinterOfflineError("The adapter was stopped"))
         if self._metadata_task:
             self._metadata_task.cancel()
             await asyncio.gather(self._metadata_task, return_exceptions=True)
@@ -244,9 +255,9 @@ class BambuAdapter:
         job = self.state.job
         mapping = self._report.report.get("ams_mapping")
         slot_ids = {
-            index: str(tray)
-            for index, tray in enumerate(mapping if isinstance(mapping, list) else (), 1)
-            if isinstance(tray, int) and tray >= 0
+            index: str(slot)
+            for index, tray in enumerate(mapping[:64] if isinstance(mapping, list) else (), 1)
+            if (slot := count(tray, 255)) is not None
         }
         loop = asyncio.get_running_loop()
         for attempt in range(self._timing.metadata_attempts):
@@ -266,12 +277,14 @@ class BambuAdapter:
 
     def _on_connect(self) -> None:
         """Identity and a full report after every (re)connect; deltas only make sense on top."""
-        assert self._connection
+        if self._connection is None:
+            return
         self._connection.publish(self._payload("info", "get_version"))
         self._pushall()
 
     def _pushall(self) -> None:
-        assert self._connection
+        if self._connection is None:
+            raise PrinterOfflineError("The printer is not connected")
         self._last_pushall = asyncio.get_running_loop().time()
         self._connection.publish(self._payload("pushing", "pushall", sequence_id="0"))
 
@@ -285,46 +298,67 @@ class BambuAdapter:
         if error is not None:
             _LOGGER.debug("%s: giving up: %s", self._config.serial, error)
             for listener in tuple(self._error_listeners):
-                listener(error)
+                self._notify(listener, error)
         self._publish_state(self._report.set_offline())
 
     def _on_message(self, payload: bytes) -> None:
-        """Hot path: every report of every printer passes here."""
+        """Hot path: every report of every printer passes here; it never raises.
+
+        A message that cannot be read, or carries a value that cannot be used, is counted in
+        `malformed` and dropped; only the first one is logged, so a printer repeating it cannot
+        flood the log, and the next good message is applied as usual.
+        """
         self._last_message = asyncio.get_running_loop().time()
         if len(payload) > MAX_PAYLOAD:
-            self._drop("oversized", len(payload))
+            self._drop("an oversized message", f"{len(payload)} bytes")
             return
         try:
-            message = json.loads(payload)
+            message = loads(payload)
         except ValueError:
-            self._drop("not JSON", len(payload))
+            self._drop("a message that is not JSON or nested too deep", f"{len(payload)} bytes")
             return
         if not isinstance(message, dict):
-            self._drop("not an object", len(payload))
+            self._drop("a message that is not an object", f"{len(payload)} bytes")
             return
         self._silent = False
+        try:
+            self._dispatch(message)
+        except Exception:  # a defect of ours must cost one message, not the session
+            body = message.get("print")
+            if isinstance(body, dict):
+                self._report.forget(body.keys())
+            self._drop(
+                "a message that could not be applied", f"{len(payload)} bytes", exc_info=True
+            )
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
         for category, body in message.items():
             if not isinstance(body, dict):
+                self._drop("a category that is not an object", category)
                 continue
             command = body.get("command")
             if category == "print" and command == "push_status":
                 self._on_report(body)
             elif category == "info" and command == "get_version":
                 self._on_version(body)
-            else:
-                future = self._pending.get((str(command), str(body.get("sequence_id"))))
+            elif self._pending and isinstance(command, str):
+                future = self._pending.get((command, str(body.get("sequence_id"))))
                 if future and not future.done():
                     future.set_result(body)
 
     def _on_report(self, body: dict[str, Any]) -> None:
-        state = self._report.apply(body)
+        report = self._report
+        rejected = report.rejected
+        state = report.apply(body)
+        if report.rejected != rejected:
+            self._drop("an unusable value", report.last_rejected)
         self._publish_state(state)
         if (
             state.status in ACTIVE_STATUSES
             and self._metadata_job != self._job_identity()
             and (
                 state.status is PrinterStatus.PRINTING
-                or (as_int(self._report.report.get("gcode_file_prepare_percent")) or 0) >= 99
+                or (count(report.report.get("gcode_file_prepare_percent"), 100) or 0) >= 99
             )
         ):
             self._fetch_metadata()
@@ -332,8 +366,12 @@ class BambuAdapter:
             self._first_report.set_result(None)
 
     def _on_version(self, body: dict[str, Any]) -> None:
-        self._device = device_info(self._config.serial, body)
-        self._publish_state(self._report.set_model(self._device.model))
+        device = device_info(self._config.serial, body)
+        if device is None:
+            self._drop("a version reply without modules", "module")
+            return
+        self._device = device
+        self._publish_state(self._report.set_model(device.model))
         if self._version and not self._version.done():
             self._version.set_result(None)
 
@@ -342,12 +380,27 @@ class BambuAdapter:
             return
         self._published = state
         for listener in tuple(self._listeners):
-            listener(state)
+            self._notify(listener, state)
 
-    def _drop(self, why: str, size: int) -> None:
+    def _notify[T](self, listener: Callable[[T], None], value: T) -> None:
+        """Call one listener; its failure is logged once and never stops the others."""
+        try:
+            listener(value)
+        except Exception:
+            if not self._listener_failed:
+                self._listener_failed = True
+                _LOGGER.exception("%s: a listener failed", self._config.serial)
+
+    def _drop(self, why: str, detail: object, *, exc_info: bool = False) -> None:
         self.malformed += 1
         if self.malformed == 1:
-            _LOGGER.debug("%s: dropped a %s message (%d bytes)", self._config.serial, why, size)
+            _LOGGER.warning(
+                "%s: dropped %s (%s); further ones are only counted in the diagnostics",
+                self._config.serial,
+                why,
+                detail,
+                exc_info=exc_info,
+            )
 
     def _arm_watchdog(self) -> None:
         loop = asyncio.get_running_loop()
@@ -367,7 +420,8 @@ class BambuAdapter:
             self._silent = True
             _LOGGER.debug("%s stopped reporting; marking it offline", self._config.serial)
             self._publish_state(self._report.set_offline())
-            connection.publish(self._payload("pushing", "start", sequence_id="0"))
+            with contextlib.suppress(PrinterOfflineError):  # the disconnect is handled elsewhere
+                connection.publish(self._payload("pushing", "start", sequence_id="0"))
         self._watchdog = loop.call_later(self._timing.watchdog / 4, self._check_silence)
 
     def _payload(self, category: str, command: str, **params: Any) -> str:
@@ -393,10 +447,9 @@ class BambuAdapter:
             raise PrinterTimeoutError(f"The printer did not acknowledge {command}") from err
         finally:
             self._pending.pop((command, sequence_id), None)
-        result = str(ack.get("result", "success")).lower()
-        reason = ack.get("reason")
+        result = text(ack.get("result", "success")) or ""
         if ack.get("err_code") == LOCKDOWN_ERROR:
             raise ControlsLockedError(command, "firmware requires Developer Mode for control")
-        if result != "success":
-            raise CommandRefusedError(command, str(reason) if reason else None)
+        if result.lower() != "success":
+            raise CommandRefusedError(command, text(ack.get("reason")))
         return ack

@@ -4,6 +4,10 @@ Like Home Assistant's own MQTT client, the socket is watched with `add_reader`/`
 every paho callback runs on the loop; only the blocking connect (TCP + TLS handshake) runs in an
 executor. Reconnects back off exponentially; a rejected login or a changed certificate ends the
 retries, since repeating them cannot succeed.
+
+Nothing raises into paho: an exception escaping a callback would leave paho's packet buffer
+unreset, so the same packet would be replayed on every read. And `stop` ends a connect still
+blocked in the executor by shutting its socket down, so no connection outlives the adapter.
 """
 
 from __future__ import annotations
@@ -41,6 +45,65 @@ MAX_PACKETS_PER_READ = 500
 _AUTH_FAILURES = frozenset({134, 135})
 
 
+class _Client(mqtt.Client):
+    """paho's client with a connect that another thread can abort.
+
+    paho's blocking connect (TCP, then a TLS handshake bounded only by the keepalive) gives no
+    handle to its socket until it is done. A duplicate of the socket's descriptor is kept while
+    connecting: shutting it down makes the blocked connect or handshake fail at once.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._abort_lock = threading.Lock()
+        self._aborted = False
+        self._connecting: socket.socket | None = None
+
+    def interruptible(self, connect: Callable[..., Any], *args: Any) -> None:
+        """Run paho's connect or reconnect (in an executor) so that `abort` can end it."""
+        with self._abort_lock:
+            self._aborted = False
+        try:
+            connect(*args)
+        finally:
+            with self._abort_lock:
+                connecting, self._connecting = self._connecting, None
+            if connecting is not None:
+                connecting.close()
+
+    def abort(self) -> None:
+        """End a connect in progress in another thread; later ones in it fail at once."""
+        with self._abort_lock:
+            self._aborted = True
+            if self._connecting is not None:
+                with contextlib.suppress(OSError):
+                    self._connecting.shutdown(socket.SHUT_RDWR)
+
+    def _create_socket_connection(self) -> socket.socket:
+        """Paho's TCP connect, one address at a time, each socket abortable."""
+        error = OSError(f"No address for {self._host}")
+        for family, kind, proto, _, address in socket.getaddrinfo(
+            self._host, self._port, type=socket.SOCK_STREAM
+        ):
+            sock = socket.socket(family, kind, proto)
+            with self._abort_lock:
+                if self._aborted:
+                    sock.close()
+                    raise OSError("Connecting was stopped")
+                if self._connecting is not None:
+                    self._connecting.close()
+                self._connecting = sock.dup()
+            try:
+                sock.settimeout(self._connect_timeout)
+                sock.connect(address)
+            except OSError as err:
+                sock.close()
+                error = err
+            else:
+                return sock
+        raise error
+
+
 class MqttConnection:
     """One MQTT session to one printer, reconnecting until stopped."""
 
@@ -68,7 +131,7 @@ class MqttConnection:
         self._backoff_cap = backoff_cap
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
-        client = mqtt.Client(
+        client = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"printernizer-{uuid.uuid4().hex[:12]}",
             protocol=mqtt.MQTTv311,
@@ -77,6 +140,8 @@ class MqttConnection:
         client.username_pw_set(username, password)
         client.tls_set_context(ssl_context)
         client.connect_timeout = CONNECT_TIMEOUT
+        # Belt and braces: every callback below is guarded already.
+        client.suppress_exceptions = True
         client.on_connect = self._on_connect
         client.on_message = self._on_message
         client.on_disconnect = self._on_disconnect
@@ -88,9 +153,11 @@ class MqttConnection:
         self._connack: asyncio.Future[None] | None = None
         self._misc_timer: asyncio.TimerHandle | None = None
         self._reconnect_task: asyncio.Task[None] | None = None
+        self._connecting: asyncio.Future[None] | None = None
         self._stopping = False
         self._fatal: AdapterError | None = None
         self.connected = False
+        self.callback_errors = 0
 
     async def connect(self) -> None:
         """Connect and wait for the broker's answer; raises a typed error on failure."""
@@ -106,6 +173,8 @@ class MqttConnection:
             raise PrinterTimeoutError("The printer did not answer the MQTT login") from err
         finally:
             self._connack = None
+        if self._stopping:
+            raise PrinterOfflineError("The connection was stopped")
         self._schedule_misc()
 
     def publish(self, payload: str, *, qos: int = 0) -> None:
@@ -117,15 +186,25 @@ class MqttConnection:
             raise PrinterOfflineError(f"Publishing failed: {mqtt.error_string(info.rc)}")
 
     async def stop(self) -> None:
-        """Disconnect and cancel every timer and task this connection started."""
+        """Disconnect and cancel every timer, task, socket and connect this connection started.
+
+        A connect blocked in the executor is aborted and waited for, so when this returns no
+        socket, reader, writer or callback of this connection is left.
+        """
         self._stopping = True
         if self._misc_timer:
             self._misc_timer.cancel()
             self._misc_timer = None
+        if self._connack and not self._connack.done():
+            self._connack.set_exception(PrinterOfflineError("The connection was stopped"))
         if self._reconnect_task:
             self._reconnect_task.cancel()
             await asyncio.gather(self._reconnect_task, return_exceptions=True)
             self._reconnect_task = None
+        if self._connecting is not None:
+            self._client.abort()
+            await asyncio.wait([self._connecting])
+            self._connecting = None
         if self.connected:
             # Sends DISCONNECT and closes the socket once it is written.
             self._client.disconnect()
@@ -134,9 +213,15 @@ class MqttConnection:
         self.connected = False
 
     async def _open(self, connect: Callable[..., Any], *args: Any) -> None:
-        """Run paho's blocking connect in an executor and map its failures."""
+        """Run paho's blocking connect in an executor and map its failures.
+
+        Cancelling the caller cannot stop the thread, so the connect is shielded and kept in
+        `_connecting` for `stop` to abort and wait for.
+        """
+        connecting = self._loop.run_in_executor(None, self._client.interruptible, connect, *args)
+        self._connecting = connecting
         try:
-            await self._loop.run_in_executor(None, connect, *args)
+            await asyncio.shield(connecting)
         except ssl.SSLCertVerificationError as err:
             raise CertificateMismatchError(
                 "The printer presented a different certificate than the one trusted when it "
@@ -146,6 +231,9 @@ class MqttConnection:
             raise PrinterOfflineError(
                 f"Cannot connect to {self._host}:{self._port}: {err}"
             ) from err
+        finally:
+            if connecting.done() and self._connecting is connecting:
+                self._connecting = None
 
     def _call_in_loop(self, func: Callable[..., object], *args: Any) -> None:
         """Run func on the loop: paho calls socket hooks from the connecting executor thread too."""
@@ -155,27 +243,50 @@ class MqttConnection:
             self._loop.call_soon_threadsafe(func, *args)
 
     def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        self._call_in_loop(self._watch, sock.fileno())
+        self._call_in_loop(self._watch, sock)
 
     def _on_socket_close(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         # The socket is closed right after this hook, so only its number travels to the loop.
         self._call_in_loop(self._unwatch, sock.fileno())
 
     def _on_socket_register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        self._call_in_loop(self._loop.add_writer, sock.fileno(), self._client.loop_write)
+        self._call_in_loop(self._watch_write, sock)
 
     def _on_socket_unregister_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         self._call_in_loop(self._loop.remove_writer, sock.fileno())
 
-    def _watch(self, fd: int) -> None:
-        self._loop.add_reader(fd, self._read)
+    def _watch(self, sock: Any) -> None:
+        # Queued from the connecting thread: by now the adapter may be stopped or the socket gone.
+        if not self._stopping and self._client.socket() is sock:
+            self._loop.add_reader(sock.fileno(), self._read)
+
+    def _watch_write(self, sock: Any) -> None:
+        if not self._stopping and self._client.socket() is sock:
+            self._loop.add_writer(sock.fileno(), self._write)
 
     def _read(self) -> None:
         """Drain every complete packet: TLS may hold decrypted bytes the selector cannot see."""
-        self._client.loop_read(MAX_PACKETS_PER_READ)
+        try:
+            self._client.loop_read(MAX_PACKETS_PER_READ)
+        except Exception:
+            self._failed("reading")
         sock = self._client.socket()
         if isinstance(sock, ssl.SSLSocket) and sock.pending():
             self._loop.call_soon(self._read)
+
+    def _write(self) -> None:
+        try:
+            self._client.loop_write()
+        except Exception:
+            self._failed("writing")
+
+    def _failed(self, where: str) -> None:
+        """Count a failure that would otherwise escape into paho or the loop; log the first."""
+        self.callback_errors += 1
+        if self.callback_errors == 1:
+            _LOGGER.exception(
+                "Error while %s MQTT from %s; later ones are only counted", where, self._host
+            )
 
     def _unwatch(self, fd: int) -> None:
         self._loop.remove_reader(fd)
@@ -194,7 +305,10 @@ class MqttConnection:
 
     def _misc(self) -> None:
         """Keepalive pings and paho's housekeeping."""
-        self._client.loop_misc()
+        try:
+            self._client.loop_misc()
+        except Exception:
+            self._failed("maintaining")
         self._schedule_misc()
 
     def _on_connect(
@@ -205,6 +319,8 @@ class MqttConnection:
         reason_code: Any,
         properties: Any,
     ) -> None:
+        if self._stopping:
+            return
         if reason_code.is_failure:
             if reason_code.value in _AUTH_FAILURES:
                 error: AdapterError = AuthenticationError("The printer rejected the access code")
@@ -218,10 +334,18 @@ class MqttConnection:
         client.subscribe(self._topic, qos=0)
         if self._connack and not self._connack.done():
             self._connack.set_result(None)
-        self._on_connect_cb()
+        try:
+            self._on_connect_cb()
+        except Exception:
+            self._failed("greeting")
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        self._on_message_cb(message.payload)
+        if self._stopping:
+            return
+        try:
+            self._on_message_cb(message.payload)
+        except Exception:
+            self._failed("handling")
 
     def _on_disconnect(
         self,
@@ -239,7 +363,10 @@ class MqttConnection:
             return
         if was_connected:
             _LOGGER.debug("Disconnected from %s: %s", self._host, reason_code)
-        self._on_disconnect_cb(self._fatal)
+        try:
+            self._on_disconnect_cb(self._fatal)
+        except Exception:
+            self._failed("closing")
         if self._fatal is None and self._reconnect_task is None:
             self._reconnect_task = self._loop.create_task(self._reconnect())
 

@@ -2,12 +2,18 @@
 
 Delta printers (P1/A1) send only changed keys, so the raw report is merged into a cache and only
 the parts of the state whose keys arrived are rebuilt; an unchanged result is the same object.
+
+Every value is read through the bounded readers, so no value can raise. A top-level value that
+is present but unreadable or absurd (a start time of 1e20, a percentage of 400, `"ams": 5`) is
+counted in `rejected` and removed from the cache: it costs that one field, is not counted again
+on every later rebuild, and is not replayed from the cache after a reconnect. Junk inside a
+list (one broken tray or HMS entry) only skips that entry.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any, Final
 
 from ..models import (
@@ -20,7 +26,8 @@ from ..models import (
     PrinterStatus,
     Temperature,
 )
-from .values import as_float, as_hex, as_int, as_str, code_groups, fan_percent, wifi_dbm
+from ..values import MAX_SECONDS, integer, text, timestamp
+from .values import as_hex, as_id, code_groups, count, fan_percent, hex_color, wifi_dbm, within
 
 CANCELLED_ERROR: Final = 0x0300400C
 LOCKDOWN_FUN_BIT: Final = 0x20000000
@@ -77,6 +84,16 @@ STAGES: Final = {
     35: "paused_nozzle_clog",
 }
 _IDLE_STAGES: Final = frozenset({-1, 255})
+# What firmware sends for "no value"; reading these as None is not a rejection.
+_EMPTY: Final = ("", "0", 0)
+# Plausible bounds: beyond them a reading is garbage, and some would overflow later arithmetic.
+_MAX_MINUTES: Final = MAX_SECONDS // 60
+_MAX_LAYERS: Final = 1_000_000
+_MAX_UNITS: Final = 16
+_MAX_TRAYS: Final = 16
+_MAX_HMS: Final = 64
+_MAX_LIGHTS: Final = 16
+_MAX_EXTRUDERS: Final = 8
 
 _ERROR_MODULES: Final = {
     0x03: "motion_controller",
@@ -136,13 +153,56 @@ _MISC_KEYS: Final = frozenset(
 
 
 def merge(cache: dict[str, Any], delta: dict[str, Any]) -> None:
-    """Merge a delta into the cached report: nested objects merge, everything else replaces."""
+    """Merge a delta into the cached report: nested objects merge, everything else replaces.
+
+    Deltas come from `values.loads`, so their depth (and with it this recursion) is bounded.
+    """
     for key, value in delta.items():
         current = cache.get(key)
         if isinstance(value, dict) and isinstance(current, dict):
             merge(current, value)
         else:
             cache[key] = value
+
+
+def _temperature(value: Any) -> float | None:
+    return within(value, -273.0, 2000.0)
+
+
+def _percent(value: Any) -> float | None:
+    return within(value, 0.0, 100.0)
+
+
+def _minutes(value: Any) -> int | None:
+    return count(value, _MAX_MINUTES)
+
+
+def _layers(value: Any) -> int | None:
+    return count(value, _MAX_LAYERS)
+
+
+def _error_code(value: Any) -> int | None:
+    return count(value, 0xFFFFFFFF)
+
+
+def _speed_level(value: Any) -> int | None:
+    return count(value, 100)
+
+
+def _diameter(value: Any) -> float | None:
+    return within(value, 0.0, 10.0)
+
+
+def _word(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _object(value: Any) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None
+
+
+def _array(value: Any) -> list[Any] | None:
+    return value if isinstance(value, list) else None
 
 
 class ReportState:
@@ -153,6 +213,8 @@ class ReportState:
         self.model = model
         self.report: dict[str, Any] = {}
         self.state = PrinterState()
+        self.rejected = 0
+        self.last_rejected: str | None = None
         self._cancelled = False
 
     def apply(self, delta: dict[str, Any]) -> PrinterState:
@@ -175,6 +237,23 @@ class ReportState:
         self._replace(changes)
         return self.state
 
+    def forget(self, keys: Any) -> None:
+        """Drop these top-level keys from the cache (a delta that could not be applied)."""
+        for key in keys:
+            self.report.pop(key, None)
+
+    def _read[T](self, key: str, reader: Callable[[Any], T | None]) -> T | None:
+        """One top-level value through its reader; an unreadable one is counted and dropped."""
+        raw = self.report.get(key)
+        if raw is None:
+            return None
+        value = reader(raw)
+        if value is None and raw not in _EMPTY:
+            del self.report[key]
+            self.rejected += 1
+            self.last_rejected = key
+        return value
+
     def _replace(self, changes: dict[str, Any]) -> None:
         changed = {k: v for k, v in changes.items() if getattr(self.state, k) != v}
         if changed:
@@ -195,10 +274,9 @@ class ReportState:
         return self.state
 
     def _status(self) -> dict[str, Any]:
-        report = self.report
-        gcode_state = report.get("gcode_state")
-        print_error = as_int(report.get("print_error")) or 0
-        status = _GCODE_STATES.get(gcode_state) if isinstance(gcode_state, str) else None
+        gcode_state = self._read("gcode_state", _word)
+        print_error = self._read("print_error", _error_code) or 0
+        status = _GCODE_STATES.get(gcode_state) if gcode_state is not None else None
         if status is None:
             status = self.state.status if self.state.online else PrinterStatus.IDLE
         if status is PrinterStatus.FAILED:
@@ -208,14 +286,14 @@ class ReportState:
                 status = PrinterStatus.CANCELLED
         else:
             self._cancelled = False
-        errors = _errors(print_error, report.get("hms"))
+        errors = _errors(print_error, self._read("hms", _array))
         # A running print with a serious HMS entry keeps printing; only an idle printer with one
         # is in an error state (a job tracker must not close a print that goes on).
         if status is PrinterStatus.IDLE and any(
             error.severity in (ErrorSeverity.FATAL, ErrorSeverity.SERIOUS) for error in errors
         ):
             status = PrinterStatus.ERROR
-        fun = as_hex(report.get("fun")) or 0
+        fun = self._read("fun", as_hex) or 0
         return {
             "status": status,
             "errors": errors,
@@ -223,77 +301,74 @@ class ReportState:
         }
 
     def _temperatures(self) -> dict[str, Any]:
-        report = self.report
+        read = self._read
         nozzle = Temperature(
-            current=as_float(report.get("nozzle_temper")),
-            target=as_float(report.get("nozzle_target_temper")),
+            current=read("nozzle_temper", _temperature),
+            target=read("nozzle_target_temper", _temperature),
         )
         bed = Temperature(
-            current=as_float(report.get("bed_temper")),
-            target=as_float(report.get("bed_target_temper")),
+            current=read("bed_temper", _temperature),
+            target=read("bed_target_temper", _temperature),
         )
         chamber: Temperature | None = None
         if self.model not in NO_CHAMBER_SENSOR:
-            chamber_temp = as_float(report.get("chamber_temper"))
+            chamber_temp = read("chamber_temper", _temperature)
             chamber = Temperature(current=chamber_temp) if chamber_temp is not None else None
-        device = report.get("device")
-        if isinstance(device, dict):
+        device = read("device", _object)
+        if device is not None:
             nozzle, bed, chamber = _packed_temperatures(device, nozzle, bed, chamber)
         return {"nozzle": nozzle, "bed": bed, "chamber": chamber}
 
     def _job(self) -> JobInfo:
-        report = self.report
-        stage_code = as_int(report.get("stg_cur"))
-        start = as_int(report.get("gcode_start_time"))
+        read = self._read
+        stage_code = read("stg_cur", integer)
         job_id = next(
             (
                 value
-                for value in (as_str(report.get("task_id")), as_str(report.get("subtask_id")))
+                for value in (read("task_id", as_id), read("subtask_id", as_id))
                 if value not in (None, "0")
             ),
             None,
         )
         return JobInfo(
-            name=as_str(report.get("subtask_name")),
-            file=as_str(report.get("gcode_file")),
+            name=read("subtask_name", text),
+            file=read("gcode_file", text),
             job_id=job_id,
-            started_at=datetime.fromtimestamp(start, UTC) if start else None,
-            progress=as_float(report.get("mc_percent")),
-            remaining_minutes=as_int(report.get("mc_remaining_time")),
-            current_layer=as_int(report.get("layer_num")),
-            total_layers=as_int(report.get("total_layer_num")),
+            started_at=read("gcode_start_time", timestamp),
+            progress=read("mc_percent", _percent),
+            remaining_minutes=read("mc_remaining_time", _minutes),
+            current_layer=read("layer_num", _layers),
+            total_layers=read("total_layer_num", _layers),
             stage=None if stage_code in _IDLE_STAGES else STAGES.get(stage_code or 0),
         )
 
     def _filament(self) -> dict[str, Any]:
-        report = self.report
         units: list[FilamentUnit] = []
         slots: list[FilamentSlot] = []
-        ams = report.get("ams")
-        ams = ams if isinstance(ams, dict) else {}
+        ams = self._read("ams", _object) or {}
         raw_units = ams.get("ams")
-        for unit in raw_units if isinstance(raw_units, list) else ():
-            if not isinstance(unit, dict) or (unit_id := as_int(unit.get("id"))) is None:
+        for unit in raw_units[:_MAX_UNITS] if isinstance(raw_units, list) else ():
+            if not isinstance(unit, dict) or (unit_id := count(unit.get("id"), 255)) is None:
                 continue
-            temperature = as_float(unit.get("temp"))
+            temperature = within(unit.get("temp"), -50.0, 150.0)
             units.append(
                 FilamentUnit(
                     unit_id=str(unit_id),
-                    humidity_index=as_int(unit.get("humidity")),
-                    humidity_percent=as_float(unit.get("humidity_raw")),
+                    humidity_index=count(unit.get("humidity"), 100),
+                    humidity_percent=_percent(unit.get("humidity_raw")),
                     temperature=temperature or None,
                 )
             )
             trays = unit.get("tray")
-            for tray in trays if isinstance(trays, list) else ():
-                tray_id = as_int(tray.get("id")) if isinstance(tray, dict) else None
+            for tray in trays[:_MAX_TRAYS] if isinstance(trays, list) else ():
+                tray_id = count(tray.get("id"), 255) if isinstance(tray, dict) else None
                 if isinstance(tray, dict) and tray_id is not None:
                     slot_id = unit_id * 4 + tray_id if unit_id < 128 else unit_id
                     slots.append(_slot(tray, str(slot_id), str(unit_id)))
-        external = report.get("vt_tray")
-        if isinstance(external, dict):
+        external = self._read("vt_tray", _object)
+        if external is not None:
             slots.append(_slot(external, "254", None))
-        tray_now = as_str(ams.get("tray_now"))
+        tray_now = as_id(ams.get("tray_now"))
         return {
             "filament_units": tuple(units),
             "filament_slots": tuple(slots),
@@ -301,25 +376,25 @@ class ReportState:
         }
 
     def _misc(self) -> dict[str, Any]:
-        report = self.report
-        lights = report.get("lights_report")
+        read = self._read
+        lights = read("lights_report", _array)
         chamber_light = None
-        for light in lights if isinstance(lights, list) else ():
+        for light in lights[:_MAX_LIGHTS] if lights is not None else ():
             if isinstance(light, dict) and light.get("node") == "chamber_light":
                 chamber_light = light.get("mode") == "on"
         return {
-            "part_fan_percent": fan_percent(report.get("cooling_fan_speed")),
-            "aux_fan_percent": fan_percent(report.get("big_fan1_speed")),
-            "chamber_fan_percent": fan_percent(report.get("big_fan2_speed")),
-            "speed_level": as_int(report.get("spd_lvl")),
-            "wifi_dbm": wifi_dbm(report.get("wifi_signal")),
-            "nozzle_type": as_str(report.get("nozzle_type")),
-            "nozzle_diameter": as_float(report.get("nozzle_diameter")),
+            "part_fan_percent": read("cooling_fan_speed", fan_percent),
+            "aux_fan_percent": read("big_fan1_speed", fan_percent),
+            "chamber_fan_percent": read("big_fan2_speed", fan_percent),
+            "speed_level": read("spd_lvl", _speed_level),
+            "wifi_dbm": read("wifi_signal", wifi_dbm),
+            "nozzle_type": read("nozzle_type", text),
+            "nozzle_diameter": read("nozzle_diameter", _diameter),
             "chamber_light": chamber_light,
         }
 
 
-def _errors(print_error: int, hms: Any) -> tuple[PrinterError, ...]:
+def _errors(print_error: int, hms: list[Any] | None) -> tuple[PrinterError, ...]:
     errors: list[PrinterError] = []
     if print_error and print_error != CANCELLED_ERROR:
         errors.append(
@@ -328,10 +403,10 @@ def _errors(print_error: int, hms: Any) -> tuple[PrinterError, ...]:
                 module=_ERROR_MODULES.get((print_error >> 24) & 0xFF),
             )
         )
-    for entry in hms if isinstance(hms, list) else ():
+    for entry in hms[:_MAX_HMS] if hms is not None else ():
         if not isinstance(entry, dict):
             continue
-        attr, code = as_int(entry.get("attr")), as_int(entry.get("code"))
+        attr, code = _error_code(entry.get("attr")), _error_code(entry.get("code"))
         if attr is None or code is None:
             continue
         errors.append(
@@ -345,26 +420,24 @@ def _errors(print_error: int, hms: Any) -> tuple[PrinterError, ...]:
 
 
 def _slot(tray: dict[str, Any], slot_id: str, unit_id: str | None) -> FilamentSlot:
-    material = as_str(tray.get("tray_type"))
+    material = text(tray.get("tray_type"))
     if material is None:
         return FilamentSlot(slot_id=slot_id, unit_id=unit_id, empty=True)
-    color = as_str(tray.get("tray_color"))
-    remain = as_int(tray.get("remain"))
-    # The external spool has no RFID; its "remain" is a placeholder, not a reading.
-    known = remain is not None and remain >= 0 and unit_id is not None
+    remain = count(tray.get("remain"), 100)
     return FilamentSlot(
         slot_id=slot_id,
         unit_id=unit_id,
         material=material,
-        color=f"#{color[:6]}" if color and len(color) >= 6 else None,
-        name=as_str(tray.get("tray_sub_brands")),
-        remaining_percent=remain if known else None,
+        color=hex_color(tray.get("tray_color")),
+        name=text(tray.get("tray_sub_brands")),
+        # The external spool has no RFID; its "remain" is a placeholder, not a reading.
+        remaining_percent=remain if unit_id is not None else None,
     )
 
 
 def _unpack(value: Any) -> tuple[float | None, float | None]:
     """H2D packs current temperature in the low and target in the high 16 bits."""
-    packed = as_int(value)
+    packed = count(value, 0xFFFFFFFF)
     if packed is None:
         return None, None
     return float(packed & 0xFFFF), float((packed >> 16) & 0xFFFF)
@@ -378,9 +451,9 @@ def _packed_temperatures(
 ) -> tuple[Temperature, Temperature, Temperature | None]:
     extruder = device.get("extruder")
     if isinstance(extruder, dict) and isinstance(extruder.get("info"), list):
-        active = ((as_int(extruder.get("state")) or 0) >> 4) & 0xF
-        for info in extruder["info"]:
-            if isinstance(info, dict) and as_int(info.get("id")) == active:
+        active = ((count(extruder.get("state"), 0xFFFFFFFF) or 0) >> 4) & 0xF
+        for info in extruder["info"][:_MAX_EXTRUDERS]:
+            if isinstance(info, dict) and integer(info.get("id")) == active:
                 current, target = _unpack(info.get("temp"))
                 nozzle = Temperature(current=current, target=target)
     bed_info = device.get("bed")

@@ -1,75 +1,67 @@
-"""Lenient conversions for Bambu payload values, which arrive as strings, numbers or junk."""
+"""Bambu-specific value shapes, built on the shared bounded readers in `printers.values`."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Final
+
+from ..values import integer, number, text
+
+# `fun`/`stat` are 12-16 hex digits today; anything much longer is not a bit field.
+_MAX_HEX_DIGITS: Final = 32
+_HEX_DIGITS: Final = frozenset("0123456789abcdefABCDEF")
+# Ids (task, tray) are short strings or numbers; a long one is garbage, not an id.
+_MAX_ID: Final = 64
 
 
-def as_int(value: Any) -> int | None:
-    """An int from an int, float or numeric string; None for anything else."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if math.isfinite(value) else None
+def within(value: Any, low: float, high: float) -> float | None:
+    """A finite number between low and high; None for anything else (an absurd reading)."""
+    result = number(value)
+    return result if result is not None and low <= result <= high else None
+
+
+def count(value: Any, high: int) -> int | None:
+    """A whole number between 0 and high (layers, minutes, percent); None for anything else."""
+    result = integer(value)
+    return result if result is not None and 0 <= result <= high else None
+
+
+def as_id(value: Any) -> str | None:
+    """An identifier the firmware sends as a string or a number, as clean text."""
     if isinstance(value, str):
-        try:
-            return int(value.strip(), 0) if value.strip().startswith("0x") else int(float(value))
-        except (ValueError, OverflowError):
-            return None
-    return None
-
-
-def as_float(value: Any) -> float | None:
-    """A finite float from a number or numeric string; None for anything else."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        result = float(value)
-    elif isinstance(value, str):
-        try:
-            result = float(value)
-        except ValueError:
-            return None
-    else:
-        return None
-    return result if math.isfinite(result) else None
-
-
-def as_str(value: Any) -> str | None:
-    """A non-empty string, or None."""
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return None
+        return text(value, limit=_MAX_ID)
+    result = integer(value)
+    return None if result is None else str(result)
 
 
 def as_hex(value: Any) -> int | None:
     """An int from the hex strings newer firmware uses for bit fields (`fun`, `stat`)."""
     if isinstance(value, str):
-        try:
+        if 0 < len(value) <= _MAX_HEX_DIGITS and _HEX_DIGITS.issuperset(value):
             return int(value, 16)
-        except ValueError:
-            return None
-    return as_int(value)
+        return None
+    return integer(value)
+
+
+def hex_color(value: Any) -> str | None:
+    """`RRGGBBAA` to `#RRGGBB`; None unless the first six characters are hex digits."""
+    if isinstance(value, str) and len(value) >= 6 and _HEX_DIGITS.issuperset(value[:6]):
+        return f"#{value[:6]}"
+    return None
 
 
 def fan_percent(value: Any) -> int | None:
     """Fan PWM steps 0-15 to percent, rounded up to tens so raw jitter does not flap."""
-    steps = as_int(value)
-    if steps is None or not 0 <= steps <= 15:
-        return None
-    return math.ceil(steps / 15 * 10) * 10
+    steps = count(value, 15)
+    return None if steps is None else math.ceil(steps / 15 * 10) * 10
 
 
 def wifi_dbm(value: Any) -> int | None:
-    """`-52dBm` to -52."""
+    """`-52dBm` to -52; None outside what a radio can report."""
     if isinstance(value, str):
-        value = value.removesuffix("dBm").strip()
-    return as_int(value)
+        value = value.removesuffix("dBm")
+    result = integer(value)
+    return result if result is not None and -150 <= result <= 0 else None
 
 
 def code_groups(value: int, groups: int) -> str:
