@@ -11,6 +11,7 @@ from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from .const import DOMAIN, LOGGER
+from .guard import Listeners
 from .printers.base import PrinterAdapter
 from .printers.errors import (
     AdapterError,
@@ -36,7 +37,10 @@ type PrinternizerConfigEntry = ConfigEntry[PrinternizerData]
 
 
 class PrinterCoordinator(DataUpdateCoordinator[PrinterState]):
-    """Publishes each changed `PrinterState` of one printer to its entities."""
+    """Publishes each changed `PrinterState` of one printer to its job tracker and entities.
+
+    Each of them gets every snapshot even if another one raised (see `guard`).
+    """
 
     config_entry: PrinternizerConfigEntry
 
@@ -48,6 +52,7 @@ class PrinterCoordinator(DataUpdateCoordinator[PrinterState]):
         self.adapter = adapter
         # Set once the entry is set up; sees each snapshot before the entities do.
         self.jobs: PrinterJobs | None = None
+        self.listener_errors = Listeners(LOGGER, f"Printer {entry.title}")
 
     async def _async_setup(self) -> None:
         """Connect; the first full report becomes the first data."""
@@ -93,8 +98,14 @@ class PrinterCoordinator(DataUpdateCoordinator[PrinterState]):
             else:
                 LOGGER.info("Printer %s is offline", self.name)
         if self.jobs is not None:
-            self.jobs.async_update(state)
+            self.listener_errors.call(self.jobs.async_update, state)
         self.async_set_updated_data(state)
+
+    @callback
+    def async_update_listeners(self) -> None:
+        """Update every entity, also when one of them raises."""
+        for update_callback, _ in list(self._listeners.values()):
+            self.listener_errors.call(update_callback)
 
     @callback
     def _on_error(self, error: AdapterError) -> None:

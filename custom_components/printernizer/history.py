@@ -35,7 +35,7 @@ make us copy the file aside before the next save leaves them out. Either raises 
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -55,6 +55,7 @@ from homeassistant.util.hass_dict import HassKey
 from homeassistant.util.json import json_loads
 
 from .const import DOMAIN, LOGGER
+from .guard import Listeners
 from .jobs.records import EnergySource, GramsSource, JobRecord, JobStatus
 
 STORAGE_KEY = "printernizer.jobs"
@@ -93,6 +94,7 @@ _NUMBERS = frozenset({int, float})  # type() in it: bool is no amount
 # What _read raises for a record not in stored form; `from_dict` then decides if it reads it.
 _NOT_STORED_FORM = (KeyError, TypeError, ValueError, OverflowError)
 _fromisoformat = datetime.fromisoformat
+MAX_AMOUNT = Decimal(10) ** 15
 
 # Newer Home Assistant serializes delayed saves in the event loop unless the data is thread-safe,
 # which ours is (see JobHistory._main_data); 2025.4 always serializes in the executor.
@@ -284,6 +286,7 @@ class JobHistory:
         self._order: list[tuple[float, str]] = []  # (started, id), ascending
         self._texts: dict[str, str] = {}  # id -> searchable text, kept once a query needed it
         self._printers: dict[str, _Printer] = {}
+        self._listener_errors = Listeners(LOGGER, "Job history")
 
     async def async_load(self) -> None:
         """Read both files, once, before anything else uses the history.
@@ -311,8 +314,7 @@ class JobHistory:
 
     def get(self, job_id: str) -> JobRecord | None:
         """The record with this id."""
-        entry = self._active.get(job_id) or self._main.get(job_id)
-        return None if entry is None else _record(entry)
+        return self._record(job_id) if job_id in self._facts else None
 
     def restore_set(self, serial: str) -> list[JobRecord]:
         """What `JobTracker.restore` needs: the serial's active records and the latest ended."""
@@ -320,22 +322,22 @@ class JobHistory:
         if printer is None:
             return []
         ids = [*printer.active, *(() if printer.latest is None else (printer.latest[1],))]
-        return [_record(self._active.get(job_id) or self._main[job_id]) for job_id in ids]
+        return [record for job_id in ids if (record := self._record(job_id)) is not None]
 
     @callback
     def put(self, record: JobRecord) -> None:
         """Insert or replace the record with this id, save later, then tell the listeners.
 
         Raises what `from_dict` raises for a record it could not read back, and what JSON
-        raises for a value it cannot hold.
+        raises for a value it cannot hold, before anything changed. A listener that raises is
+        logged and skipped (see `guard`).
         """
         raw, facts = _stored_form(_stored(record))
         job_id = raw["id"]
         entry = _entry(raw, facts)
         self._index(job_id, facts)
         self._file(job_id, entry, facts)
-        for listener in list(self._printers[facts.serial].listeners):
-            listener(record)
+        self._listener_errors.call_all(self._printers[facts.serial].listeners, record)
 
     def query(
         self,
@@ -365,7 +367,7 @@ class JobHistory:
         high = max(low, high)
         if serials is None and statuses is None and categories is None and not text:
             picked = order[max(low, high - offset - limit) : max(low, high - offset)]
-            return [self._record(key[1]) for key in reversed(picked)], high - low
+            return _present(map(self._record, [key[1] for key in reversed(picked)])), high - low
         serial_set = None if serials is None else frozenset(serials)
         status_set = None if statuses is None else frozenset(statuses)
         category_set = None if categories is None else frozenset(categories)
@@ -386,7 +388,7 @@ class JobHistory:
             if offset <= total < offset + limit:
                 page.append(job_id)
             total += 1
-        return [self._record(job_id) for job_id in page], total
+        return _present(map(self._record, page)), total
 
     def totals(self, serial: str) -> JobTotals:
         """The serial's ended jobs summed up."""
@@ -465,7 +467,8 @@ class JobHistory:
             for job_id, entry in written.items()
             if self._active.get(job_id) is entry
             and self._main.get(job_id) is entry
-            and (self._facts[job_id].ended is not None) is ended
+            and (facts := self._facts.get(job_id)) is not None
+            and (facts.ended is not None) is ended
         ]
         for job_id in moved:
             del other[job_id]
@@ -512,8 +515,46 @@ class JobHistory:
         ):
             self._find_latest(old_printer)
 
-    def _record(self, job_id: str) -> JobRecord:
-        return _record(self._active.get(job_id) or self._main[job_id])
+    def _record(self, job_id: str) -> JobRecord | None:
+        """The record, parsed; None if it cannot be (see `_unreadable`)."""
+        try:
+            return _record(self._active.get(job_id) or self._main[job_id])
+        except Exception:  # any record from_dict cannot read is unreadable
+            self._unreadable(job_id)
+            return None
+
+    def _unreadable(self, job_id: str) -> None:
+        """Leave out a record whose entry passed its checksum but whose record does not read.
+
+        Only a hand edit that fixed the checksum too makes one: loading trusts an entry's row
+        and leaves its record for later (see the module docstring). The record leaves the
+        indexes now and its file once a copy of the file is set aside, as at load.
+        """
+        facts = self._facts.pop(job_id)
+        printer = self._printers[facts.serial]
+        printer.remove(job_id, facts)
+        del self._order[bisect_left(self._order, (facts.started, job_id))]
+        self._texts.pop(job_id, None)
+        if printer.latest is not None and printer.latest[1] == job_id:
+            self._find_latest(printer)
+        for store, records in ((self._store, self._main), (self._active_store, self._active)):
+            if job_id in records:
+                self.hass.async_create_task(
+                    self._set_aside_record(store, records, job_id, records[job_id]),
+                    f"printernizer history set aside {store.key}",
+                )
+
+    async def _set_aside_record(
+        self, store: _HistoryStore, records: dict[str, str], job_id: str, entry: str
+    ) -> None:
+        """Copy the file aside, then drop the record from it, unless it was put again since."""
+        await self._set_aside(store, "a record with a valid checksum is not a job record", 1)
+        if records.get(job_id) is entry:
+            del records[job_id]
+            if store is self._store:
+                self._save_main()
+            else:
+                self._save_active()
 
     def _printer(self, serial: str) -> _Printer:
         printer = self._printers.get(serial)
@@ -525,8 +566,12 @@ class JobHistory:
         """The searchable fields, case-folded; kept, as parsing is most of a text query."""
         text = self._texts.get(job_id)
         if text is None:
-            raw = _raw(self._active.get(job_id) or self._main[job_id])
-            values = (*map(raw.get, _TEXT_FIELDS), raw["printer_name"] or raw["serial"])
+            try:
+                raw = _raw(self._active.get(job_id) or self._main[job_id])
+                values = (*map(raw.get, _TEXT_FIELDS), raw["printer_name"] or raw["serial"])
+            except Exception:  # as in _record
+                self._unreadable(job_id)
+                return ""
             text = "\x00".join(value for value in values if type(value) is str).casefold()
             self._texts[job_id] = text
         return text
@@ -656,6 +701,10 @@ def _record(entry: str) -> JobRecord:
     return JobRecord.from_dict(_raw(entry))
 
 
+def _present(records: Iterable[JobRecord | None]) -> list[JobRecord]:
+    return [record for record in records if record is not None]
+
+
 def _entry(raw: dict[str, Any], facts: _Facts) -> str:
     """The entry of a record in stored form with these facts."""
     row = [
@@ -699,6 +748,7 @@ def _parse(item: Any) -> tuple[str, str, _Facts]:
             return checked[0], item, checked[1]
         item = json_loads(item if item.startswith("{") else item.partition("\t")[2])
     raw, facts = _stored_form(item)
+    JobRecord.from_dict(raw)  # what is kept, is read when handed out
     return raw["id"], _entry(raw, facts), facts
 
 
@@ -710,15 +760,32 @@ def _checked(entry: str) -> tuple[str, _Facts] | None:
         return None
     row: Any = json_loads(memoryview(data)[8:tab])
     job_id, serial, status, started, ended, seconds, grams, kwh, gross, category = row[:10]
+    # Types as _read makes them: a row edited with its checksum fixed is read in full instead.
+    if (
+        type(job_id) is not str
+        or type(serial) is not str
+        or type(status) is not str
+        or status not in _STATUSES
+        or type(started) is not float
+        or (ended is None) is not (status == JobStatus.ACTIVE)
+        or not _FLOAT_OR_NONE.issuperset((type(ended), type(seconds), type(kwh)))
+        or type(grams) is not list
+        or not _FLOAT.issuperset(map(type, grams))
+        or not math.isfinite(math.fsum((started, ended or 0.0, seconds or 0.0, kwh or 0.0)))
+        or not math.isfinite(math.fsum(grams))
+        or (gross is not None and (amount := _gross(gross)) is None)
+        or (category is not None and type(category) is not str)
+    ):
+        return None
     return job_id, _Facts(
         serial,
-        started + 0.0,  # a float, or TypeError
+        started,
         status,
-        None if ended is None else ended + 0.0,
+        ended,
         seconds,
         tuple(grams),
         kwh,
-        None if gross is None else Decimal(gross),
+        None if gross is None else amount,
         category,
     )
 
@@ -736,11 +803,12 @@ def _stored_form(item: Any) -> tuple[dict[str, Any], _Facts]:
 
 
 def _read(raw: Any) -> _Facts:
-    """The facts of a record in stored form, checking each field as `from_dict` would.
+    """The facts of a record in stored form, checking the fields they come from.
 
-    Stricter than `from_dict` (floats as floats, aware start and end), so whatever passes, it
-    reads; raises one of _NOT_STORED_FORM otherwise. This is most of a load's own time, hence
-    the checks in few Python steps.
+    Stricter than `from_dict` there (floats as floats, aware start and end); raises one of
+    _NOT_STORED_FORM otherwise. A record read from a file is also read by `from_dict` (see
+    `_parse`); one put is a `JobRecord`'s. This is most of a load's own time, hence the checks
+    in few Python steps.
     """
     if type(raw) is not dict:
         raise TypeError("not a stored record")
@@ -804,16 +872,19 @@ def _read(raw: Any) -> _Facts:
 
 
 def _gross(value: Any) -> Decimal | None:
-    """A cost breakdown's gross amount; None when unknown or not a finite number."""
+    """A cost breakdown's gross amount; None when unknown or not a plausible finite amount.
+
+    Beyond MAX_AMOUNT a sum of amounts could overflow the decimal context.
+    """
     if type(value) in _NUMBERS:
         value = str(value)
-    if type(value) is not str:
+    if type(value) is not str or len(value) > 64:
         return None
     try:
         amount = Decimal(value)
     except InvalidOperation:
         return None
-    return amount if amount.is_finite() else None
+    return amount if amount.is_finite() and abs(amount) < MAX_AMOUNT else None
 
 
 def _put_aside(path: str, aside: str, move: bool) -> None:

@@ -31,7 +31,7 @@ from .events import (
 )
 from .history import JobHistory
 from .jobs import EventKind, JobEvent, JobRecord, JobTracker, with_metadata
-from .jobs.costing import record_costs, running_costs
+from .jobs.costing import meter_decimals, record_costs, running_costs
 from .printers.models import JobMetadata, PrinterState, PrinterStatus
 from .settings import cost_settings, energy_price, energy_sensor
 
@@ -167,10 +167,13 @@ class PrinterJobs:
         """Store a user's edit: through the tracker while the job runs; `reprice` an ended one.
 
         Only corrected materials re-price an ended job: a note must not change a bill because
-        prices changed since.
+        prices changed since. The history takes the record first: one it refuses (it raises)
+        leaves the tracker as it was.
         """
-        if self.tracker.amend(record):
+        active = self.tracker.active
+        if active is not None and active.id == record.id:
             self.history.put(record)
+            self.tracker.amend(record)
             self._on_change()
             return record
         if reprice:
@@ -184,8 +187,8 @@ class PrinterJobs:
         if record is None:
             return None
         used = None
-        if self._meter_last is not None and record.meter_readings:
-            readings = [Decimal(str(value)) for value in record.meter_readings]
+        readings = meter_decimals(record.meter_readings)
+        if self._meter_last is not None and readings:
             used = meter_consumption([*readings, self._meter_last])
         return running_costs(
             record,
@@ -214,8 +217,8 @@ class PrinterJobs:
         )
         readings = () if self._meter_last is None else (float(self._meter_last),)
         record = replace(record, category=category.value, meter_readings=readings)
-        self.tracker.amend(record)
         self.history.put(record)
+        self.tracker.amend(record)
         return record
 
     def _finished(self, record: JobRecord) -> JobRecord:
@@ -312,5 +315,5 @@ class PrinterJobs:
             )
         else:
             return
-        self.tracker.amend(record)
         self.history.put(record)
+        self.tracker.amend(record)
