@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
+import math
+from typing import cast
 
 from ..costs import (
     CostBreakdown,
@@ -18,10 +20,23 @@ from .lifecycle import with_costs
 from .records import JobRecord, MaterialUse
 
 _HOUR = Decimal(3600)
+_ZERO = Decimal(0)
 
 
 def _decimal(value: float | None) -> Decimal | None:
-    return None if value is None else Decimal(str(value))
+    """An amount a record holds; NaN, infinite or negative (a hand-edited file) is unknown.
+
+    Pricing runs as a job ends: a value the cost model refuses must not lose the job's end.
+    """
+    if value is None or not math.isfinite(value) or value < 0:
+        return None
+    return Decimal(str(value))
+
+
+def meter_decimals(readings: tuple[float, ...]) -> list[Decimal]:
+    """A record's meter readings for the cost model; none if any is not a reading."""
+    decimals = [_decimal(value) for value in readings]
+    return [] if None in decimals else cast("list[Decimal]", decimals)
 
 
 def _lines(
@@ -54,9 +69,9 @@ def record_costs(
     Energy is measured when the record holds at least two meter readings, else estimated from
     the average power over print time (paused time excluded: a paused printer mostly idles).
     """
-    seconds = record.print_seconds
-    hours = None if seconds is None else Decimal(str(seconds)) / _HOUR
-    readings = [Decimal(str(value)) for value in record.meter_readings]
+    seconds = _decimal(record.print_seconds)
+    hours = None if seconds is None else seconds / _HOUR
+    readings = meter_decimals(record.meter_readings)
     energy = energy_use(
         settings, hours=hours, meter_readings=readings if len(readings) >= 2 else ()
     )
@@ -83,12 +98,12 @@ def running_costs(
     """
     # No progress yet (preparing: heating, levelling) means nothing extruded yet.
     progress = record.progress or 0.0
-    fraction = Decimal(str(min(max(progress, 0.0), 100.0))) / 100
+    fraction = (_decimal(min(max(progress, 0.0), 100.0)) or _ZERO) / 100
     paused = record.paused_seconds
     if record.paused_since is not None:
         paused += max(0.0, (now - record.paused_since).total_seconds())
     seconds = max(0.0, (now - record.started_at).total_seconds() - paused)
-    hours = Decimal(str(seconds)) / _HOUR
+    hours = (_decimal(seconds) or _ZERO) / _HOUR
     readings = () if meter_kwh is None else (Decimal(0), meter_kwh)
     energy = energy_use(settings, hours=hours, meter_readings=readings)
     lines = _lines(record.materials, fraction, fallback_material)

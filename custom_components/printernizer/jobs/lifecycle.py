@@ -44,7 +44,7 @@ from ..printers.models import (
     PrinterState,
     PrinterStatus,
 )
-from .records import JobRecord, JobStatus, MaterialUse
+from .records import JobRecord, JobStatus, MaterialUse, clean_file, clean_name
 
 _OUTCOMES = {
     PrinterStatus.FINISHED: JobStatus.COMPLETED,
@@ -85,8 +85,16 @@ class JobIdentity:
 
     @classmethod
     def of_job(cls, job: JobInfo) -> JobIdentity:
-        """The identity a snapshot shows."""
-        return cls(job_id=job.job_id, name=job.name, file=job.file, started_at=job.started_at)
+        """The identity a snapshot shows, its text cleaned as a record keeps it.
+
+        Compared with a record's identity, a name the record had to clean must still match.
+        """
+        return cls(
+            job_id=clean_name(job.job_id),
+            name=clean_name(job.name),
+            file=clean_file(job.file),
+            started_at=job.started_at,
+        )
 
     @classmethod
     def of_record(cls, record: JobRecord) -> JobIdentity:

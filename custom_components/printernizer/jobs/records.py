@@ -2,7 +2,12 @@
 
 No Home Assistant imports and no I/O. `to_dict()` gives plain JSON values (ISO 8601 datetimes in
 UTC); `from_dict()` reads them back and fills every optional key that is missing with its
-default, so records written by an older version still load.
+default, so records written by an older version still load, and refuses a value of the wrong
+type (ValueError or TypeError) rather than keeping it.
+
+Free text (job names and files from a printer, a user's customer, project and notes) is cleaned
+when a record is made: a lone surrogate or a control character would make the record one no
+JSON encoder can store, and the job would run without ever being saved.
 """
 
 from __future__ import annotations
@@ -11,7 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal, cast
+from typing import Any, Final, Literal, cast
+
+from ..printers.values import MAX_TEXT, note, text
 
 type GramsSource = Literal["slicer", "estimate", "user"]
 type EnergySource = Literal["measured", "estimated"]
@@ -27,11 +34,35 @@ class JobStatus(StrEnum):
     UNKNOWN = "unknown"  # ended unseen (printer idle or on another job); no outcome evidence
 
 
+# Longest free text a record keeps, per field; printers' paths can be longer than a name.
+MAX_FILE: Final = 1024
+MAX_LABEL: Final = 500  # customer, project
+
+
+def clean_name(value: str | None) -> str | None:
+    """A job name or printer job id as a record keeps it (see the module docstring)."""
+    return text(value)
+
+
+def clean_file(value: str | None) -> str | None:
+    """A job's file as a record keeps it."""
+    return text(value, limit=MAX_FILE)
+
+
+def _label(value: str | None) -> str | None:
+    return text(value, limit=MAX_LABEL)
+
+
 def _time(value: Any) -> datetime | None:
     if value is None:
         return None
-    parsed = datetime.fromisoformat(str(value))
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    if type(value) is not str:
+        raise TypeError(f"a time must be an ISO 8601 string, not {type(value).__name__}")
+    parsed = datetime.fromisoformat(value)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time out of range") from None
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -39,7 +70,34 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _float(value: Any) -> float | None:
-    return None if value is None else float(value)
+    if value is None:
+        return None
+    if type(value) not in (int, float):
+        raise TypeError(f"expected a number, not {type(value).__name__}")
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError("number out of range") from None
+
+
+def _text(value: Any) -> str | None:
+    if value is not None and type(value) is not str:
+        raise TypeError(f"expected text, not {type(value).__name__}")
+    return value
+
+
+def _list(value: Any) -> list[Any] | tuple[Any, ...]:
+    if value is None:
+        return ()
+    if type(value) not in (list, tuple):
+        raise TypeError(f"expected a list, not {type(value).__name__}")
+    return cast("list[Any]", value)
+
+
+def _set_clean(item: object, name: str, value: str | None, cleaned: str | None) -> None:
+    """Replace a frozen dataclass field by its cleaned text, where cleaning changed it."""
+    if cleaned != value:
+        object.__setattr__(item, name, cleaned)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,6 +116,11 @@ class MaterialUse:
     grams: float | None = None
     source: GramsSource = "slicer"
 
+    def __post_init__(self) -> None:
+        """Keep only text every encoder can store (see the module docstring)."""
+        _set_clean(self, "material", self.material, text(self.material, limit=MAX_TEXT))
+        _set_clean(self, "color", self.color, text(self.color, limit=MAX_TEXT))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly values."""
         return {
@@ -71,12 +134,14 @@ class MaterialUse:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MaterialUse:
         """Read `to_dict()` output; missing keys take their defaults."""
+        if not isinstance(data, Mapping):
+            raise TypeError("a material must be an object")
         source = data.get("source") or "slicer"
         if source not in ("slicer", "estimate", "user"):
-            raise ValueError(f"unknown grams source {source!r}")
+            raise ValueError("unknown grams source")
         return cls(
-            material=data.get("material"),
-            color=data.get("color"),
+            material=_text(data.get("material")),
+            color=_text(data.get("color")),
             planned_grams=_float(data.get("planned_grams")),
             grams=_float(data.get("grams")),
             source=cast("GramsSource", source),
@@ -121,6 +186,15 @@ class JobRecord:
     # A smart plug's kWh readings over the job: [start, last before each reset, ..., latest].
     meter_readings: tuple[float, ...] = ()
 
+    def __post_init__(self) -> None:
+        """Keep only text every encoder can store (see the module docstring)."""
+        _set_clean(self, "job_name", self.job_name, clean_name(self.job_name))
+        _set_clean(self, "file", self.file, clean_file(self.file))
+        _set_clean(self, "printer_job_id", self.printer_job_id, clean_name(self.printer_job_id))
+        _set_clean(self, "customer", self.customer, _label(self.customer))
+        _set_clean(self, "project", self.project, _label(self.project))
+        _set_clean(self, "notes", self.notes, note(self.notes))
+
     @property
     def print_seconds(self) -> float | None:
         """Time spent not paused (offline time included); None while the job runs."""
@@ -164,40 +238,58 @@ class JobRecord:
     def from_dict(cls, data: Mapping[str, Any]) -> JobRecord:
         """Read `to_dict()` output; only id, serial and started_at are required.
 
-        Derived keys (`print_seconds`) and unknown keys are ignored.
+        Derived keys (`print_seconds`) and unknown keys are ignored; a value of the wrong type
+        raises TypeError or ValueError.
         """
+        if not isinstance(data, Mapping):
+            raise TypeError("a record must be an object")
+        job_id, serial = data["id"], data["serial"]
+        if type(job_id) is not str or type(serial) is not str:
+            raise TypeError("id and serial must be text")
         started = _time(data["started_at"])
         if started is None:
             raise ValueError("started_at is required")
         energy_source = data.get("energy_source")
         if energy_source not in (None, "measured", "estimated"):
-            raise ValueError(f"unknown energy source {energy_source!r}")
+            raise ValueError("unknown energy source")
+        status = data.get("status") or JobStatus.ACTIVE
+        if not isinstance(status, str):
+            raise TypeError("status must be text")
         cost = data.get("cost")
+        if cost is not None and not isinstance(cost, Mapping):
+            raise TypeError("cost must be an object")
+        pause_count = data.get("pause_count") or 0
+        closed = data.get("closed_after_restart", False)
+        if type(pause_count) is not int or type(closed) is not bool:
+            raise TypeError("pause_count must be a whole number, closed_after_restart a bool")
+        readings = tuple(_float(value) for value in _list(data.get("meter_readings")))
+        if None in readings:
+            raise TypeError("meter readings must be numbers")
         return cls(
-            id=str(data["id"]),
-            serial=str(data["serial"]),
-            printer_name=str(data.get("printer_name") or data["serial"]),
+            id=job_id,
+            serial=serial,
+            printer_name=_text(data.get("printer_name")) or serial,
             started_at=started,
             updated_at=_time(data.get("updated_at")) or started,
-            status=JobStatus(data.get("status") or JobStatus.ACTIVE),
-            job_name=data.get("job_name"),
-            file=data.get("file"),
-            printer_job_id=data.get("printer_job_id"),
+            status=JobStatus(status),
+            job_name=_text(data.get("job_name")),
+            file=_text(data.get("file")),
+            printer_job_id=_text(data.get("printer_job_id")),
             printer_started_at=_time(data.get("printer_started_at")),
             ended_at=_time(data.get("ended_at")),
             duration_seconds=_float(data.get("duration_seconds")),
             paused_seconds=_float(data.get("paused_seconds")) or 0.0,
-            pause_count=int(data.get("pause_count") or 0),
+            pause_count=pause_count,
             paused_since=_time(data.get("paused_since")),
             progress=_float(data.get("progress")),
-            materials=tuple(MaterialUse.from_dict(item) for item in data.get("materials") or ()),
+            materials=tuple(MaterialUse.from_dict(item) for item in _list(data.get("materials"))),
             energy_kwh=_float(data.get("energy_kwh")),
             energy_source=cast("EnergySource | None", energy_source),
             cost=dict(cost) if cost is not None else None,
-            category=data.get("category"),
-            customer=data.get("customer"),
-            project=data.get("project"),
-            notes=data.get("notes"),
-            closed_after_restart=bool(data.get("closed_after_restart", False)),
-            meter_readings=tuple(float(value) for value in data.get("meter_readings") or ()),
+            category=_text(data.get("category")),
+            customer=_text(data.get("customer")),
+            project=_text(data.get("project")),
+            notes=_text(data.get("notes")),
+            closed_after_restart=closed,
+            meter_readings=cast("tuple[float, ...]", readings),
         )
