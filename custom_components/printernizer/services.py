@@ -6,10 +6,12 @@ readable after a printer is removed. A printer is targeted by its device or conf
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+import re
+from typing import Any, Final
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import (
@@ -31,6 +33,7 @@ from .entity import run_command
 from .history import DATA_HISTORY
 from .jobs import JobRecord, JobStatus
 from .jobs.costing import corrected_materials, record_costs
+from .printers.values import MAX_MAGNITUDE, MAX_NOTE, note, number, text
 
 SERVICE_LIST_JOBS = "list_jobs"
 SERVICE_GET_JOB = "get_job"
@@ -57,63 +60,150 @@ ATTR_GRAMS = "grams"
 ATTR_HOURS = "hours"
 
 MAX_LIMIT = 1000
-_IDS = vol.All(cv.ensure_list, [cv.string])
-_TARGET = {vol.Optional(ATTR_CONFIG_ENTRY_ID): _IDS, vol.Optional(ATTR_DEVICE_ID): _IDS}
-_GRAMS = vol.All(vol.Coerce(float), vol.Range(min=0, max=1_000_000))
-_TEXT = vol.Any(None, vol.All(cv.string, vol.Length(max=500)))
+MAX_PLACEHOLDER: Final = 80  # what of the user's input an error message repeats
+MAX_ID = 255  # config entry, device and job ids are far shorter
+MAX_TEXT = 500  # customer, project
+MAX_SEARCH = 200
+MAX_MATERIAL = 50
+# What no text a user enters may hold: lone surrogates (no encoder stores them) and control
+# characters; notes may hold tabs and line breaks.
+_NOT_TEXT = re.compile("[\ud800-\udfff\x00-\x1f\x7f-\x9f]")
+_NOT_NOTE = re.compile("[\ud800-\udfff\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
-LIST_SCHEMA = vol.Schema(
-    {
-        **_TARGET,
-        vol.Optional(ATTR_STATUS): vol.All(cv.ensure_list, [vol.In([s.value for s in JobStatus])]),
-        vol.Optional(ATTR_CATEGORY): vol.All(cv.ensure_list, [vol.In([c.value for c in Category])]),
-        vol.Optional(ATTR_START): cv.datetime,
-        vol.Optional(ATTR_END): cv.datetime,
-        vol.Optional(ATTR_TEXT): vol.All(cv.string, vol.Length(max=200)),
-        vol.Optional(ATTR_LIMIT, default=50): vol.All(
-            vol.Coerce(int), vol.Range(min=1, max=MAX_LIMIT)
-        ),
-        vol.Optional(ATTR_OFFSET, default=0): vol.All(vol.Coerce(int), vol.Range(min=0)),
-    }
+
+def _number(minimum: float, maximum: float) -> Callable[[Any], float]:
+    """A finite number from minimum to maximum; NaN, infinity, a bool or a giant int is invalid."""
+
+    def validate(value: Any) -> float:
+        result = number(value)
+        if result is None:
+            raise vol.Invalid("expected a finite number")
+        if not minimum <= result <= maximum:
+            raise vol.Invalid(f"must be from {minimum:g} to {maximum:g}")
+        return result
+
+    return validate
+
+
+def _whole(minimum: int, maximum: int) -> Callable[[Any], int]:
+    """A whole number from minimum to maximum (a float is cut to its whole part)."""
+    checked = _number(minimum, maximum)
+
+    def validate(value: Any) -> int:
+        return int(checked(value))
+
+    return validate
+
+
+def _string(limit: int) -> vol.All:
+    return vol.All(cv.string, vol.Length(max=limit))
+
+
+def _safe(schema: vol.Schema) -> vol.All:
+    """The schema; whatever else a validator raises (OverflowError, RecursionError) is invalid.
+
+    Voluptuous turns only ValueError into Invalid; a call's data must never raise anything raw.
+    """
+
+    def validate(data: Any) -> Any:
+        try:
+            return schema(data)
+        except vol.Invalid:
+            raise
+        except Exception as err:  # any failure of a validator is invalid data
+            raise vol.Invalid(f"invalid value ({type(err).__name__})") from None
+
+    return vol.All(validate)
+
+
+_IDS = vol.All(cv.ensure_list, vol.Length(max=100), [_string(MAX_ID)])
+_TARGET = {vol.Optional(ATTR_CONFIG_ENTRY_ID): _IDS, vol.Optional(ATTR_DEVICE_ID): _IDS}
+_GRAMS = _number(0, 1_000_000)
+_TEXT = vol.Any(None, _string(MAX_TEXT))
+_JOB_ID = _string(MAX_ID)
+
+LIST_SCHEMA = _safe(
+    vol.Schema(
+        {
+            **_TARGET,
+            vol.Optional(ATTR_STATUS): vol.All(
+                cv.ensure_list, [vol.In([s.value for s in JobStatus])]
+            ),
+            vol.Optional(ATTR_CATEGORY): vol.All(
+                cv.ensure_list, [vol.In([c.value for c in Category])]
+            ),
+            vol.Optional(ATTR_START): cv.datetime,
+            vol.Optional(ATTR_END): cv.datetime,
+            vol.Optional(ATTR_TEXT): _string(MAX_SEARCH),
+            vol.Optional(ATTR_LIMIT, default=50): _whole(1, MAX_LIMIT),
+            vol.Optional(ATTR_OFFSET, default=0): _whole(0, int(MAX_MAGNITUDE)),
+        }
+    )
 )
-JOB_SCHEMA = vol.Schema({vol.Required(ATTR_JOB_ID): cv.string})
-UPDATE_SCHEMA = vol.Schema(
-    {
-        vol.Required(ATTR_JOB_ID): cv.string,
-        vol.Optional(ATTR_CATEGORY): vol.In([c.value for c in Category]),
-        vol.Optional(ATTR_CUSTOMER): _TEXT,
-        vol.Optional(ATTR_PROJECT): _TEXT,
-        vol.Optional(ATTR_NOTES): vol.Any(None, vol.All(cv.string, vol.Length(max=5000))),
-        vol.Optional(ATTR_MATERIALS): vol.All(
-            cv.ensure_list,
-            vol.Length(min=1, max=32),
-            [
-                vol.Schema(
-                    {
-                        vol.Required(ATTR_MATERIAL): vol.All(cv.string, vol.Length(max=50)),
-                        vol.Required(ATTR_GRAMS): _GRAMS,
-                    }
-                )
-            ],
-        ),
-    }
+JOB_SCHEMA = _safe(vol.Schema({vol.Required(ATTR_JOB_ID): _JOB_ID}))
+UPDATE_SCHEMA = _safe(
+    vol.Schema(
+        {
+            vol.Required(ATTR_JOB_ID): _JOB_ID,
+            vol.Optional(ATTR_CATEGORY): vol.In([c.value for c in Category]),
+            vol.Optional(ATTR_CUSTOMER): _TEXT,
+            vol.Optional(ATTR_PROJECT): _TEXT,
+            vol.Optional(ATTR_NOTES): vol.Any(None, _string(MAX_NOTE)),
+            vol.Optional(ATTR_MATERIALS): vol.All(
+                cv.ensure_list,
+                vol.Length(min=1, max=32),
+                [
+                    vol.Schema(
+                        {
+                            vol.Required(ATTR_MATERIAL): _string(MAX_MATERIAL),
+                            vol.Required(ATTR_GRAMS): _GRAMS,
+                        }
+                    )
+                ],
+            ),
+        }
+    )
 )
-CANCEL_SCHEMA = vol.Schema({**_TARGET, vol.Optional(ATTR_JOB_ID): cv.string})
-COSTS_SCHEMA = vol.Schema(
-    {
-        **_TARGET,
-        vol.Optional(ATTR_JOB_ID): cv.string,
-        vol.Optional(ATTR_GRAMS): _GRAMS,
-        vol.Optional(ATTR_MATERIAL): vol.All(cv.string, vol.Length(max=50)),
-        vol.Optional(ATTR_HOURS): vol.All(vol.Coerce(float), vol.Range(min=0, max=10_000)),
-    }
+CANCEL_SCHEMA = _safe(vol.Schema({**_TARGET, vol.Optional(ATTR_JOB_ID): _JOB_ID}))
+COSTS_SCHEMA = _safe(
+    vol.Schema(
+        {
+            **_TARGET,
+            vol.Optional(ATTR_JOB_ID): _JOB_ID,
+            vol.Optional(ATTR_GRAMS): _GRAMS,
+            vol.Optional(ATTR_MATERIAL): _string(MAX_MATERIAL),
+            vol.Optional(ATTR_HOURS): _number(0, 10_000),
+        }
+    )
 )
 
 
 def _error(key: str, **placeholders: str) -> ServiceValidationError:
+    """A translated refusal; what the user typed is shown cleaned and cut short."""
     return ServiceValidationError(
-        translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
+        translation_domain=DOMAIN,
+        translation_key=key,
+        translation_placeholders={
+            name: text(value, limit=MAX_PLACEHOLDER) or "?" for name, value in placeholders.items()
+        },
     )
+
+
+def _user_text(field: str, value: str | None, *, multiline: bool = False) -> str | None:
+    """A user's text as a record keeps it; refused if it holds what no record can keep."""
+    if value is None:
+        return None
+    if (_NOT_NOTE if multiline else _NOT_TEXT).search(value):
+        raise _error("invalid_text", field=field)
+    return note(value) if multiline else text(value, limit=MAX_TEXT)
+
+
+def _material(value: str) -> str:
+    """A material's name; an empty one would price the job as nothing known."""
+    name = _user_text(ATTR_MATERIAL, value)
+    if name is None:
+        raise _error("material_required")
+    return name
 
 
 def _loaded_entries(hass: HomeAssistant) -> list[PrinternizerConfigEntry]:
@@ -171,11 +261,14 @@ def _job(hass: HomeAssistant, job_id: str) -> JobRecord:
     return record
 
 
-def _utc(value: datetime) -> datetime:
-    """A naive date-time from the UI is local time."""
+def _utc(field: str, value: datetime) -> datetime:
+    """A naive date-time from the UI is local time; one UTC cannot hold is refused."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt_util.get_default_time_zone())
-    return dt_util.as_utc(value)
+    try:
+        return dt_util.as_utc(value)
+    except OverflowError:
+        raise _error("invalid_date", field=field) from None
 
 
 @callback
@@ -183,8 +276,9 @@ def _list_jobs(call: ServiceCall) -> ServiceResponse:
     hass = call.hass
     data = call.data
     entries = _targets(hass, data)
-    start = _utc(data[ATTR_START]) if ATTR_START in data else None
-    end = _utc(data[ATTR_END]) if ATTR_END in data else None
+    start = _utc(ATTR_START, data[ATTR_START]) if ATTR_START in data else None
+    end = _utc(ATTR_END, data[ATTR_END]) if ATTR_END in data else None
+    search = _user_text(ATTR_TEXT, data.get(ATTR_TEXT))
     if start is not None and end is not None and start >= end:
         raise _error("invalid_range")
     jobs, total = hass.data[DATA_HISTORY].query(
@@ -193,7 +287,7 @@ def _list_jobs(call: ServiceCall) -> ServiceResponse:
         categories=data.get(ATTR_CATEGORY),
         start=start,
         end=end,
-        text=data.get(ATTR_TEXT),
+        text=search,
         limit=data[ATTR_LIMIT],
         offset=data[ATTR_OFFSET],
     )
@@ -209,19 +303,20 @@ def _get_job(call: ServiceCall) -> ServiceResponse:
 def _update_job(call: ServiceCall) -> ServiceResponse:
     hass = call.hass
     data = call.data
+    changes: dict[str, Any] = {
+        key: _user_text(key, data[key], multiline=key == ATTR_NOTES)
+        for key in (ATTR_CUSTOMER, ATTR_PROJECT, ATTR_NOTES)
+        if key in data
+    }
+    if ATTR_CATEGORY in data:
+        changes[ATTR_CATEGORY] = data[ATTR_CATEGORY]
+    corrections = [
+        (_material(item[ATTR_MATERIAL]), item[ATTR_GRAMS]) for item in data.get(ATTR_MATERIALS, ())
+    ]
     record = _job(hass, data[ATTR_JOB_ID])
-    if ATTR_MATERIALS in data:
-        corrections = [(item[ATTR_MATERIAL], item[ATTR_GRAMS]) for item in data[ATTR_MATERIALS]]
+    if corrections:
         record = corrected_materials(record, corrections)
-    record = replace(
-        record,
-        **{
-            key: data[key]
-            for key in (ATTR_CATEGORY, ATTR_CUSTOMER, ATTR_PROJECT, ATTR_NOTES)
-            if key in data
-        },
-        updated_at=dt_util.utcnow(),
-    )
+    record = replace(record, **changes, updated_at=dt_util.utcnow())
     entry = _entry_of(hass, record.serial)
     reprice = ATTR_MATERIALS in data
     if entry is not None:
@@ -281,10 +376,11 @@ def _calculate_costs(call: ServiceCall) -> ServiceResponse:
         if len(loaded) != 1:
             raise _error("no_target")
         entry = loaded[0]
+    material = _material(data[ATTR_MATERIAL])
     breakdown = quote(
         entry.runtime_data.jobs.settings(),
         grams=Decimal(str(data[ATTR_GRAMS])),
-        material=data[ATTR_MATERIAL],
+        material=material,
         hours=Decimal(str(data[ATTR_HOURS])),
     )
     return {"costs": breakdown.as_dict()}
