@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import struct
+import tracemalloc
 import zlib
 
 import pytest
 
 from custom_components.printernizer.printers.models import FilamentUsage, JobMetadata
 from custom_components.printernizer.printers.prusa.metadata import (
+    MAX_METADATA_BYTES,
+    MAX_TAIL_BYTES,
+    MAX_TOOLS,
     BgcodeReader,
     metadata_from_values,
     parse_duration,
@@ -103,7 +108,10 @@ def test_gcode_tail_from_simulated_prusaslicer_output() -> None:
     assert parse_gcode_tail(b"used [g] = 99\n; filament_type = X\n", whole_file=False) == {
         "filament_type": "X"
     }
-    assert parse_gcode_tail(b"; a = 1\n", whole_file=True) == {"a": "1"}
+    # Only the keys read here are kept.
+    assert parse_gcode_tail(b"; a = 1\n;filament_type=PLA\n", whole_file=True) == {
+        "filament_type": "PLA"
+    }
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 4096, 1 << 20])
@@ -182,3 +190,130 @@ def test_bgcode_reader_edge_cases() -> None:
     header = b"GCDE" + struct.pack("<IH", 1, 0) + struct.pack("<HHI", 3, 0, 64 << 20)
     assert not huge.feed(header + ini + b"x" * 1000)
     assert len(huge._buffer) == 0
+
+
+# Hostile files: bounded memory, clean values, nothing raised.
+
+PEAK_BOUND = 16 * 1024 * 1024
+
+
+def peak_bytes(func: Callable[[], object]) -> tuple[object, int]:
+    """What `func` returned and the peak of Python allocations while it ran."""
+    tracemalloc.start()
+    try:
+        result = func()
+    finally:
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    return result, peak
+
+
+def _bgcode(*blocks: bytes) -> bytes:
+    return b"GCDE" + struct.pack("<IH", 1, 0) + b"".join(blocks)
+
+
+def _zeros_deflated(megabytes: int) -> bytes:
+    compressor = zlib.compressobj(9)
+    chunk = bytes(1 << 20)
+    return b"".join(compressor.compress(chunk) for _ in range(megabytes)) + compressor.flush()
+
+
+@pytest.mark.parametrize("declared", [0, 1000, MAX_METADATA_BYTES])
+def test_bgcode_deflate_bomb_is_inflated_no_further_than_allowed(declared: int) -> None:
+    """Before: a block declaring size 0 inflated without limit (0 means none to zlib)."""
+    ini = struct.pack("<H", 0)
+    data = _bgcode(
+        _block(4, 1, ini, _zeros_deflated(64), declared),
+        _block(2, 1, ini, zlib.compress(b"filament_type=ASA\n"), 18),
+        _block(1, 0, ini, b"G1 X1\n", 6),
+    )
+    assert len(data) < 200_000
+    reader = BgcodeReader()
+    done, peak = peak_bytes(lambda: reader.feed(data))
+    assert done is True
+    assert peak < PEAK_BOUND
+    # The bomb costs its own block only; the blocks after it still count.
+    assert reader.result() == JobMetadata(filaments=(FilamentUsage(material="ASA", grams=None),))
+
+
+def test_bgcode_metadata_keeps_only_the_keys_it_reads() -> None:
+    """Before: every line of a block became a dict entry (60,000 of them)."""
+    lines = b"".join(b"key%d = %d\n" % (index, index) for index in range(60_000))
+    lines += b"filament used [g] = 2.5\n"
+    ini = struct.pack("<H", 0)
+    data = _bgcode(_block(4, 1, ini, zlib.compress(lines), len(lines)))
+    reader = BgcodeReader()
+    _, peak = peak_bytes(lambda: reader.feed(data))
+    assert reader.values == {"filament used [g]": "2.5"}
+    assert peak < 3 * len(data) + len(lines) + (1 << 20)
+
+
+def test_bgcode_blocks_beyond_their_limits_are_skipped_unbuffered() -> None:
+    ini = struct.pack("<H", 0)
+    reader = BgcodeReader()
+    big = _block(4, 0, ini, b"x" * 1000, MAX_METADATA_BYTES + 1)
+    assert not reader.feed(_bgcode(big))
+    assert len(reader._buffer) == 0
+    # Declared lengths near 2**32 are skipped too, whatever the chunking.
+    reader = BgcodeReader()
+    header = struct.pack("<HHII", 5, 1, 2**32 - 1, 2**32 - 1)
+    assert not reader.feed(_bgcode(header))
+    assert len(reader._buffer) == 0
+    assert reader.result() == JobMetadata()
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (10**400, None),  # before: OverflowError
+        ("9" * 60 + "d", None),  # before: a 65-digit number of seconds
+        ("1e400", None),
+        (float("nan"), None),
+        (float("inf"), None),
+        ("1" * 10_000, None),
+        ("11d", 950_400),
+        ("20000d", None),  # beyond ten years
+    ],
+    ids=["huge-int", "huge-days", "1e400", "nan", "inf", "long-digits", "11-days", "55-years"],
+)
+def test_parse_duration_is_bounded(value: object, seconds: int | None) -> None:
+    assert parse_duration(value) == seconds
+
+
+def test_hostile_values_become_none_or_clean_text() -> None:
+    """Before: 10**400 raised OverflowError; 1e300 g, controls and surrogates got through."""
+    metadata = metadata_from_values(
+        {
+            "filament used [g]": [10**400, "1e300", "nan", 1.5] + [1.0] * 10_000,
+            "filament_type": ["PL\x85A\x07", "PETG\ud800", {"nested": 1}, None, "x" * 1000],
+            "filament_colour": ["#ff0000", 5, "#00FF00\x00"],
+            "total filament used [g]": "1e400",
+            "estimated printing time (normal mode)": 10**400,
+        }
+    )
+    assert len(metadata.filaments) == MAX_TOOLS - 3  # the first three weigh nothing
+    assert metadata.filaments[:2] == (
+        FilamentUsage(material=None, grams=1.5, color=None, slot_id="3"),
+        FilamentUsage(material="x" * 255, grams=1.0, slot_id="4"),
+    )
+    assert metadata.total_grams == MAX_TOOLS - 3 + 0.5
+    assert metadata.predicted_seconds is None
+    single = metadata_from_values({"filament used [g]": 10**400, "filament_type": "PL\x85A\x07"})
+    assert single == JobMetadata(filaments=(FilamentUsage(material="PLA", grams=None),))
+    many = metadata_from_values({"filament_type": "PETG\ud800;" * 100_000})
+    assert many.filaments == (FilamentUsage(material="PETG\ufffd", grams=None),)
+
+
+def test_gcode_tail_is_bounded_and_clean() -> None:
+    assert parse_gcode_tail(b"x" * (4 << 20), whole_file=True) == {}  # one endless line
+    assert parse_gcode_tail(b" " * (1 << 20) + b"\n" * (1 << 20), whole_file=True) == {}
+    tail = b"; filament used [g] = 1e400\n; filament_type = PL\xc2\x85A\xff\n"
+    assert metadata_from_values(parse_gcode_tail(tail, whole_file=True)) == JobMetadata(
+        filaments=(FilamentUsage(material="PLA\ufffd", grams=None),)
+    )
+    # A huge tail keeps its end only; the first line after the cut is dropped.
+    junk = b"".join(b"; key%d = %d\n" % (index, index) for index in range(200_000))
+    big = b"; filament_type = ABS\n" + junk + b"; filament used [g] = 3\n"
+    values, peak = peak_bytes(lambda: parse_gcode_tail(big, whole_file=True))
+    assert values == {"filament used [g]": "3"}
+    assert peak < 3 * MAX_TAIL_BYTES + (1 << 20)

@@ -3,31 +3,40 @@
 Buddy firmware never returns `meta`, so the job file itself is read, and as little of it as
 possible: a `.bgcode` keeps its metadata and thumbnails in blocks before the first G-code block
 (read the head, stop there); a plain `.gcode` has PrusaSlicer's summary and config comments at
-its end (read the tail). Files come from the printer and are untrusted: every size is bounded
-and anything malformed just leaves fields empty.
+its end (read the tail). Files come from the printer and are untrusted: every size is bounded,
+whatever a header declares (a deflate block is inflated to at most its capped declared size), only
+the keys used here are kept, and anything malformed just leaves fields empty. Nothing raises.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-import math
 import re
 import struct
 from typing import Any, Final
 import zlib
 
 from ..models import FilamentUsage, JobMetadata
+from ..values import number, seconds, text
 
 BGCODE_MAGIC: Final = b"GCDE"
 PNG_MAGIC: Final = b"\x89PNG\r\n\x1a\n"
-MAX_BLOCK_BYTES: Final = 4 * 1024 * 1024
 MAX_THUMBNAIL_BYTES: Final = 2 * 1024 * 1024
+# PrusaSlicer's metadata blocks and config comments are tens of kB.
+MAX_METADATA_BYTES: Final = 1024 * 1024
+MAX_TAIL_BYTES: Final = 1024 * 1024
+# Five tools (XL, MMU3) in practice.
+MAX_TOOLS: Final = 32
 
 # libbgcode block types, compression methods and parameter encodings.
 _FILE_METADATA, _GCODE, _SLICER_METADATA, _PRINTER_METADATA, _PRINT_METADATA, _THUMBNAIL = range(6)
 _METADATA_BLOCKS: Final = frozenset(
     {_FILE_METADATA, _SLICER_METADATA, _PRINTER_METADATA, _PRINT_METADATA}
 )
+# What a wanted block may declare; anything larger is skipped without buffering it.
+_LIMITS: Final = dict.fromkeys(_METADATA_BLOCKS, MAX_METADATA_BYTES) | {
+    _THUMBNAIL: MAX_THUMBNAIL_BYTES
+}
 _NO_COMPRESSION, _DEFLATE = 0, 1
 _INI_ENCODING = 0
 _PNG_FORMAT = 0
@@ -43,6 +52,18 @@ FILAMENT_TYPE: Final = "filament_type"
 NORMAL_TIME: Final = "estimated printing time (normal mode)"
 PRINT_SECONDS: Final = "estimated_print_time"
 _COLOUR_KEYS: Final = ("filament_colour", "extruder_colour")
+KEYS: Final = frozenset(
+    {GRAMS, TOTAL_GRAMS, FILAMENT_TYPE, NORMAL_TIME, PRINT_SECONDS, *_COLOUR_KEYS}
+)
+# `key = value` lines, optionally `;`-commented, for the keys read here only: other lines cost
+# no allocation. One unambiguous run of blanks per position keeps the match linear.
+_INI_LINE: Final = re.compile(
+    r"^[^\S\n]*(?:;[^\S\n]*)?("
+    + "|".join(re.escape(key) for key in sorted(KEYS, key=len, reverse=True))
+    + r")[^\S\n]*=([^\n]*)",
+    re.MULTILINE,
+)
+_MAX_DURATION_TEXT: Final = 64
 _DURATION_PART: Final = re.compile(r"(\d+(?:\.\d+)?)\s*([dhms])", re.IGNORECASE)
 _DURATION_UNITS: Final = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 _COLOR: Final = re.compile(r"#?([0-9A-Fa-f]{6})(?:[0-9A-Fa-f]{2})?")
@@ -51,23 +72,20 @@ _LIST_SEPARATORS: Final = re.compile(r"[,;]")
 
 def parse_duration(value: Any) -> int | None:
     """Seconds from PrusaSlicer's "1d 2h 3m 4s" (any subset), or a plain number of seconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return round(value) if math.isfinite(value) and value >= 0 else None
-    if not isinstance(value, str):
-        return None
-    parts = _DURATION_PART.findall(value)
-    if parts and _DURATION_PART.sub("", value).strip() == "":
-        return round(sum(float(amount) * _DURATION_UNITS[unit.lower()] for amount, unit in parts))
-    return parse_duration(_number(value))
+    if isinstance(value, str) and len(value) <= _MAX_DURATION_TEXT:
+        parts = _DURATION_PART.findall(value)
+        if parts and _DURATION_PART.sub("", value).strip() == "":
+            return seconds(
+                sum(float(amount) * _DURATION_UNITS[unit.lower()] for amount, unit in parts)
+            )
+    return seconds(value)
 
 
-def parse_ini(text: str, values: dict[str, str] | None = None) -> dict[str, str]:
-    """`key = value` lines (optionally `;`-commented, as in G-code); later lines win."""
+def parse_ini(document: str, values: dict[str, str] | None = None) -> dict[str, str]:
+    """The metadata keys of `key = value` lines (optionally `;`-commented); later lines win."""
     values = {} if values is None else values
-    for raw in text.splitlines():
-        key, separator, value = raw.strip().removeprefix(";").partition("=")
-        if separator and (key := key.strip()):
-            values[key] = value.strip()
+    for match in _INI_LINE.finditer(document):
+        values[match.group(1)] = match.group(2).strip()
     return values
 
 
@@ -76,35 +94,32 @@ def parse_gcode_tail(tail: bytes, *, whole_file: bool) -> dict[str, str]:
 
     Unless the tail is the whole file its first line is cut somewhere in the middle: drop it.
     """
-    text = tail.decode("utf-8", "replace")
+    if len(tail) > MAX_TAIL_BYTES:
+        tail, whole_file = tail[-MAX_TAIL_BYTES:], False
+    document = tail.decode("utf-8", "replace")
     if not whole_file:
-        text = text.partition("\n")[2]
-    return parse_ini(text)
+        document = document.partition("\n")[2]
+    return parse_ini(document)
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) and number >= 0 else None
+def _grams(value: Any) -> float | None:
+    result = number(value)
+    return result if result is not None and result >= 0 else None
 
 
-def _items(value: Any) -> list[str]:
-    """A per-tool list from "1.5, 2.0", "PLA;PETG", a JSON list or a single number."""
+def _items(value: Any) -> list[Any]:
+    """Up to MAX_TOOLS per-tool items from "1.5, 2.0", "PLA;PETG", a JSON list or one number."""
     if isinstance(value, list | tuple):
-        return [str(item).strip() for item in value]
+        return list(value[:MAX_TOOLS])
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return [str(value)]
+        return [value]
     if isinstance(value, str) and value.strip():
-        return [item.strip() for item in _LIST_SEPARATORS.split(value)]
+        return _LIST_SEPARATORS.split(value, maxsplit=MAX_TOOLS)[:MAX_TOOLS]
     return []
 
 
-def _color(value: str | None) -> str | None:
-    match = _COLOR.fullmatch(value or "")
+def _color(value: Any) -> str | None:
+    match = _COLOR.fullmatch(text(value) or "")
     return f"#{match.group(1).upper()}" if match else None
 
 
@@ -116,9 +131,9 @@ def metadata_from_values(
     Multi-tool jobs list one value per tool ("0.00, 3.71"); tools the job does not use (0 g)
     are left out, and each usage keeps its tool index as slot id.
     """
-    grams = [_number(item) for item in _items(values.get(GRAMS))]
-    materials = [item or None for item in _items(values.get(FILAMENT_TYPE))]
-    colours: list[str] = []
+    grams = [_grams(item) for item in _items(values.get(GRAMS))]
+    materials = [text(item) for item in _items(values.get(FILAMENT_TYPE))]
+    colours: list[Any] = []
     for key in _COLOUR_KEYS:
         colours = colours or _items(values.get(key))
     tools = max(len(grams), len(materials)) if grams else 0
@@ -137,10 +152,10 @@ def metadata_from_values(
         )
     if not usages and materials and len(set(materials)) == 1 and materials[0]:
         usages.append(FilamentUsage(material=materials[0], grams=None))
-    total = _number(values.get(TOTAL_GRAMS))
+    total = _grams(values.get(TOTAL_GRAMS))
     known = [value for value in grams if value is not None]
     if total is None and known:
-        total = round(sum(known), 2)
+        total = number(round(sum(known), 2))
     predicted = parse_duration(values.get(NORMAL_TIME))
     if predicted is None:
         predicted = parse_duration(values.get(PRINT_SECONDS))
@@ -214,9 +229,8 @@ class BgcodeReader:
                 header += _COMPRESSED_SIZE.size
             params = _THUMBNAIL_PARAMS.size if kind == _THUMBNAIL else 2
             total = header + params + stored + self._checksum_size
-            wanted = (kind in _METADATA_BLOCKS or kind == _THUMBNAIL) and (
-                size <= MAX_BLOCK_BYTES and stored <= MAX_BLOCK_BYTES
-            )
+            limit = _LIMITS.get(kind, 0)
+            wanted = 0 < size <= limit and stored <= limit
             if wanted and len(buffer) < total:
                 return
             if wanted:
@@ -237,7 +251,6 @@ class BgcodeReader:
             if (
                 image_format == _PNG_FORMAT
                 and compression == _NO_COMPRESSION
-                and len(data) <= MAX_THUMBNAIL_BYTES
                 and data.startswith(PNG_MAGIC)
                 and (self._thumbnail is None or area > self._thumbnail[0])
             ):
@@ -247,15 +260,12 @@ class BgcodeReader:
         if encoding != _INI_ENCODING:
             return
         if compression == _DEFLATE:
+            # Never more than the (capped, non-zero) declared size comes out.
             try:
-                inflater = zlib.decompressobj()
-                data = inflater.decompress(data, size)
+                data = zlib.decompressobj().decompress(data, size)
             except zlib.error:
                 return
         elif compression != _NO_COMPRESSION:
             return  # Heatshrink: PrusaSlicer uses it for G-code, not for metadata.
-        text = data.decode("utf-8", "replace")
-        if kind == _SLICER_METADATA:
-            parse_ini(text, self._slicer)
-        else:
-            parse_ini(text, self.values)
+        document = data[:size].decode("utf-8", "replace")
+        parse_ini(document, self._slicer if kind == _SLICER_METADATA else self.values)
