@@ -7,12 +7,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 import time
 
-from homeassistant.core import HomeAssistant
+from homeassistant.const import CONF_PASSWORD
+from homeassistant.core import HomeAssistant, SupportsResponse
+from homeassistant.setup import async_setup_component
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.diagnostics import (
+    get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.printernizer import diagnostics
+from custom_components.printernizer.const import CONF_ACCESS_CODE, DOMAIN, LOGGER
 from custom_components.printernizer.history import JobHistory
 from custom_components.printernizer.jobs import JobRecord
+from simulator.bambu.printer import BambuSimulator
+from simulator.prusa import PrusaSimulator
 
+from ..conftest import SecretGuard
 from .conftest import BlockingCallDetector
 
 SERIAL = "01P00A000000001"
@@ -70,3 +82,98 @@ async def test_blocking_call_in_the_executor_is_fine(
 
     assert (tmp_path / "file").read_text() == "blocking"  # sync test code, no loop involved
     blocking_calls.check()
+
+
+# -- the secret guard (tests/conftest.py) ---------------------------------------------------
+
+ACCESS_CODE = "31415926"
+
+
+@pytest.fixture
+def entry(hass: HomeAssistant) -> MockConfigEntry:
+    """An entry whose access code the guard learns from the entry itself."""
+    entry = MockConfigEntry(domain=DOMAIN, data={CONF_ACCESS_CODE: ACCESS_CODE})
+    entry.add_to_hass(hass)
+    return entry
+
+
+def _leaks(guard: SecretGuard) -> str:
+    """What the guard's teardown would fail the test with (not via pytest.raises: it scans)."""
+    try:
+        guard.check()
+    except pytest.fail.Exception as failed:
+        return str(failed)
+    raise AssertionError("the guard found no leak")
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        lambda: LOGGER.debug("connecting with %s", ACCESS_CODE),  # debug: users post those
+        lambda: LOGGER.warning(f"code {ACCESS_CODE} refused"),
+        lambda: LOGGER.error("failed", exc_info=ValueError(f"bad login bblp:{ACCESS_CODE}@host")),
+        lambda: LOGGER.error("failed", exc_info=OSError(13, "denied", {"code": ACCESS_CODE})),
+    ],
+    ids=["debug-args", "message", "exception-text", "exception-args"],
+)
+async def test_secret_in_a_log_record_fails_the_test(
+    entry: MockConfigEntry, secret_guard: SecretGuard, log: Callable[[], None]
+) -> None:
+    log()
+    assert "31... (8 characters)" in _leaks(secret_guard)
+
+
+async def test_secret_in_an_exception_raised_to_the_test_fails_it(
+    entry: MockConfigEntry, secret_guard: SecretGuard
+) -> None:
+    def log_in() -> None:
+        try:
+            {}[ACCESS_CODE]
+        except KeyError as error:
+            raise RuntimeError("login failed") from error  # the cause carries it
+
+    with pytest.raises(RuntimeError):
+        log_in()
+    assert "exception raised to the test (KeyError)" in _leaks(secret_guard)
+
+
+async def test_secret_in_an_action_response_fails_the_test(
+    hass: HomeAssistant, entry: MockConfigEntry, secret_guard: SecretGuard
+) -> None:
+    hass.services.async_register(
+        "test", "echo", lambda _: {"code": ACCESS_CODE}, supports_response=SupportsResponse.ONLY
+    )
+    await hass.services.async_call("test", "echo", blocking=True, return_response=True)
+    assert "response of test.echo" in _leaks(secret_guard)
+
+
+async def test_secret_in_diagnostics_fails_the_test(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    loaded_prusa_entry: MockConfigEntry,
+    prusa_sim: PrusaSimulator,
+    secret_guard: SecretGuard,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(diagnostics, "async_redact_data", lambda data, _: data)  # a regression
+    assert await async_setup_component(hass, "diagnostics", {})
+    await get_diagnostics_for_config_entry(hass, hass_client, loaded_prusa_entry)
+    assert f"diagnostics: {prusa_sim.password[:2]}..." in _leaks(secret_guard)
+
+
+async def test_secrets_are_learned_from_simulators_and_adapter_configs(
+    secret_guard: SecretGuard,
+) -> None:
+    BambuSimulator(access_code="27182818")
+    PrusaSimulator(password="hunter2hunter2", api_key="key-0123456789")
+    secret_guard.add_from({"costs": {CONF_PASSWORD: "nested-secret"}})
+    assert {"27182818", "hunter2hunter2", "key-0123456789", "nested-secret"} <= (
+        secret_guard.secrets
+    )
+
+
+async def test_a_secret_inside_a_longer_token_is_not_a_leak(
+    entry: MockConfigEntry, secret_guard: SecretGuard
+) -> None:
+    LOGGER.warning("pushed at %s ms", f"17{ACCESS_CODE}01")  # a timestamp, not the code
+    secret_guard.check()
