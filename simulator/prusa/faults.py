@@ -5,12 +5,12 @@ request; `truncate` only by responses that have a body, `non_json` only by JSON 
 204 in between does not use them up. `latency` stays until set back to 0.
 
 `serve(path, body, times=N)` is the generic hook: the next N authenticated requests for exactly
-that path (query ignored) get `body` instead of the real reply, whatever the route (one entry
-per path; serving a path again replaces it). A body given as bytes goes out verbatim (nesting
-deeper than any encoder allows, invalid UTF-8, `Infinity`); anything else is JSON-encoded with
-`NaN`/`Infinity` literals allowed and lone surrogates escaped, as a careless firmware would.
-Canned replies still pass through `truncate`/`non_json`, and the request is recorded with
-`canned=True`.
+that path (decoded or as sent, query ignored) get `body` instead of the real reply, whatever the
+route (one entry per path; serving a path again replaces it). A body given as bytes goes out
+verbatim (nesting deeper than any encoder allows, invalid UTF-8, `Infinity`); anything else is
+JSON-encoded with `NaN`/`Infinity` literals allowed and lone surrogates escaped, as a careless
+firmware would. Canned replies still pass through `truncate`/`non_json`, and the request is
+recorded with `canned=True`.
 """
 
 from __future__ import annotations
@@ -74,11 +74,12 @@ class Faults:
         else:
             self.canned.pop(path, None)
 
-    def take_canned(self, path: str) -> web.Response | None:
-        """The canned reply for `path`, using up one of its `times`; None if there is none."""
-        canned = self.canned.get(path)
-        if canned is None:
+    def take_canned(self, *paths: str) -> web.Response | None:
+        """The canned reply for the first of `paths` that has one, using up one of its `times`."""
+        path = next((path for path in paths if path in self.canned), None)
+        if path is None:
             return None
+        canned = self.canned[path]
         canned.times -= 1
         if canned.times <= 0:
             del self.canned[path]

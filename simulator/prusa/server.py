@@ -125,7 +125,7 @@ class PrusaLinkApi:
         if not verdict.ok:
             return self._refuse(request, verdict.status, verdict.challenge, verdict.body)
         try:
-            canned = faults.take_canned(request.path)
+            canned = faults.take_canned(request.path, request.rel_url.raw_path)
             record.canned = canned is not None
             response = await handler(request) if canned is None else canned
         except Problem as problem:

@@ -241,8 +241,13 @@ def test_files_routes_and_listing() -> None:
     listing = parse_listing(
         {
             "children": [
-                {"name": "A~1.GCO", "display_name": "a.gcode", "ro": True, "m_timestamp": 10},
-                {"name": "dir", "type": "FOLDER"},
+                {
+                    "name": "A~1.GCO",
+                    "display_name": "a.gcode",
+                    "ro": True,
+                    "m_timestamp": 1740830400,
+                },
+                {"name": "dir", "type": "FOLDER", "m_timestamp": 10},  # a clock-less USB stick
                 {"junk": 1},
                 "junk",
             ]
@@ -253,4 +258,5 @@ def test_files_routes_and_listing() -> None:
         ("/usb/A~1.GCO", "a.gcode", True, "FILE"),
         ("/usb/dir", "dir", False, "FOLDER"),
     ]
-    assert listing[0].modified == datetime.fromtimestamp(10, UTC)
+    assert listing[0].modified == datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    assert listing[1].modified is None

@@ -34,17 +34,22 @@ _STRINGS: Final = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _NOT_BRACKETS: Final = bytes(set(range(256)) - set(b"[]{}"))
 
 
-def loads(data: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
+def loads(
+    data: bytes | str, *, max_depth: int = MAX_DEPTH, constants: list[str] | None = None
+) -> Any:
     """Parse JSON with a depth limit checked before parsing; raises ValueError for anything bad.
 
     `NaN` and `Infinity` (Python's json accepts them) become None, like a field the printer left
-    out. Bodies with few brackets skip the depth scan, so a small delta costs one count.
+    out; `constants`, if given, collects their names so the caller can count the reply as bad.
+    Bodies with few brackets skip the depth scan, so a small delta costs one count.
     """
     raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
     if raw.count(b"{") + raw.count(b"[") > max_depth and _depth(raw) > max_depth:
         raise ValueError(f"JSON nested deeper than {max_depth} levels")
     try:
-        return json.loads(raw, parse_constant=_no_constant)
+        return json.loads(
+            raw, parse_constant=_no_constant if constants is None else constants.append
+        )
     except (RecursionError, UnicodeDecodeError) as err:
         raise ValueError(str(err)) from None
 

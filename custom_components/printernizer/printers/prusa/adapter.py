@@ -30,6 +30,7 @@ from ..errors import (
     ProtocolError,
 )
 from ..models import DeviceInfo, JobMetadata, PrinterState
+from ..values import integer, mapping, number
 from .client import Download, HttpStatusError, PrusaClient, base_url
 from .device import Family, device_info, family
 from .files import PrusaFile, download_route, is_bgcode, parse_listing, thumbnail_route
@@ -41,7 +42,7 @@ from .metadata import (
     parse_gcode_tail,
 )
 from .status import ACTIVE_PRINTER_STATES, StatusState, legacy_material, storage_free
-from .values import mapping, number
+from .values import Fields, flag
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ GCODE_TAIL_BYTES: Final = 256 * 1024
 # Never read more of a job file than this looking for metadata.
 MAX_FILE_BYTES: Final = 16 * 1024 * 1024
 _METADATA_CACHE: Final = 4
+_PNG_MAGIC: Final = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,6 +116,7 @@ class PrusaAdapter:
         self._failures = 0
         self._auth_failed = False
         self._identity_at = -math.inf
+        self._identified = False
         self._material_at = -math.inf
         self._material_due = True
         self._storage_due = True
@@ -121,6 +124,8 @@ class PrusaAdapter:
         self._storage_route = True
         self._job_seen: tuple[int, str | None] | None = None
         self._job_file: tuple[int, dict[str, Any]] | None = None
+        # What the job file itself said, kept while only its preview is still missing.
+        self._file_metadata: tuple[tuple[str, str | None], JobMetadata] | None = None
         self._metadata: dict[tuple[str, str | None], JobMetadata] = {}
         self._metadata_task: asyncio.Task[JobMetadata | None] | None = None
         self._metadata_key: tuple[str, str | None] | None = None
@@ -165,8 +170,13 @@ class PrusaAdapter:
         if self._task is not None:
             return
         async with self._poll_lock:
-            await self._identify()
-            await self._cycle()
+            try:
+                await self._identify()
+                await self._cycle()
+            except AdapterError:
+                raise
+            except Exception as err:
+                raise ProtocolError(f"unusable reply ({type(err).__name__})") from err
             self._publish()
             self._schedule(self._delay(1))
         self._task = asyncio.get_running_loop().create_task(
@@ -210,8 +220,15 @@ class PrusaAdapter:
         """
         storage = "usb" if self._family == "buddy" else "local"
         folder = f"/{storage}/{path.strip('/')}".rstrip("/")
-        body = await self._client.get_cached_json(f"/api/v1/files{folder}")
-        return parse_listing(body, folder)
+        fields = Fields()
+        try:
+            body = await self._client.get_cached_json(f"/api/v1/files{folder}", fields=fields)
+        except ProtocolError as err:
+            self._on_malformed(err)
+            raise
+        files = parse_listing(body, folder, fields=fields)
+        self._tally(fields, "files")
+        return files
 
     async def job_metadata(self) -> JobMetadata | None:
         """Slicer metadata of the current (or last) job, read once per job.
@@ -260,11 +277,10 @@ class PrusaAdapter:
                 self._on_unreachable(err)
                 if not self._auth_failed:
                     self._auth_failed = True
-                    for listener in tuple(self._error_listeners):
-                        listener(err)
+                    self._notify_error(err)
             except PrinterOfflineError as err:
                 self._on_unreachable(err)
-            except ProtocolError as err:
+            except Exception as err:  # a bad reply costs this poll, never the loop
                 self._on_malformed(err)
                 self._schedule(self._delay(1))
             else:
@@ -278,12 +294,14 @@ class PrusaAdapter:
         if now - self._identity_at >= self._timing.identity_interval:
             self._identity_at = now
             await self._optional(self._identify())
-        body = await self._client.get_json("/api/v1/status")
+        fields = Fields()
+        body = await self._client.get_json("/api/v1/status", fields=fields)
         if body is None:
             raise ProtocolError("GET /api/v1/status: empty reply")
         previous_state, previous_job = self._status.printer_state, self._status.job_id
         had_transfer = self._status.state.transfer_progress is not None
-        state = self._status.apply_status(body, datetime.now(UTC))
+        state = self._status.apply_status(body, datetime.now(UTC), fields=fields)
+        self._tally(fields, "status")
         raw, job_id = self._status.printer_state, self._status.job_id
         new_job = job_id is not None and job_id != previous_job
         if raw != previous_state:
@@ -301,28 +319,41 @@ class PrusaAdapter:
                 await self._optional(self._fetch_storage())
 
     async def _identify(self) -> None:
-        version = await self._client.get_json("/api/version") or {}
-        info = await self._client.get_json("/api/v1/info") or {}
-        self._family = family(version)
-        self._device = device_info(version, info, self._config.host)
-        mmu = info.get("mmu")
+        """Identity; the serial and family learned at setup stay (they name the device)."""
+        fields = Fields()
+        version = await self._client.get_json("/api/version", fields=fields) or {}
+        info = await self._client.get_json("/api/v1/info", fields=fields) or {}
+        device = device_info(version, info, self._config.host, fields=fields)
+        if self._identified:
+            device = replace(device, serial=self._device.serial)
+        else:
+            self._family = family(version)
+        self._device, self._identified = device, True
         self._status.apply_identity(
-            mmu=mmu if isinstance(mmu, bool) else None,
-            nozzle_diameter=number(info.get("nozzle_diameter"))
-            or number(version.get("nozzle_diameter")),
+            mmu=fields.read(info, "mmu", flag),
+            nozzle_diameter=fields.read(info, "nozzle_diameter", number)
+            or fields.read(version, "nozzle_diameter", number),
         )
+        self._tally(fields, "identity")
         self._identity_at = asyncio.get_running_loop().time()
 
     async def _fetch_job(self, job_id: int, raw: str | None) -> None:
-        """The job's file (name, path, refs, Pi `meta`) once per job and printer state."""
+        """The job's file (name, path, refs, Pi `meta`) once per job and printer state.
+
+        A reply for another job or with unusable values is asked for again next poll.
+        """
+        fields = Fields()
         try:
-            body = await self._client.get_json("/api/v1/job")
+            body = await self._client.get_json("/api/v1/job", fields=fields)
         except ProtocolError as err:
             self._on_malformed(err)
             return
-        self._job_seen = (job_id, raw)
-        self._status.apply_job(body)
-        if body is not None and self._status.state.job.job_id == str(job_id):
+        self._status.apply_job(body, fields=fields)
+        self._tally(fields, "job")
+        if body is None:
+            self._job_seen = (job_id, raw)
+        elif not fields.rejected and integer(body.get("id")) == job_id:
+            self._job_seen = (job_id, raw)
             self._job_file = (job_id, mapping(body.get("file")))
 
     async def _fetch_material(self, now: float, *, new_job: bool) -> None:
@@ -341,13 +372,19 @@ class PrusaAdapter:
             return
         self._material_at = now
         self._material_due = False
-        body = await self._optional(self._client.get_json("/api/printer"))
+        fields = Fields()
+        body = await self._optional(self._client.get_json("/api/printer", fields=fields))
         if body is not None:
-            self._status.set_material(legacy_material(body))
+            self._status.set_material(legacy_material(body, fields=fields))
+            self._tally(fields, "material")
 
     async def _fetch_storage(self) -> None:
-        free = storage_free(await self._client.get_json("/api/v1/storage"))
-        self._storage_route = free is not None
+        """Free bytes; a clean reply without them means this printer never has them."""
+        fields = Fields()
+        body = await self._client.get_json("/api/v1/storage", fields=fields)
+        free = storage_free(body, fields=fields)
+        self._tally(fields, "storage")
+        self._storage_route = free is not None or bool(fields.rejected)
         self._status.set_storage_free(free)
 
     async def _optional[T](self, request: Awaitable[T]) -> T | None:
@@ -404,9 +441,35 @@ class PrusaAdapter:
             self._material_due = self._storage_due = True
             self._job_seen = None
 
-    def _on_malformed(self, err: ProtocolError) -> None:
+    def _on_malformed(self, err: Exception) -> None:
+        """Count a reply that could not (fully) be used; only the first one is logged.
+
+        A reply that raised something other than ProtocolError is a parser bug: its traceback
+        goes with that one line.
+        """
         self.malformed += 1
-        _LOGGER.debug("Prusa printer %s sent a bad reply: %s", self._name, err)
+        if self.malformed == 1:
+            _LOGGER.warning(
+                "Prusa printer %s sent a reply that could not be used (%s: %s); polling goes on, "
+                "later ones are only counted (diagnostics: malformed_responses)",
+                self._name,
+                type(err).__name__,
+                err,
+                exc_info=not isinstance(err, ProtocolError),
+            )
+
+    def _tally(self, fields: Fields, reply: str) -> None:
+        """One malformed reply for all the unusable values it carried."""
+        if fields.rejected:
+            names = ", ".join(dict.fromkeys(fields.rejected))
+            self._on_malformed(ProtocolError(f"{reply}: unusable {names}"))
+
+    def _notify_error(self, err: AdapterError) -> None:
+        for listener in tuple(self._error_listeners):
+            try:
+                listener(err)
+            except Exception:
+                _LOGGER.exception("Prusa printer %s: error listener failed", self._name)
 
     def _publish(self) -> None:
         state = self._status.state
@@ -441,11 +504,15 @@ class PrusaAdapter:
     # Job metadata
 
     async def _read_metadata(self, key: tuple[str, str | None]) -> JobMetadata | None:
+        """None while the printer cannot answer (a later call tries again); else final."""
         try:
             async with asyncio.timeout(self._timing.download_timeout):
-                metadata = await self._job_file_metadata(int(key[0]))
-        except (PrinterOfflineError, ProtocolError, TimeoutError, ValueError) as err:
+                metadata = await self._job_file_metadata(key)
+        except (AdapterError, TimeoutError) as err:
             _LOGGER.debug("Prusa printer %s: no job metadata yet: %s", self._name, err)
+            return None
+        except Exception as err:  # the caller is a background task
+            self._on_malformed(err)
             return None
         finally:
             if self._metadata_key == key:
@@ -456,30 +523,54 @@ class PrusaAdapter:
             self._metadata[key] = metadata
         return metadata
 
-    async def _job_file_metadata(self, job_id: int) -> JobMetadata | None:
+    async def _job_file_metadata(self, key: tuple[str, str | None]) -> JobMetadata | None:
+        """The file's metadata (read once per job), then its preview if the file had none."""
+        job_id = int(key[0])
         if self._job_file is None or self._job_file[0] != job_id:
             body = await self._client.get_json("/api/v1/job")
-            if body is None or body.get("id") != job_id:
+            if body is None or integer(body.get("id")) != job_id:
                 return None
             self._job_file = (job_id, mapping(body.get("file")))
         file = self._job_file[1]
-        meta = file.get("meta")
-        if isinstance(meta, dict) and meta:
-            metadata = metadata_from_values(meta)
-        elif (route := download_route(file, self._family)) is not None:
-            try:
-                metadata = await self._read_job_file(route, bgcode=is_bgcode(file))
-            except HttpStatusError as err:
-                if err.status != 404:
-                    raise
-                metadata = JobMetadata()  # gone or not downloadable: asking again won't help
+        if self._file_metadata is not None and self._file_metadata[0] == key:
+            metadata = self._file_metadata[1]
         else:
-            metadata = JobMetadata()
+            metadata = await self._file_values(file)
+            self._file_metadata = (key, metadata)
         if metadata.thumbnail_png is None and (route := thumbnail_route(file, self._family)):
-            thumbnail = await self._client.get_bytes(route, MAX_THUMBNAIL_BYTES)
-            if thumbnail is not None and thumbnail.startswith(b"\x89PNG\r\n\x1a\n"):
-                metadata = replace(metadata, thumbnail_png=thumbnail)
+            metadata = replace(metadata, thumbnail_png=await self._thumbnail(route))
         return metadata
+
+    async def _file_values(self, file: dict[str, Any]) -> JobMetadata:
+        """From Prusa-Link's `meta` or the file itself; empty when asking again cannot help.
+
+        That is a 4xx for the file (gone, not downloadable) or a parser failure (the same bytes
+        would fail the same way). Offline, timeouts, 5xx and cut transfers raise.
+        """
+        try:
+            meta = file.get("meta")
+            if isinstance(meta, dict) and meta:
+                return metadata_from_values(meta)
+            if (route := download_route(file, self._family)) is None:
+                return JobMetadata()
+            return await self._read_job_file(route, bgcode=is_bgcode(file))
+        except HttpStatusError as err:
+            if err.status >= 500:
+                raise
+        except (AdapterError, TimeoutError):
+            raise
+        except Exception as err:  # a parser bug costs this job's metadata
+            self._on_malformed(err)
+        return JobMetadata()
+
+    async def _thumbnail(self, route: str) -> bytes | None:
+        """The preview if the printer serves a PNG within the size limit; offline raises."""
+        try:
+            image = await self._client.get_bytes(route, MAX_THUMBNAIL_BYTES)
+        except HttpStatusError as err:
+            _LOGGER.debug("Prusa printer %s: no preview: %s", self._name, err)
+            return None
+        return image if image is not None and image.startswith(_PNG_MAGIC) else None
 
     async def _read_job_file(self, route: str, *, bgcode: bool) -> JobMetadata:
         """Only as much of the file as holds the metadata: bgcode head, G-code tail."""

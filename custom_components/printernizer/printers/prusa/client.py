@@ -11,7 +11,6 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-import json
 import logging
 from typing import Any, Final
 
@@ -19,7 +18,9 @@ import aiohttp
 from yarl import URL
 
 from ..errors import AuthenticationError, PrinterOfflineError, PrinterTimeoutError, ProtocolError
+from ..values import loads, text
 from .digest import DigestAuth, UnsupportedChallengeError, digest_challenge
+from .values import Fields
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -28,6 +29,10 @@ MAX_ERROR_BYTES: Final = 4096
 _OFFLINE_STATUSES: Final = frozenset({502, 503, 504})
 _IDEMPOTENT: Final = frozenset({"GET", "HEAD"})
 _ETAG_ENTRIES: Final = 32
+
+
+class TooLargeError(ProtocolError):
+    """A reply bigger than the caller's limit; the body was not read."""
 
 
 class HttpStatusError(ProtocolError):
@@ -80,16 +85,13 @@ def error_message(body: bytes) -> str | None:
     if not content:
         return None
     try:
-        data = json.loads(content)
+        data = loads(content)
     except ValueError:
         data = None
     if isinstance(data, dict):
-        for key in ("message", "title"):
-            if isinstance(data.get(key), str) and data[key].strip():
-                return str(data[key]).strip()[:200]
-        return None
+        return text(data.get("message"), limit=200) or text(data.get("title"), limit=200)
     parts = [part.strip() for part in content.split("\n\n") if part.strip()]
-    return parts[-1][:200] if parts else None
+    return text(parts[-1], limit=200) if parts else None
 
 
 @contextmanager
@@ -160,29 +162,40 @@ class PrusaClient:
         return self._auth.challenge.realm if self._auth.challenge else None
 
     async def request(
-        self, method: str, path: str, *, headers: Mapping[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        limit: int = MAX_JSON_BYTES,
     ) -> Reply:
-        """Send one request and read the reply; non-2xx/304 statuses raise typed errors."""
+        """Send one request and read the reply; non-2xx/304 statuses raise typed errors.
+
+        A body over `limit` bytes raises TooLargeError.
+        """
         target = request_path(path)
         async with self.lock:
             with _mapped_errors(method, target):
                 response = await self._send(method, target, headers, self._timeout)
                 try:
-                    body = await self._read(response, method, target)
+                    body = await self._read(response, method, target, limit)
                 finally:
                     response.release()
         reply = Reply(response.status, response.headers, body)
         self._check(method, target, reply)
         return reply
 
-    async def get_json(self, path: str) -> dict[str, Any] | None:
-        """A JSON object from a GET; None for 204 No Content."""
+    async def get_json(self, path: str, *, fields: Fields | None = None) -> dict[str, Any] | None:
+        """A JSON object from a GET; None for 204 No Content.
+
+        `fields` notes `NaN`/`Infinity` literals, which read as null.
+        """
         reply = await self.request("GET", path)
         if reply.status == 204:
             return None
-        return self._decode(path, reply.body)
+        return self._decode(path, reply.body, fields)
 
-    async def get_cached_json(self, path: str) -> dict[str, Any]:
+    async def get_cached_json(self, path: str, *, fields: Fields | None = None) -> dict[str, Any]:
         """A JSON object that the printer tags with an ETag (listings): 304 reuses the last one."""
         target = request_path(path)
         cached = self._etags.get(target)
@@ -190,7 +203,7 @@ class PrusaClient:
         reply = await self.request("GET", target, headers=headers)
         if reply.status == 304 and cached:
             return cached[1]
-        data = self._decode(target, reply.body) if reply.status != 204 else {}
+        data = self._decode(target, reply.body, fields) if reply.status != 204 else {}
         if etag := reply.headers.get("ETag"):
             self._etags.pop(target, None)
             if len(self._etags) >= _ETAG_ENTRIES:
@@ -199,16 +212,19 @@ class PrusaClient:
         return data
 
     async def get_bytes(self, path: str, limit: int) -> bytes | None:
-        """A small binary (a thumbnail): None when the printer has none (404) or it is too big."""
+        """A small binary (a thumbnail): None when the printer has none (404) or it is too big.
+
+        Bigger ones are not read at all.
+        """
         try:
-            reply = await self.request("GET", path, headers={"Accept": "*/*"})
+            reply = await self.request("GET", path, headers={"Accept": "*/*"}, limit=limit)
+        except TooLargeError:
+            return None
         except HttpStatusError as err:
             if err.status == 404:
                 return None
             raise
-        if reply.status != 200 or len(reply.body) > limit:
-            return None
-        return reply.body
+        return reply.body if reply.status == 200 else None
 
     @asynccontextmanager
     async def stream(
@@ -308,12 +324,12 @@ class PrusaClient:
     ) -> bytes:
         """The body, refusing more than `limit` bytes (a confused printer must not eat memory)."""
         if response.content_length is not None and response.content_length > limit:
-            raise ProtocolError(f"{method} {target}: {response.content_length} bytes is too large")
+            raise TooLargeError(f"{method} {target}: {response.content_length} bytes is too large")
         body = bytearray()
         async for chunk in response.content.iter_chunked(1 << 16):
             body += chunk
             if len(body) > limit:
-                raise ProtocolError(f"{method} {target}: response too large")
+                raise TooLargeError(f"{method} {target}: response too large")
         return bytes(body)
 
     @staticmethod
@@ -333,11 +349,15 @@ class PrusaClient:
         raise HttpStatusError(method, target, status, message)
 
     @staticmethod
-    def _decode(target: str, body: bytes) -> dict[str, Any]:
+    def _decode(target: str, body: bytes, fields: Fields | None) -> dict[str, Any]:
+        """A JSON object, depth-limited before parsing; `Infinity`/`NaN` read as null."""
+        constants: list[str] = []
         try:
-            data = json.loads(body)
+            data = loads(body, constants=constants)
         except ValueError as err:
-            raise ProtocolError(f"GET {target}: not JSON ({len(body)} bytes)") from err
+            raise ProtocolError(f"GET {target}: not usable JSON ({len(body)} bytes)") from err
+        if constants and fields is not None:
+            fields.rejected.extend(constants)
         if not isinstance(data, dict):
             raise ProtocolError(f"GET {target}: not a JSON object")
         return data

@@ -11,7 +11,8 @@ import re
 from typing import Any, Final, Literal
 
 from ..models import DeviceInfo
-from .values import mapping, text
+from ..values import mapping, text
+from .values import Fields
 
 Family = Literal["buddy", "pi"]
 
@@ -57,13 +58,16 @@ def _canonical(value: str) -> str | None:
     return token
 
 
-def device_info(version: dict[str, Any], info: dict[str, Any], fallback: str) -> DeviceInfo:
+def device_info(
+    version: dict[str, Any], info: dict[str, Any], fallback: str, *, fields: Fields | None = None
+) -> DeviceInfo:
     """DeviceInfo from the two identity bodies; `fallback` stands in for a missing serial."""
+    fields = fields or Fields()
     version, info = mapping(version), mapping(info)
-    hostname = text(info.get("hostname")) or text(version.get("hostname"))
+    hostname = fields.read(info, "hostname", text) or fields.read(version, "hostname", text)
     return DeviceInfo(
-        serial=text(info.get("serial")) or hostname or fallback,
+        serial=fields.read(info, "serial", text) or hostname or fallback,
         model=model_name(version, info),
-        firmware=text(version.get("firmware")),
-        name=text(info.get("name")) or hostname,
+        firmware=fields.read(version, "firmware", text),
+        name=fields.read(info, "name", text) or hostname,
     )

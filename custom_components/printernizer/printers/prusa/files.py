@@ -8,12 +8,13 @@ in `display_name`. Download and thumbnail routes differ per family, so the print
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from ..values import mapping, text, timestamp
 from .device import Family
 from .status import file_path
-from .values import integer, mapping, text
+from .values import Fields, byte_count
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -31,28 +32,38 @@ class PrusaFile:
     thumbnail: str | None = None
 
 
-def parse_listing(body: dict[str, Any], folder: str) -> tuple[PrusaFile, ...]:
-    """The children of a folder body (`/api/v1/files/<storage>/<path>`); junk entries dropped."""
+def parse_listing(
+    body: dict[str, Any], folder: str, *, fields: Fields | None = None
+) -> tuple[PrusaFile, ...]:
+    """The children of a folder body (`/api/v1/files/<storage>/<path>`); junk entries dropped.
+
+    A file time outside 2000-2200 is no time (USB sticks without a clock say 1980), not junk.
+    """
+    fields = fields or Fields()
     children = body.get("children")
+    if not isinstance(children, list):
+        fields.mapping(body, "children")  # notes anything but a missing list
+        children = []
     files: list[PrusaFile] = []
-    for item in children if isinstance(children, list) else ():
-        child = mapping(item)
-        name = text(child.get("name"))
+    for item in children:
+        if not isinstance(item, dict):
+            fields.rejected.append("children")
+            continue
+        name = fields.read(item, "name", text)
         if name is None:
             continue
-        refs = mapping(child.get("refs"))
-        stamp = integer(child.get("m_timestamp"))
+        refs = fields.mapping(item, "refs")
         files.append(
             PrusaFile(
                 name=name,
-                display_name=text(child.get("display_name")) or name,
+                display_name=fields.read(item, "display_name", text) or name,
                 path=f"{folder.rstrip('/')}/{name}",
-                kind=text(child.get("type")) or "FILE",
-                size=integer(child.get("size")),
-                modified=datetime.fromtimestamp(stamp, UTC) if stamp else None,
-                read_only=bool(child.get("ro") or child.get("read_only")),
-                download=text(refs.get("download")),
-                thumbnail=text(refs.get("thumbnail")),
+                kind=fields.read(item, "type", text) or "FILE",
+                size=fields.read(item, "size", byte_count),
+                modified=timestamp(item.get("m_timestamp")),
+                read_only=item.get("ro") is True or item.get("read_only") is True,
+                download=fields.read(refs, "download", text),
+                thumbnail=fields.read(refs, "thumbnail", text),
             )
         )
     return tuple(files)

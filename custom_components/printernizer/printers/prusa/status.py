@@ -12,11 +12,14 @@ import math
 from typing import Any, Final
 
 from ..models import JobInfo, PrinterState, PrinterStatus, Temperature
-from .values import integer, mapping, number, text
+from ..values import integer, mapping, number, seconds, text
+from .values import Fields, byte_count, percent
 
 # What the Pi's legacy /api/printer says when it does not know the material.
 _NO_MATERIAL: Final = frozenset({"-", "--", "---", "n/a", "none"})
 _ACTIVE: Final = frozenset({PrinterStatus.PRINTING, PrinterStatus.PAUSED})
+# A Pi lists two storages; nobody has sixteen, and a hostile list must not be walked for long.
+_MAX_STORAGES: Final = 16
 _STATES: Final = {
     "IDLE": PrinterStatus.IDLE,
     "READY": PrinterStatus.IDLE,
@@ -50,48 +53,52 @@ def map_state(
     return (status, False) if status is not None else None
 
 
-def remaining_minutes(seconds: Any) -> int | None:
+def remaining_minutes(value: Any) -> int | None:
     """Seconds left as whole minutes, rounded up so 0 means done."""
-    value = number(seconds)
-    if value is None or value < 0:
-        return None
-    return math.ceil(value / 60)
+    left = seconds(value)
+    return None if left is None else math.ceil(left / 60)
 
 
-def storage_free(storage: Any) -> int | None:
+def storage_free(storage: Any, *, fields: Fields | None = None) -> int | None:
     """Free bytes from a status `storage` (object on Buddy, list on a Pi) or a storage list.
 
     The first writable entry with a byte count wins (the Pi's /local, not its read-only SD).
+    Buddy's `available` is a flag, not a count.
     """
+    fields = fields or Fields()
     if isinstance(storage, dict) and "storage_list" in storage:
         storage = storage["storage_list"]
-    entries = storage if isinstance(storage, list) else [storage]
+    entries = storage[:_MAX_STORAGES] if isinstance(storage, list) else [storage]
     for item in entries:
         entry = mapping(item)
         if entry.get("read_only") is True or entry.get("ro") is True:
             continue
         for key in ("free_space", "free", "available"):
-            value = entry.get(key)
-            if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-                return int(value)
+            if isinstance(entry.get(key), bool):
+                continue
+            if (free := fields.read(entry, key, byte_count)) is not None:
+                return free
     return None
 
 
-def legacy_material(body: Any) -> str | None:
+def legacy_material(body: Any, *, fields: Fields | None = None) -> str | None:
     """The loaded material from legacy /api/printer `telemetry.material` (Buddy only knows it)."""
-    material = text(mapping(mapping(body).get("telemetry")).get("material"))
+    fields = fields or Fields()
+    telemetry = fields.mapping(mapping(body), "telemetry")
+    material = fields.read(telemetry, "material", text)
     if material is None or material.lower() in _NO_MATERIAL:
         return None
     return material
 
 
-def file_path(file: Any) -> str | None:
+def file_path(file: Any, *, fields: Fields | None = None) -> str | None:
     """The API path of a job file: its directory plus the (8.3 on Buddy) name."""
+    fields = fields or Fields()
     file = mapping(file)
-    name = text(file.get("name"))
+    name = fields.read(file, "name", text)
     if name is None:
         return None
-    directory = text(file.get("path")) or ""
+    directory = fields.read(file, "path", text) or ""
     if name.startswith("/"):
         return name
     return f"{directory.rstrip('/')}/{name}"
@@ -106,12 +113,15 @@ class StatusState:
         self.printer_state: str | None = None
         self.job_id: int | None = None
 
-    def apply_status(self, body: dict[str, Any], now: datetime) -> PrinterState:
+    def apply_status(
+        self, body: dict[str, Any], now: datetime, *, fields: Fields | None = None
+    ) -> PrinterState:
         """Fold in a /api/v1/status body; `now` dates a newly seen job's start."""
-        printer = mapping(body.get("printer"))
-        job = body.get("job") if isinstance(body.get("job"), dict) else None
-        job_id = integer(job.get("id")) if job is not None else None
-        raw_state = text(printer.get("state"))
+        fields = fields or Fields()
+        printer = fields.mapping(body, "printer")
+        job = fields.mapping(body, "job") or None
+        job_id = fields.read(job, "id", integer) if job is not None else None
+        raw_state = fields.read(printer, "state", text)
         self.printer_state = raw_state.upper() if raw_state else None
         self.job_id = job_id
         previous = self.state.status if self.state.online else PrinterStatus.IDLE
@@ -121,24 +131,26 @@ class StatusState:
             changes["status"], changes["needs_attention"] = mapped
         elif not self.state.online:
             changes["status"] = PrinterStatus.IDLE
+        read = fields.read
         changes["nozzle"] = Temperature(
-            current=number(printer.get("temp_nozzle")), target=number(printer.get("target_nozzle"))
+            current=read(printer, "temp_nozzle", number),
+            target=read(printer, "target_nozzle", number),
         )
         changes["bed"] = Temperature(
-            current=number(printer.get("temp_bed")), target=number(printer.get("target_bed"))
+            current=read(printer, "temp_bed", number), target=read(printer, "target_bed", number)
         )
-        changes["z_height"] = number(printer.get("axis_z"))
-        changes["speed_percent"] = integer(printer.get("speed"))
-        changes["flow_percent"] = integer(printer.get("flow"))
-        changes["hotend_fan_rpm"] = integer(printer.get("fan_hotend"))
-        changes["print_fan_rpm"] = integer(printer.get("fan_print"))
-        transfer = body.get("transfer")
+        changes["z_height"] = read(printer, "axis_z", number)
+        changes["speed_percent"] = read(printer, "speed", integer)
+        changes["flow_percent"] = read(printer, "flow", integer)
+        changes["hotend_fan_rpm"] = read(printer, "fan_hotend", integer)
+        changes["print_fan_rpm"] = read(printer, "fan_print", integer)
+        transfer = fields.mapping(body, "transfer") or None
         changes["transfer_progress"] = (
-            number(transfer.get("progress")) if isinstance(transfer, dict) else None
+            read(transfer, "progress", percent) if transfer is not None else None
         )
-        if (free := storage_free(body.get("storage"))) is not None:
+        if (free := storage_free(body.get("storage"), fields=fields)) is not None:
             changes["storage_free_bytes"] = free
-        changes["job"] = self._job_from_status(job, job_id, changes.get("status"), now)
+        changes["job"] = self._job_from_status(job, job_id, changes.get("status"), now, fields)
         return self._replace(changes)
 
     def _job_from_status(
@@ -147,6 +159,7 @@ class StatusState:
         job_id: int | None,
         status: PrinterStatus | None,
         now: datetime,
+        fields: Fields,
     ) -> JobInfo:
         current = self.state.job
         if job is None or job_id is None:
@@ -154,7 +167,7 @@ class StatusState:
             if status is PrinterStatus.FINISHED and current.job_id is not None:
                 return replace(current, progress=100.0, remaining_minutes=0)
             return current
-        printing = integer(job.get("time_printing"))
+        printing = fields.read(job, "time_printing", seconds)
         restarted = (
             printing is not None
             and current.printing_seconds is not None
@@ -171,22 +184,26 @@ class StatusState:
             started_at = (now - timedelta(seconds=printing)).replace(microsecond=0)
         return replace(
             current,
-            progress=number(job.get("progress")),
-            remaining_minutes=remaining_minutes(job.get("time_remaining")),
+            progress=fields.read(job, "progress", percent),
+            remaining_minutes=fields.read(job, "time_remaining", remaining_minutes),
             printing_seconds=printing,
             started_at=started_at,
         )
 
-    def apply_job(self, body: dict[str, Any] | None) -> PrinterState:
+    def apply_job(
+        self, body: dict[str, Any] | None, *, fields: Fields | None = None
+    ) -> PrinterState:
         """Fold in a /api/v1/job body (None for 204): the file behind the current job."""
         if body is None:
             return self.state
-        job_id = integer(body.get("id"))
+        fields = fields or Fields()
+        job_id = fields.read(body, "id", integer)
         if job_id is None or str(job_id) != self.state.job.job_id:
             return self.state
-        file = mapping(body.get("file"))
-        name = text(file.get("display_name")) or text(file.get("name"))
-        return self._replace({"job": replace(self.state.job, name=name, file=file_path(file))})
+        file = fields.mapping(body, "file")
+        name = fields.read(file, "display_name", text) or fields.read(file, "name", text)
+        path = file_path(file, fields=fields)
+        return self._replace({"job": replace(self.state.job, name=name, file=path)})
 
     def apply_identity(self, *, mmu: bool | None, nozzle_diameter: float | None) -> PrinterState:
         """Facts from /api/v1/info that the state carries."""
