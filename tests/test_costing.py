@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+import math
+from typing import Any
+
+import pytest
 
 from custom_components.printernizer.costs import CostSettings, Material
 from custom_components.printernizer.jobs import JobRecord, JobStatus, MaterialUse
@@ -73,3 +77,38 @@ def test_ended_job_is_priced_from_meter_readings_when_it_has_them() -> None:
     assert unknown.cost is not None
     assert unknown.cost["gross"] is None
     assert "price_per_kg_petg" in unknown.cost["unknown"]
+
+
+@pytest.mark.parametrize(
+    ("change", "unknown"),
+    [
+        ({"materials": (MaterialUse(material="PLA", planned_grams=-5.0, grams=-5.0),)}, "grams"),
+        ({"materials": (MaterialUse(material="PLA", grams=math.nan),)}, "grams"),
+        ({"meter_readings": (10.0, -3.0)}, None),
+        ({"meter_readings": (10.0, math.inf)}, None),
+        ({"duration_seconds": math.inf}, "hours"),
+    ],
+    ids=["negative grams", "NaN grams", "negative reading", "infinite reading", "endless job"],
+)
+def test_impossible_amounts_of_a_record_are_unknown_not_an_error(
+    change: dict[str, Any], unknown: str | None
+) -> None:
+    """A hand-edited record priced as its job ends: the cost model must not raise there."""
+    ended = replace(
+        RUNNING,
+        **{
+            "status": JobStatus.COMPLETED,
+            "ended_at": T0 + timedelta(hours=2),
+            "duration_seconds": 7200.0,
+            **change,
+        },
+    )
+    priced = record_costs(ended, SETTINGS)
+    assert priced.cost is not None
+    if unknown is None:  # bad meter readings: energy estimated from the average power instead
+        assert priced.energy_source == "estimated"
+        assert priced.cost["gross"] is not None
+    else:
+        assert priced.cost["gross"] is None
+    running = running_costs(replace(RUNNING, **change), SETTINGS, now=T0 + timedelta(hours=1))
+    assert running.wear is not None

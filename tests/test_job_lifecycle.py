@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from hypothesis import given, settings, strategies as st
+import orjson
 import pytest
 
 from custom_components.printernizer.costs import CostSettings, Material, job_costs
@@ -773,3 +774,112 @@ def test_default_ids_are_uuid4_hex() -> None:
     assert active is not None
     assert len(active.id) == 32
     assert int(active.id, 16) >= 0
+
+
+# --- hostile text from a printer or a user ----------------------------------------------------
+
+HOSTILE_TEXT = st.text(
+    st.characters(categories=["Cs", "Cc", "Zs", "Zl", "L", "N", "P"]), max_size=600
+) | st.sampled_from(["Cube\ud800", "\udfff", "\x00\x1b[31m", "  ", "x" * 2000, "\r\n\r\n"])
+
+
+def storable(record: JobRecord) -> bytes:
+    """The record as the history's Store writes it (orjson refuses lone surrogates)."""
+    return orjson.dumps(record.to_dict())
+
+
+def test_a_job_named_with_a_lone_surrogate_is_one_storable_record() -> None:
+    """Valid JSON from a printer ("Cube\\ud800"): the record is storable, the job still one."""
+    clock = Clock()
+    track = tracker(clock)
+    name, file = "Cube\ud800", "/cache/Cube\ud800\x07.gcode.3mf"
+    events = run(
+        track,
+        clock,
+        [
+            (0, snap(S.PRINTING, 5, job_id="7\udc00", name=name, file=file)),
+            (60, snap(S.PRINTING, 25, job_id="7\udc00", name=name, file=file)),
+            (60, snap(S.FINISHED, 100, job_id="7\udc00", name=name, file=file)),
+        ],
+    )
+    assert Counter(event.kind for event in events) == {
+        EventKind.STARTED: 1,
+        EventKind.PROGRESS: 10,
+        EventKind.FINISHED: 1,
+    }
+    ended = events[-1].record
+    assert (ended.job_name, ended.file, ended.printer_job_id, ended.status) == (
+        "Cube\ufffd",
+        "/cache/Cube\ufffd.gcode.3mf",
+        "7\ufffd",
+        JobStatus.COMPLETED,
+    )
+    assert all(storable(event.record) for event in events)
+    # The printer keeps showing the finished job: no second record.
+    assert run(track, clock, [(60, snap(S.FINISHED, 100, job_id="7\udc00", name=name))]) == []
+
+
+def test_slicer_materials_with_broken_text_are_storable() -> None:
+    metadata = JobMetadata(
+        filaments=(FilamentUsage(material="PLA\ud800", grams=10.0, color="#FF\x00FFFF"),)
+    )
+    (material,) = planned_materials(metadata)
+    assert (material.material, material.color) == ("PLA\ufffd", "#FFFFFF")
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(
+    name=HOSTILE_TEXT, file=HOSTILE_TEXT, customer=HOSTILE_TEXT, notes=HOSTILE_TEXT,
+    material=HOSTILE_TEXT,
+)  # fmt: skip
+def test_every_record_is_storable_and_reads_back(
+    name: str, file: str, customer: str, notes: str, material: str
+) -> None:
+    record = JobRecord(
+        id="x",
+        serial="S",
+        printer_name="P",
+        started_at=T0,
+        updated_at=T0,
+        job_name=name,
+        file=file,
+        customer=customer,
+        project=customer,
+        notes=notes,
+        materials=(MaterialUse(material=material, color=material),),
+    )
+    assert JobRecord.from_dict(orjson.loads(storable(record))) == record
+    assert record.job_name is None or len(record.job_name) <= 255
+    assert record.notes is None or len(record.notes) <= 5000
+    if "\n" in notes.strip() and "\ud800" not in notes:
+        assert "\n" in (record.notes or "")  # notes keep their lines
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"started_at": 1746086400},
+        {"materials": "PLA"},
+        {"materials": ["PLA"]},
+        {"cost": [["gross", "1.00"]]},
+        {"id": 7},
+        {"serial": ["S"]},
+        {"job_name": {"a": 1}},
+        {"notes": 5},
+        {"status": ["completed"]},
+        {"pause_count": "1"},
+        {"closed_after_restart": "yes"},
+        {"meter_readings": "1,2"},
+        {"meter_readings": [1, None]},
+        {"progress": "50"},
+        {"duration_seconds": 10**400},
+        {"ended_at": "9999-12-31T23:00:00-05:00"},
+        {"updated_at": 5},
+    ],
+    ids=repr,
+)
+def test_from_dict_refuses_values_of_the_wrong_type(change: dict[str, Any]) -> None:
+    """Raised as TypeError or ValueError, which the history counts as an unreadable record."""
+    data = {"id": "x", "serial": "S", "started_at": "2025-05-01T08:00:00+00:00"} | change
+    with pytest.raises((TypeError, ValueError)):
+        JobRecord.from_dict(data)
