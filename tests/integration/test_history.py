@@ -17,6 +17,7 @@ import zlib
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir, storage
+from homeassistant.helpers.json import json_bytes
 from homeassistant.util import dt as dt_util
 from hypothesis import HealthCheck, given, settings, strategies as st
 import pytest
@@ -566,6 +567,26 @@ async def test_a_listener_may_remove_itself(hass: HomeAssistant) -> None:
     assert calls == ["job-1", "job-1 again", "job-2 again"]
 
 
+async def test_a_listener_that_raises_costs_only_itself(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Logged once, not per record; the listeners after it hear every record."""
+    history = JobHistory(hass)
+    heard: list[str] = []
+
+    def broken(record: JobRecord) -> None:
+        raise RuntimeError("listener bug")
+
+    history.add_listener(P1S, broken)
+    history.add_listener(P1S, lambda record: heard.append(record.id))
+    history.put(job(1))
+    history.put(job(2))
+    assert heard == ["job-1", "job-2"]
+    assert history.get("job-2") == job(2)
+    logged = [r for r in caplog.records if "listener bug" in (r.exc_text or "")]
+    assert len(logged) == 1
+
+
 # --- totals -----------------------------------------------------------------------------------
 
 
@@ -869,3 +890,123 @@ def _ended_for_cost(job_id: str, *, gross: str | None) -> JobRecord:
         status=JobStatus.COMPLETED,
         cost={"gross": gross},
     )
+
+
+# --- entries with a valid checksum and values of the wrong type -------------------------------
+
+
+def forged(row: list[Any], record: dict[str, Any]) -> str:
+    """An entry as someone editing the file by hand and fixing the checksum would write it."""
+    return checksummed(f"{json.dumps(row)}\t{json.dumps(record)}")
+
+
+def good_row_and_record(record: JobRecord) -> tuple[list[Any], dict[str, Any]]:
+    return split(entry(record))
+
+
+# (row index, value) of a row and (key, value) of a record whose types _read never makes.
+ROW_LIES = [
+    (0, ["job-1"]), (1, ["x"]), (1, None), (2, 5), (2, "exploded"), (3, "yesterday"),
+    (3, 1e400), (3, True), (4, None), (4, "later"), (5, "long"), (5, {"s": 1}), (6, "PLA"),
+    (6, ["10"]), (6, [1e400]), (7, [1]), (8, {"gross": 1}), (8, "NaN"), (8, "1e999999"),
+    (9, 5),
+]  # fmt: skip
+RECORD_LIES = [
+    ("started_at", 1740816000), ("materials", "PLA"), ("materials", [5]), ("cost", [1]),
+    ("cost", "1.00"), ("job_name", {"a": 1}), ("printer_name", 5), ("notes", ["x"]),
+    ("ended_at", "9999-12-31T23:00:00-05:00"), ("meter_readings", "1"), ("status", "exploded"),
+    ("pause_count", 1.5), ("closed_after_restart", "no"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("index", "value"), ROW_LIES, ids=repr)
+async def test_a_row_with_values_of_the_wrong_type_is_read_in_full(
+    hass: HomeAssistant, hass_storage: dict[str, Any], index: int, value: Any
+) -> None:
+    """The checksum holds but the row lies: the record decides, as for a failed checksum."""
+    row, record = good_row_and_record(job(1))
+    row[index] = value
+    hass_storage[STORAGE_KEY] = file_data([forged(row, record), entry(job(2))])
+    history = await loaded(hass)
+
+    assert history.query() == ([job(2), job(1)], 2)
+    assert history.totals(P1S) == expected_totals([job(1), job(2)], P1S)
+    assert ir.async_get(hass).issues == {}
+
+
+@pytest.mark.parametrize(("key", "value"), RECORD_LIES, ids=repr)
+async def test_a_record_with_values_of_the_wrong_type_is_set_aside(
+    hass: HomeAssistant, disk: Path, key: str, value: Any
+) -> None:
+    """Checksum valid or not: the record is left out, the file copied aside, the rest kept."""
+    row, record = good_row_and_record(job(1))
+    bad = record | {key: value}
+    # The same record twice: with its checksum fixed (loading trusts its row) and without.
+    trusted, plain = forged(row, bad), {**bad, "id": "job-3"}
+    original = json.dumps(file_data([trusted, plain, entry(job(2))])).encode()
+    disk.write_bytes(original)
+    history = await loaded(hass)
+
+    # Reading the trusted one is where it shows: it is left out and its file copied aside then.
+    assert history.restore_set(P1S) == [job(2)]
+    assert history.get("job-1") is None
+    assert history.query() == ([job(2)], 1)
+    assert history.query(text="halter") == ([job(2)], 1)
+    assert history.totals(P1S) == expected_totals([job(2)], P1S)
+    await hass.async_block_till_done()
+    asides = aside_files(disk, "unreadable")
+    assert asides
+    assert all(aside.read_bytes() == original for aside in asides)
+    issues = [i for i in ir.async_get(hass).issues.values() if i.domain == DOMAIN]
+    assert {i.translation_key for i in issues} == {"history_unreadable"}
+    await history.async_save_now()
+    assert on_disk(disk) == [stored(job(2))]
+
+
+ROW_VALUES = st.deferred(
+    lambda: st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=10)
+    | st.sampled_from(["NaN", "Infinity", "1e999999", "-0", "completed", "active", P1S])
+    | st.lists(ROW_VALUES, max_size=3)
+    | st.dictionaries(st.text(max_size=5), ROW_VALUES, max_size=3)
+)
+
+
+async def test_any_row_or_record_with_a_valid_checksum_never_breaks_the_history(
+    hass: HomeAssistant,
+) -> None:
+    """Type-confused rows and records, checksums fixed: loading, reading and saving all work."""
+    good_row, good_record = good_row_and_record(job(1))
+    keys = sorted(good_record)
+    cases: list[list[str]] = []
+
+    @settings(max_examples=1500, derandomize=True, database=None, deadline=None)
+    @given(
+        row_changes=st.dictionaries(st.integers(0, 10), ROW_VALUES, max_size=3),
+        record_changes=st.dictionaries(st.sampled_from(keys), ROW_VALUES, max_size=3),
+    )
+    def collect(row_changes: dict[int, Any], record_changes: dict[str, Any]) -> None:
+        row = list(good_row) + [None] * max(0, max(row_changes, default=0) + 1 - len(good_row))
+        for index, value in row_changes.items():
+            row[index] = value
+        cases.append([forged(row, good_record | record_changes), entry(job(2))])
+
+    collect()
+    for items in cases:
+        storage = JobHistory(hass)
+        items_read = await hass.async_add_executor_job(storage._load, storage._store, items)
+        assert items_read[0] in (0, 1)
+        try:
+            assert storage.get("job-2") == job(2)
+            for record in (storage.get("job-1"), *storage.query()[0]):
+                assert record is None or record.to_dict()
+            storage.restore_set(P1S)
+            storage.totals(P1S)
+            storage.query(text="halter", statuses=["completed"])
+            json_bytes(storage._main_data())
+        except Exception as err:
+            raise AssertionError(f"history broke on {items[0]!r}") from err
+    await hass.async_block_till_done()

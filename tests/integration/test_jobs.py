@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
+from unittest.mock import patch
 
 from homeassistant.const import STATE_UNKNOWN
 from homeassistant.core import Event, HomeAssistant, State, callback
@@ -13,6 +15,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.printernizer.binary_sensor import PrinterBinarySensor
 from custom_components.printernizer.const import CONF_COSTS, CONF_ENERGY_SENSOR, DOMAIN
 from custom_components.printernizer.events import (
     EVENT_JOB_FINISHED,
@@ -24,11 +27,13 @@ from custom_components.printernizer.events import (
 )
 from custom_components.printernizer.history import DATA_HISTORY, JobHistory
 from custom_components.printernizer.jobs import JobRecord, JobStatus
+from custom_components.printernizer.printers.models import JobInfo, PrinterState, PrinterStatus
 from custom_components.printernizer.tracking import meter_kwh
 from simulator.bambu.printer import BambuSimulator
 from simulator.prusa import PrusaSimulator
 
 from ..printers.waiting import wait_until
+from .conftest import wait_for_state
 
 PREFIX = "p1s_01p00a000000001"
 PLUG = "sensor.plug_energy"
@@ -373,3 +378,92 @@ async def test_job_preview_shows_the_plate_thumbnail(
     assert response.status == 200
     assert response.content_type == "image/png"
     assert (await response.read()).startswith(b"\x89PNG\r\n\x1a\n")
+
+
+STATUS = f"sensor.{PREFIX}_status"
+
+
+async def test_a_job_named_with_a_lone_surrogate_is_recorded_and_saved(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    hass_storage: dict[str, Any],
+    recorder: Recorder,
+) -> None:
+    """Valid JSON ("Cube\\ud800") reaching the tracker: the job is stored, not only tracked.
+
+    Handed to the coordinator as an adapter would, so the tracker's own boundary is what holds,
+    whatever the adapter cleans.
+    """
+    coordinator = loaded_entry.runtime_data.coordinator
+    name = "Cube\ud800"
+    job = JobInfo(name=name, file=f"/cache/{name}.gcode.3mf", job_id="77", progress=5.0)
+    coordinator._on_state(replace(coordinator.data, status=PrinterStatus.PRINTING, job=job))
+    started = await recorder.wait(EVENT_JOB_STARTED)
+    assert started["job_name"] == "Cube\ufffd"
+    assert hass.states.get(STATUS).state == "printing"
+
+    await history(hass).async_save_now()
+    (stored,) = hass_storage["printernizer.active_jobs"]["data"]["records"]
+    assert '"job_name":"Cube\ufffd"' in stored
+    assert loaded_entry.runtime_data.jobs.active == history(hass).get(started["job_id"])
+
+
+async def test_a_lone_surrogate_over_mqtt_is_recorded(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    bambu_sim: BambuSimulator,
+    recorder: Recorder,
+) -> None:
+    """The same through the real MQTT path: the printer's JSON carries the escape."""
+    await bambu_sim.publish_report(
+        {"gcode_state": "RUNNING", "subtask_name": "Cube\ud800", "task_id": "77", "mc_percent": 5}
+    )
+    started = await recorder.wait(EVENT_JOB_STARTED)
+    assert started["job_name"] == "Cube\ufffd"
+    assert history(hass).get(started["job_id"]) is not None
+    await history(hass).async_save_now()
+
+
+def progress(hass: HomeAssistant) -> float:
+    try:
+        return float(hass.states.get(f"sensor.{PREFIX}_progress").state)
+    except ValueError:  # unknown
+        return 0.0
+
+
+async def test_one_listener_that_raises_does_not_stop_the_others(
+    hass: HomeAssistant,
+    bambu_entry: MockConfigEntry,
+    bambu_sim: BambuSimulator,
+    recorder: Recorder,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A tracker and every binary sensor raising on each push: the sensors still follow the
+    printer, each failure is logged once, and the tracker picks up once it works again."""
+
+    def entity_bug(self: PrinterBinarySensor) -> None:
+        raise RuntimeError("entity bug")
+
+    def tracker_bug(state: PrinterState) -> None:
+        raise RuntimeError("tracker bug")
+
+    with patch.object(PrinterBinarySensor, "_handle_coordinator_update", entity_bug):
+        assert await hass.config_entries.async_setup(bambu_entry.entry_id)
+        await hass.async_block_till_done()
+        jobs = bambu_entry.runtime_data.jobs
+        working = jobs.async_update
+        jobs.async_update = tracker_bug  # type: ignore[method-assign]
+        bambu_sim.start_print("Cube", total_layers=20, minutes=20)
+        await wait_for_state(hass, STATUS, "printing")
+        await wait_until(lambda: progress(hass) >= 20)
+        assert recorder.of(EVENT_JOB_STARTED) == []
+
+        jobs.async_update = working  # type: ignore[method-assign]
+        started = await recorder.wait(EVENT_JOB_STARTED)
+        assert started["job_name"] == "Cube"
+        for bug in ("tracker bug", "entity bug"):
+            assert len([r for r in caplog.records if bug in (r.exc_text or "")]) == 1
+        assert bambu_entry.runtime_data.coordinator.listener_errors.failures > 2
+        await recorder.wait(EVENT_JOB_FINISHED)
+    await hass.config_entries.async_unload(bambu_entry.entry_id)
+    await hass.async_block_till_done()
