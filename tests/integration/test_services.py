@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+import json
+import math
+from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
@@ -288,3 +292,120 @@ async def test_cancel_by_job_checks_the_printer(
     await call(hass, "cancel_job", job_id=started["job_id"])
     finished = await recorder.wait(EVENT_JOB_FINISHED)
     assert finished["status"] == "cancelled"
+
+
+# --- hostile input ----------------------------------------------------------------------------
+
+TRANSLATIONS = Path(__file__).parents[2] / "custom_components" / DOMAIN / "translations"
+EXCEPTIONS = {
+    language: json.loads((TRANSLATIONS / f"{language}.json").read_text())["exceptions"]
+    for language in ("en", "de")
+}
+
+
+def refused(err: ServiceValidationError) -> str:
+    """The translation key of a refusal, checked to exist in every language."""
+    assert err.translation_domain == DOMAIN
+    assert err.translation_key is not None
+    for language, messages in EXCEPTIONS.items():
+        assert err.translation_key in messages, (language, err.translation_key)
+    return err.translation_key
+
+
+@pytest.mark.usefixtures("entry")
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"offset": math.inf},
+        {"offset": ".inf"},
+        {"offset": 10**400},
+        {"limit": math.nan},
+        {"limit": True},
+        {"text": "x" * 201},
+        {"device_id": [["nested"]]},
+        {"status": {"active": 1}},
+    ],
+    ids=repr,
+)
+async def test_list_jobs_refuses_absurd_numbers_and_types(
+    hass: HomeAssistant, data: dict[str, Any]
+) -> None:
+    with pytest.raises(vol.Invalid):
+        await call(hass, "list_jobs", **data)
+
+
+@pytest.mark.usefixtures("entry")
+@pytest.mark.parametrize(
+    ("zone", "data"),
+    [
+        ("UTC", {"start": "9999-12-31T23:00:00-05:00"}),
+        ("UTC", {"end": "0001-01-01T00:30:00+05:00"}),
+        ("UTC", {"end": datetime.min.replace(tzinfo=timezone(timedelta(hours=1)))}),
+        ("America/New_York", {"start": datetime(9999, 12, 31, 23, 59)}),  # local time
+        ("Asia/Tokyo", {"end": "0001-01-01 00:30"}),
+    ],
+    ids=repr,
+)
+async def test_dates_utc_cannot_hold_are_explained(
+    hass: HomeAssistant, zone: str, data: dict[str, Any]
+) -> None:
+    await hass.config.async_set_time_zone(zone)
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "list_jobs", **data)
+    assert refused(err.value) == "invalid_date"
+
+
+@pytest.mark.usefixtures("entry")
+async def test_text_no_record_can_keep_is_refused_and_nothing_changes(
+    hass: HomeAssistant,
+) -> None:
+    before = (await call(hass, "get_job", job_id="job1"))["job"]
+    for field, value in (
+        ("notes", "\ud800"),
+        ("customer", "ACME\x00"),
+        ("project", "A\udfff"),
+        ("notes", "line\x1b[31m"),
+    ):
+        with pytest.raises(ServiceValidationError) as err:
+            await call(hass, "update_job", job_id="job1", **{field: value}, category="private")
+        assert refused(err.value) == "invalid_text"
+        assert err.value.translation_placeholders == {"field": field}
+    for material in ("", "   "):
+        with pytest.raises(ServiceValidationError) as err:
+            await call(
+                hass, "update_job", job_id="job1", materials=[{"material": material, "grams": 5}]
+            )
+        assert refused(err.value) == "material_required"
+        with pytest.raises(ServiceValidationError) as err:
+            await call(hass, "calculate_costs", grams=5, material=material, hours=1)
+        assert refused(err.value) == "material_required"
+    assert (await call(hass, "get_job", job_id="job1"))["job"] == before
+    # Line breaks and tabs are a note's own; surrounding blanks go.
+    noted = await call(hass, "update_job", job_id="job1", notes=" first\r\n\tsecond ")
+    assert noted["job"]["notes"] == "first\n\tsecond"
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "get_job", job_id="x\ud800" * 120)
+    assert refused(err.value) == "job_not_found"
+    assert len(err.value.translation_placeholders["job_id"]) <= 80
+    with pytest.raises(vol.Invalid):
+        await call(hass, "calculate_costs", grams=math.nan, material="PLA", hours=1)
+
+
+async def test_a_running_jobs_edit_the_store_refuses_is_not_applied(
+    hass: HomeAssistant, entry: MockConfigEntry, bambu_sim: BambuSimulator
+) -> None:
+    """The tracker only takes an edit the history stored."""
+    recorder = Recorder(hass)
+    bambu_sim.start_print("Bracket", total_layers=200, minutes=600)
+    started = await recorder.wait(EVENT_JOB_STARTED)
+    jobs = entry.runtime_data.jobs
+    history = hass.data[DATA_HISTORY]
+    with (
+        patch.object(type(history), "put", side_effect=TypeError("the Store refuses it")),
+        pytest.raises(TypeError),
+    ):
+        await call(hass, "update_job", job_id=started["job_id"], customer="ACME")
+    assert jobs.active is not None
+    assert jobs.active.customer is None
+    await call(hass, "update_job", job_id=started["job_id"], customer="ACME")
+    assert jobs.active.customer == history.get(started["job_id"]).customer == "ACME"
