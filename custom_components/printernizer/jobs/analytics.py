@@ -1,0 +1,920 @@
+"""Analytics over job records: periods in a time zone, the overview, printers and materials.
+
+No Home Assistant imports and no I/O: the caller passes the records (any iterable of
+`JobRecord`, read once), the period and the time zone. Rules, so every figure can be checked by
+hand:
+
+* A period is a half-open span of local calendar time, [start, end), held as UTC instants: a day
+  in a DST switch lasts 23 or 25 hours. It starts at the first instant of its first local day
+  (a midnight skipped by DST starts the day at the instant after the gap).
+* A job belongs to the period in which it started (as `history.query` selects and `categorize`
+  judges). Only utilization looks across boundaries: a job spanning one counts with its share
+  inside the period, its print time spread evenly over its run.
+* Active jobs count by status; every other figure covers ended jobs only.
+* Money is `Decimal` summed from each job's stored breakdown (each amount rounded to cents
+  half-up, as `costs.py` stores it), so totals are exact sums of what each job shows. A job in
+  another currency than the one asked for is left out of the money and counted.
+* Unknown is never 0: each figure sums what is known and counts the ended jobs it leaves out
+  (`jobs_without_cost` and its siblings). A job with some grams unknown adds the known ones and
+  is counted as without grams.
+* Success rate is completed / (completed + failed + cancelled): a job that ended unseen
+  (status unknown) has no outcome to judge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+from ..costs import CENT, material_type
+from .records import JobRecord, JobStatus
+
+_ZERO = Decimal(0)
+_HOUR = 3600.0
+UNCATEGORIZED = "uncategorized"  # the category key of jobs without one
+CATEGORIES = ("business", "private")  # always in an overview, if only with zeros
+
+
+class PeriodKind(StrEnum):
+    """Calendar periods; weeks start on Monday (ISO 8601)."""
+
+    TODAY = "today"
+    WEEK = "week"
+    MONTH = "month"
+    YEAR = "year"
+    CUSTOM = "custom"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Period:
+    """[start, end) as UTC instants, with the local label it is known by ("2026-11")."""
+
+    kind: PeriodKind
+    start: datetime
+    end: datetime
+    label: str
+
+    def __post_init__(self) -> None:
+        """Reject naive or empty spans."""
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("period bounds must be timezone-aware")
+        if self.end <= self.start:
+            raise ValueError("a period must end after it starts")
+
+    @property
+    def seconds(self) -> float:
+        """Real length: 23 hours for the day clocks spring forward."""
+        return (self.end - self.start).total_seconds()
+
+    def __contains__(self, instant: datetime) -> bool:
+        """Whether the instant lies in [start, end)."""
+        return self.start <= instant < self.end
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly values."""
+        return {
+            "kind": self.kind.value,
+            "label": self.label,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+        }
+
+
+def day_start(day: date, tz: tzinfo) -> datetime:
+    """The first instant (UTC) of a local calendar day.
+
+    `fold=0` reads a skipped midnight at the offset before the gap, which is the instant the day
+    begins, and a repeated midnight at its first occurrence.
+    """
+    return datetime.combine(day, time(), tzinfo=tz).astimezone(UTC)
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def calendar_period(kind: PeriodKind, now: datetime, tz: tzinfo, *, offset: int = 0) -> Period:
+    """The day, week, month or year containing `now` in `tz`; `offset` -1 gives the one before."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    today = now.astimezone(tz).date()
+    if kind is PeriodKind.TODAY:
+        first = today + timedelta(days=offset)
+        after = first + timedelta(days=1)
+        label = first.isoformat()
+    elif kind is PeriodKind.WEEK:
+        first = today - timedelta(days=today.weekday()) + timedelta(weeks=offset)
+        after = first + timedelta(weeks=1)
+        year, week, _ = first.isocalendar()
+        label = f"{year}-W{week:02d}"
+    elif kind is PeriodKind.MONTH:
+        first = _add_months(today.replace(day=1), offset)
+        after = _add_months(first, 1)
+        label = f"{first.year}-{first.month:02d}"
+    elif kind is PeriodKind.YEAR:
+        first = date(today.year + offset, 1, 1)
+        after = date(first.year + 1, 1, 1)
+        label = str(first.year)
+    else:
+        raise ValueError("a custom period needs custom_period()")
+    return Period(kind=kind, start=day_start(first, tz), end=day_start(after, tz), label=label)
+
+
+def custom_period(start: date | datetime, end: date | datetime, tz: tzinfo) -> Period:
+    """A custom range: dates are whole local days with `end` included (1 to 30 November).
+
+    Datetimes are instants with `end` excluded; naive ones are local wall-clock time in `tz`.
+    """
+
+    def instant(value: date | datetime, *, last_day: bool) -> datetime:
+        if isinstance(value, datetime):
+            aware = value if value.tzinfo is not None else value.replace(tzinfo=tz)
+            return aware.astimezone(UTC)
+        return day_start(value + timedelta(days=1) if last_day else value, tz)
+
+    first, after = instant(start, last_day=False), instant(end, last_day=True)
+    if after <= first:
+        raise ValueError("a period must end after it starts")
+    last = (after - timedelta(microseconds=1)).astimezone(tz).date()
+    label = first.astimezone(tz).date().isoformat()
+    if last.isoformat() != label:
+        label = f"{label}_{last.isoformat()}"
+    return Period(kind=PeriodKind.CUSTOM, start=first, end=after, label=label)
+
+
+def select(
+    records: Iterable[JobRecord],
+    period: Period | None = None,
+    *,
+    serials: Collection[str] | None = None,
+    categories: Collection[str] | None = None,
+    statuses: Collection[str] | None = None,
+    customers: Collection[str] | None = None,
+) -> Iterator[JobRecord]:
+    """The records started in the period that pass every filter given (lazily, in order)."""
+    for record in records:
+        if (
+            (period is None or record.started_at in period)
+            and (serials is None or record.serial in serials)
+            and (categories is None or record.category in categories)
+            and (statuses is None or record.status in statuses)
+            and (customers is None or record.customer in customers)
+        ):
+            yield record
+
+
+def money(value: Any) -> Decimal | None:
+    """A stored amount ("12.34", or a number someone wrote by hand) in cents; None if unknown.
+
+    Not a finite number >= 0 (NaN, "abc", True, -1) is as good as unknown.
+    """
+    if type(value) is str or type(value) is int or type(value) is float:
+        try:
+            amount = Decimal(str(value))
+        except InvalidOperation:
+            return None
+        if amount.is_finite() and amount >= 0:
+            return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+    return None
+
+
+def _fixed(amount: Decimal) -> str:
+    return str(amount.quantize(CENT))
+
+
+def _ratio(part: float, whole: float) -> float | None:
+    return None if whole <= 0 else part / whole
+
+
+# Failure reasons from what a record knows: its outcome, and whether the end was missed.
+REASON_FAILED = "failed"  # the printer reported a failure or error
+REASON_CANCELLED = "cancelled"
+REASON_ENDED_UNSEEN = "ended_unseen"  # idle or another job when next seen
+REASON_ENDED_DURING_RESTART = "ended_during_restart"  # ended while Home Assistant was down
+
+
+def _decimal(cents: int) -> Decimal:
+    return Decimal(cents).scaleb(-2)
+
+
+@dataclass(slots=True)
+class _Sums:
+    """Running sums over a set of jobs; money in integer cents (exact, and fast to add)."""
+
+    jobs: int = 0
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    unknown: int = 0
+    restarted: int = 0  # of the unknown ones, those closed after a restart
+    active: int = 0
+    print_seconds: float = 0.0
+    completed_seconds: float = 0.0
+    completed_timed: int = 0
+    busy_seconds: float = 0.0
+    grams: float = 0.0
+    energy_kwh: float = 0.0
+    material_cost: int = 0
+    energy_cost: int = 0
+    wear: int = 0
+    net: int = 0
+    vat: int = 0
+    gross: int = 0
+    without_time: int = 0
+    without_grams: int = 0
+    without_energy: int = 0
+    without_material_cost: int = 0
+    without_energy_cost: int = 0
+    without_wear: int = 0
+    without_cost: int = 0
+    other_currency: int = 0
+
+    def merge(self, other: _Sums) -> None:
+        """Add another set's sums."""
+        for name in self.__slots__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def figures(self) -> Figures:
+        """Frozen figures."""
+        return Figures(
+            jobs=self.jobs,
+            completed=self.completed,
+            failed=self.failed,
+            cancelled=self.cancelled,
+            unknown=self.unknown,
+            active=self.active,
+            print_seconds=self.print_seconds,
+            grams=self.grams,
+            energy_kwh=self.energy_kwh,
+            material_cost=_decimal(self.material_cost),
+            energy_cost=_decimal(self.energy_cost),
+            wear=_decimal(self.wear),
+            net=_decimal(self.net),
+            vat=_decimal(self.vat),
+            gross=_decimal(self.gross),
+            without_time=self.without_time,
+            without_grams=self.without_grams,
+            without_energy=self.without_energy,
+            without_material_cost=self.without_material_cost,
+            without_energy_cost=self.without_energy_cost,
+            without_wear=self.without_wear,
+            without_cost=self.without_cost,
+            other_currency=self.other_currency,
+        )
+
+    def failures(self) -> dict[str, int]:
+        """Ended jobs that did not complete, by reason; reasons without any left out."""
+        reasons = {
+            REASON_CANCELLED: self.cancelled,
+            REASON_ENDED_DURING_RESTART: self.restarted,
+            REASON_ENDED_UNSEEN: self.unknown - self.restarted,
+            REASON_FAILED: self.failed,
+        }
+        return {reason: count for reason, count in reasons.items() if count}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Figures:
+    """Sums over a set of jobs; each `without_*` counts ended jobs the figure beside it skips."""
+
+    jobs: int = 0
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    unknown: int = 0
+    active: int = 0
+    print_seconds: float = 0.0
+    grams: float = 0.0
+    energy_kwh: float = 0.0
+    material_cost: Decimal = _ZERO
+    energy_cost: Decimal = _ZERO
+    wear: Decimal = _ZERO
+    net: Decimal = _ZERO
+    vat: Decimal = _ZERO
+    gross: Decimal = _ZERO
+    without_time: int = 0
+    without_grams: int = 0
+    without_energy: int = 0
+    without_material_cost: int = 0
+    without_energy_cost: int = 0
+    without_wear: int = 0
+    without_cost: int = 0  # ended jobs whose gross is unknown (or in another currency)
+    other_currency: int = 0  # of those, the ones priced in another currency
+
+    @property
+    def ended(self) -> int:
+        """Jobs with a final status."""
+        return self.jobs - self.active
+
+    @property
+    def success_rate(self) -> float | None:
+        """Completed / (completed + failed + cancelled); None without any such job."""
+        return _ratio(self.completed, self.completed + self.failed + self.cancelled)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly values: amounts as strings with 2 places, like `CostBreakdown`."""
+        rate = self.success_rate
+        return {
+            "jobs": self.jobs,
+            "by_status": {
+                JobStatus.COMPLETED.value: self.completed,
+                JobStatus.FAILED.value: self.failed,
+                JobStatus.CANCELLED.value: self.cancelled,
+                JobStatus.UNKNOWN.value: self.unknown,
+                JobStatus.ACTIVE.value: self.active,
+            },
+            "success_rate": None if rate is None else round(rate * 100, 1),
+            "print_hours": round(self.print_seconds / _HOUR, 2),
+            "grams": round(self.grams, 2),
+            "energy_kwh": round(self.energy_kwh, 3),
+            "material_cost": _fixed(self.material_cost),
+            "energy_cost": _fixed(self.energy_cost),
+            "wear": _fixed(self.wear),
+            "net": _fixed(self.net),
+            "vat": _fixed(self.vat),
+            "gross": _fixed(self.gross),
+            "jobs_without_time": self.without_time,
+            "jobs_without_grams": self.without_grams,
+            "jobs_without_energy": self.without_energy,
+            "jobs_without_material_cost": self.without_material_cost,
+            "jobs_without_energy_cost": self.without_energy_cost,
+            "jobs_without_wear": self.without_wear,
+            "jobs_without_cost": self.without_cost,
+            "jobs_other_currency": self.other_currency,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PrinterStats:
+    """One printer's jobs started in the period, and its busy time inside it."""
+
+    serial: str
+    name: str
+    figures: Figures
+    busy_seconds: float  # print time inside the period, jobs across its bounds pro rata
+    period_seconds: float
+    average_job_seconds: float | None  # print time of completed jobs, on average
+    failures: Mapping[str, int]  # by REASON_*
+
+    @property
+    def utilization(self) -> float:
+        """Busy time / period length, 0 to 1."""
+        return min(1.0, self.busy_seconds / self.period_seconds)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly values."""
+        average = self.average_job_seconds
+        return {
+            "serial": self.serial,
+            "name": self.name,
+            "utilization": round(self.utilization * 100, 1),
+            "busy_hours": round(self.busy_seconds / _HOUR, 2),
+            "average_job_hours": None if average is None else round(average / _HOUR, 2),
+            "failures": dict(self.failures),
+            **self.figures.as_dict(),
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Party:
+    """A customer's or project's jobs and money."""
+
+    name: str
+    jobs: int
+    net: Decimal
+    gross: Decimal
+    without_cost: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly values."""
+        return {
+            "name": self.name,
+            "jobs": self.jobs,
+            "net": _fixed(self.net),
+            "gross": _fixed(self.gross),
+            "jobs_without_cost": self.without_cost,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MaterialFigures:
+    """Grams and cost of one material type (and colour, and printer, where grouped by them).
+
+    `jobs` counts ended jobs using it; `without_*` counts those of its lines with the figure
+    unknown. Colours are as the printer reports them, upper-cased ("FF6A13FF"); None unknown.
+    """
+
+    material: str
+    color: str | None = None
+    serial: str | None = None
+    jobs: int = 0
+    grams: float = 0.0
+    cost: Decimal = _ZERO
+    without_grams: int = 0
+    without_cost: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly values; the grouping keys not used are left out."""
+        keys = {"material": self.material}
+        if self.color is not None:
+            keys["color"] = self.color
+        if self.serial is not None:
+            keys["serial"] = self.serial
+        return keys | {
+            "jobs": self.jobs,
+            "grams": round(self.grams, 2),
+            "cost": _fixed(self.cost),
+            "lines_without_grams": self.without_grams,
+            "lines_without_cost": self.without_cost,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MaterialUsage:
+    """Material by type, by type and colour, and by printer and type; largest grams first."""
+
+    by_type: tuple[MaterialFigures, ...]
+    by_color: tuple[MaterialFigures, ...]
+    by_printer: tuple[MaterialFigures, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly values."""
+        return {
+            "by_type": [item.as_dict() for item in self.by_type],
+            "by_color": [item.as_dict() for item in self.by_color],
+            "by_printer": [item.as_dict() for item in self.by_printer],
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Overview:
+    """The fleet in a period: totals, categories, top customers and projects, materials."""
+
+    period: Period
+    currency: str
+    totals: Figures
+    categories: Mapping[str, Figures]  # business, private, others seen, UNCATEGORIZED
+    customers: tuple[Party, ...]
+    projects: tuple[Party, ...]
+    materials: MaterialUsage
+    printers: tuple[PrinterStats, ...] = field(default=())
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly values for an action response (printers left to their own action)."""
+        return {
+            "period": self.period.as_dict(),
+            "currency": self.currency,
+            **self.totals.as_dict(),
+            "categories": {name: item.as_dict() for name, item in self.categories.items()},
+            "top_customers": [item.as_dict() for item in self.customers],
+            "top_projects": [item.as_dict() for item in self.projects],
+            "materials": self.materials.as_dict(),
+        }
+
+
+@dataclass(slots=True)
+class _Material:
+    jobs: int = 0
+    grams: float = 0.0
+    cost: int = 0  # cents
+    without_grams: int = 0
+    without_cost: int = 0
+
+    def merge(self, other: _Material) -> None:
+        self.jobs += other.jobs
+        self.grams += other.grams
+        self.cost += other.cost
+        self.without_grams += other.without_grams
+        self.without_cost += other.without_cost
+
+
+@dataclass(slots=True)
+class _Party:
+    jobs: int = 0
+    net: int = 0
+    gross: int = 0
+    without_cost: int = 0
+
+
+class _Cents(dict[Any, int | None]):
+    """Stored amounts in cents, each distinct value parsed once; raises TypeError if unhashable."""
+
+    def __missing__(self, value: Any) -> int | None:
+        amount = money(value)
+        cents = self[value] = None if amount is None else int(amount.scaleb(2))
+        return cents
+
+
+_INF = float("inf")
+_ACTIVE = JobStatus.ACTIVE
+_COMPLETED = JobStatus.COMPLETED
+_FAILED = JobStatus.FAILED
+_CANCELLED = JobStatus.CANCELLED
+
+
+@dataclass(slots=True)
+class _Result:
+    period: Period
+    names: dict[str, str]  # serial -> printer name
+    printers: dict[str, _Sums]
+    categories: dict[str, _Sums]
+    materials: dict[tuple[str, Any, Any], _Material]  # (serial, material, colour) as recorded
+    customers: dict[str, _Party]
+    projects: dict[str, _Party]
+
+
+class _Collector:
+    """One pass over the records, kept flat: most of an overview's time is spent here."""
+
+    def __init__(self, period: Period, currency: str, now: datetime | None) -> None:
+        self.period = period
+        self.currency = currency
+        self.now = now
+        self.cents = _Cents()
+        self.materials: dict[tuple[str, Any, Any], _Material] = {}
+        self.customers: dict[Any, _Party] = {}
+        self.projects: dict[Any, _Party] = {}
+
+    def share(self, record: JobRecord) -> float:
+        """The job's print time inside the period, spread evenly over its run."""
+        started = record.started_at
+        if record.status == _ACTIVE:
+            if self.now is None:
+                return 0.0
+            ended = max(self.now, started)
+            paused = record.paused_seconds
+            if record.paused_since is not None:
+                paused += max(0.0, (ended - record.paused_since).total_seconds())
+            seconds: float | None = max(0.0, (ended - started).total_seconds() - paused)
+        else:
+            seconds = record.print_seconds
+            ended = record.ended_at or started + timedelta(seconds=record.duration_seconds or 0)
+        run = (ended - started).total_seconds()
+        if seconds is None or not 0 <= seconds < _INF or run <= 0:
+            return 0.0
+        inside = (min(ended, self.period.end) - max(started, self.period.start)).total_seconds()
+        return seconds * max(0.0, min(inside, run)) / run
+
+    def add(self, acc: _Sums, record: JobRecord) -> None:
+        """An ended job started in the period."""
+        status = record.status
+        if status == _COMPLETED:
+            acc.completed += 1
+        elif status == _FAILED:
+            acc.failed += 1
+        elif status == _CANCELLED:
+            acc.cancelled += 1
+        else:
+            acc.unknown += 1
+            acc.restarted += record.closed_after_restart
+        duration = record.duration_seconds
+        seconds = None
+        if duration is not None and 0 <= duration < _INF:
+            paused = record.paused_seconds
+            seconds = duration - paused if duration > paused else 0.0
+            acc.print_seconds += seconds
+            if status == _COMPLETED:
+                acc.completed_seconds += seconds
+                acc.completed_timed += 1
+        else:
+            acc.without_time += 1
+        ended = record.ended_at
+        if ended is not None and ended <= self.period.end:
+            acc.busy_seconds += seconds or 0.0
+        else:
+            acc.busy_seconds += self.share(record)
+        kwh = record.energy_kwh
+        if kwh is not None and 0 <= kwh < _INF:
+            acc.energy_kwh += kwh
+        else:
+            acc.without_energy += 1
+        cost = record.cost
+        lines = money = None
+        priced = False
+        if type(cost) is dict and cost:
+            if cost.get("currency") != self.currency:
+                acc.other_currency += 1
+            else:
+                lines = cost.get("lines")
+                try:
+                    money = self._money(acc, cost)
+                    priced = True
+                except TypeError:  # an unhashable amount, hand-edited: as good as unknown
+                    pass
+        if not priced:
+            acc.without_material_cost += 1
+            acc.without_energy_cost += 1
+            acc.without_wear += 1
+            acc.without_cost += 1
+        self._materials(acc, record, lines if type(lines) is list else None)
+        for name, parties in ((record.customer, self.customers), (record.project, self.projects)):
+            if name and type(name) is str:
+                party = parties.get(name)
+                if party is None:
+                    party = parties[name] = _Party()
+                party.jobs += 1
+                if money is None:
+                    party.without_cost += 1
+                else:
+                    party.net += money[0]
+                    party.gross += money[1]
+
+    def _money(self, acc: _Sums, cost: dict[str, Any]) -> tuple[int, int] | None:
+        """Add a breakdown's amounts; its (net, gross) if known, else None."""
+        cents, get = self.cents, cost.get
+        material = cents[get("material")]
+        energy = cents[get("energy")]
+        wear = cents[get("wear")]
+        net = cents[get("net")]
+        vat = cents[get("vat")]
+        gross = cents[get("gross")]
+        if material is None:
+            acc.without_material_cost += 1
+        else:
+            acc.material_cost += material
+        if energy is None:
+            acc.without_energy_cost += 1
+        else:
+            acc.energy_cost += energy
+        if wear is None:
+            acc.without_wear += 1
+        else:
+            acc.wear += wear
+        if net is None or vat is None or gross is None:
+            acc.without_cost += 1
+            return None
+        acc.net += net
+        acc.vat += vat
+        acc.gross += gross
+        return net, gross
+
+    def _materials(self, acc: _Sums, record: JobRecord, lines: list[Any] | None) -> None:
+        """Each material line into its group, its cost from the breakdown line of that index.
+
+        A record without materials was priced as one line of unknown grams.
+        """
+        serial = record.serial
+        uses = record.materials
+        if not uses:
+            line = lines[0] if lines and type(lines[0]) is dict else {}
+            name = line.get("material")
+            self._line(
+                (serial, name if type(name) is str else None, None), None, line.get("cost"), True
+            )
+            acc.without_grams += 1
+            return
+        unknown = False
+        seen = None
+        for index, use in enumerate(uses):
+            key = (serial, use.material, use.color)
+            if index:  # a job using one material and colour twice counts once for it
+                seen = seen or {(serial, uses[0].material, uses[0].color)}
+                first = key not in seen
+                seen.add(key)
+            else:
+                first = True
+            priced = lines[index] if lines and index < len(lines) else None
+            grams = use.grams
+            if grams is None or not 0 <= grams < _INF:
+                unknown = True
+                grams = None
+            else:
+                acc.grams += grams
+            self._line(key, grams, priced.get("cost") if type(priced) is dict else None, first)
+        acc.without_grams += unknown
+
+    def _line(self, key: tuple[str, Any, Any], grams: float | None, cost: Any, first: bool) -> None:
+        try:
+            group = self.materials.get(key)
+        except TypeError:  # a hand-edited material or colour that is no text
+            serial, material, color = key
+            key = (
+                serial,
+                material if type(material) is str else None,
+                color if type(color) is str else None,
+            )
+            group = self.materials.get(key)
+        if group is None:
+            group = self.materials[key] = _Material()
+        group.jobs += first
+        if grams is None:
+            group.without_grams += 1
+        else:
+            group.grams += grams
+        try:
+            cents = self.cents[cost]
+        except TypeError:
+            cents = None
+        if cents is None:
+            group.without_cost += 1
+        else:
+            group.cost += cents
+
+    def active(self, acc: _Sums, record: JobRecord) -> None:
+        """A running job started in the period: counted, and busy up to now if known."""
+        acc.active += 1
+        acc.busy_seconds += self.share(record)
+        for name, parties in ((record.customer, self.customers), (record.project, self.projects)):
+            if name and type(name) is str:
+                party = parties.get(name)
+                if party is None:
+                    party = parties[name] = _Party()
+                party.jobs += 1
+
+
+def _collect(
+    records: Iterable[JobRecord],
+    period: Period,
+    currency: str,
+    now: datetime | None,
+    printers: Mapping[str, str] | None,
+) -> _Result:
+    """Sums per (printer, category), then per printer and per category."""
+    collector = _Collector(period, currency, now)
+    start, end = period.start, period.end
+    never = start - timedelta(days=36500)
+    latest: dict[str, tuple[datetime, str]] = {
+        serial: (never, name) for serial, name in (printers or {}).items()
+    }
+    buckets: dict[tuple[str, Any], _Sums] = {}
+    busy: dict[str, float] = {}  # shares of jobs started before the period
+    add, active = collector.add, collector.active
+    for record in records:
+        started = record.started_at
+        if started >= end:
+            continue
+        serial = record.serial
+        if started < start:
+            ended = record.ended_at
+            if ended is None or ended > start:
+                share = collector.share(record)
+                if share > 0:
+                    busy[serial] = busy.get(serial, 0.0) + share
+                    latest.setdefault(serial, (started, record.printer_name))
+            continue
+        known = latest.get(serial)
+        if known is None or started > known[0]:
+            latest[serial] = (started, record.printer_name)
+        category = record.category
+        key = (serial, category if type(category) is str else None)
+        acc = buckets.get(key)
+        if acc is None:
+            acc = buckets[key] = _Sums()
+        acc.jobs += 1
+        if record.status == _ACTIVE:
+            active(acc, record)
+        else:
+            add(acc, record)
+    result = _Result(
+        period=period,
+        names={serial: name for serial, (_, name) in latest.items()},
+        printers={serial: _Sums(busy_seconds=busy.get(serial, 0.0)) for serial in latest},
+        categories={},
+        materials=collector.materials,
+        customers=_stripped(collector.customers),
+        projects=_stripped(collector.projects),
+    )
+    for (serial, category), acc in buckets.items():
+        result.printers[serial].merge(acc)
+        name = category if type(category) is str and category else UNCATEGORIZED
+        result.categories.setdefault(name, _Sums()).merge(acc)
+    return result
+
+
+def _stripped(parties: Mapping[Any, _Party]) -> dict[str, _Party]:
+    """Parties by name without surrounding blanks; blank names and non-text left out."""
+    merged: dict[str, _Party] = {}
+    for name, party in parties.items():
+        if type(name) is not str or not name.strip():
+            continue
+        into = merged.setdefault(name.strip(), _Party())
+        into.jobs += party.jobs
+        into.net += party.net
+        into.gross += party.gross
+        into.without_cost += party.without_cost
+    return merged
+
+
+def _printer_stats(result: _Result) -> tuple[PrinterStats, ...]:
+    return tuple(
+        PrinterStats(
+            serial=serial,
+            name=result.names[serial],
+            figures=sums.figures(),
+            busy_seconds=sums.busy_seconds,
+            period_seconds=result.period.seconds,
+            average_job_seconds=None
+            if not sums.completed_timed
+            else sums.completed_seconds / sums.completed_timed,
+            failures=sums.failures(),
+        )
+        for serial, sums in sorted(result.printers.items())
+    )
+
+
+def _material_usage(result: _Result) -> MaterialUsage:
+    """Lines grouped by printer, type and colour, then summed into the three views."""
+    types: dict[Any, str] = {}
+    base: dict[tuple[str, str, str | None], _Material] = {}
+    for (serial, name, color), group in result.materials.items():
+        kind = types.get(name)
+        if kind is None:
+            kind = types[name] = material_type(name if type(name) is str else None).value
+        shade = (color.strip().upper() or None) if type(color) is str else None
+        base.setdefault((serial, kind, shade), _Material()).merge(group)
+
+    def view(*, serial: bool = False, color: bool = False) -> tuple[MaterialFigures, ...]:
+        groups: dict[tuple[str | None, str, str | None], _Material] = {}
+        for (printer, kind, shade), source in base.items():
+            key = (printer if serial else None, kind, shade if color else None)
+            groups.setdefault(key, _Material()).merge(source)
+        items = [
+            MaterialFigures(
+                material=kind,
+                color=shade,
+                serial=printer,
+                jobs=group.jobs,
+                grams=group.grams,
+                cost=_decimal(group.cost),
+                without_grams=group.without_grams,
+                without_cost=group.without_cost,
+            )
+            for (printer, kind, shade), group in groups.items()
+        ]
+        items.sort(
+            key=lambda item: (-item.grams, item.serial or "", item.material, item.color or "")
+        )
+        return tuple(items)
+
+    return MaterialUsage(by_type=view(), by_color=view(color=True), by_printer=view(serial=True))
+
+
+def _top(parties: Mapping[str, _Party], top: int) -> tuple[Party, ...]:
+    ranked = sorted(parties.items(), key=lambda item: (-item[1].gross, -item[1].jobs, item[0]))
+    return tuple(
+        Party(
+            name=name,
+            jobs=party.jobs,
+            net=_decimal(party.net),
+            gross=_decimal(party.gross),
+            without_cost=party.without_cost,
+        )
+        for name, party in ranked[:top]
+    )
+
+
+def overview(
+    records: Iterable[JobRecord],
+    period: Period,
+    *,
+    currency: str = "EUR",
+    now: datetime | None = None,
+    printers: Mapping[str, str] | None = None,
+    top: int = 10,
+) -> Overview:
+    """The fleet in a period (see the module docstring for what counts where).
+
+    `records` may hold jobs of any time: only those started in the period count, and earlier
+    ones only for utilization. `now` lets running jobs count towards utilization. `printers`
+    (serial -> name) are listed even without a job, so an idle printer shows 0 %.
+    """
+    result = _collect(records, period, currency, now, printers)
+    totals = _Sums()
+    for sums in result.printers.values():
+        totals.merge(sums)
+    for name in CATEGORIES:
+        result.categories.setdefault(name, _Sums())
+    return Overview(
+        period=period,
+        currency=currency,
+        totals=totals.figures(),
+        categories={name: sums.figures() for name, sums in sorted(result.categories.items())},
+        customers=_top(result.customers, top),
+        projects=_top(result.projects, top),
+        materials=_material_usage(result),
+        printers=_printer_stats(result),
+    )
+
+
+def printer_stats(
+    records: Iterable[JobRecord],
+    period: Period,
+    *,
+    currency: str = "EUR",
+    now: datetime | None = None,
+    printers: Mapping[str, str] | None = None,
+) -> tuple[PrinterStats, ...]:
+    """Each printer's figures in the period, by serial; as `overview`."""
+    return _printer_stats(_collect(records, period, currency, now, printers))
+
+
+def material_usage(
+    records: Iterable[JobRecord], period: Period, *, currency: str = "EUR"
+) -> MaterialUsage:
+    """Material by type, colour and printer for the jobs started in the period."""
+    return _material_usage(_collect(records, period, currency, None, None))
