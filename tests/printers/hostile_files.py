@@ -31,6 +31,7 @@ class Member:
     method: int = zipfile.ZIP_STORED
     crc: int = 0
     size: int | None = None  # declared uncompressed size; None: len(payload)
+    flags: int = 0  # general purpose bits; 1 says encrypted
 
 
 def stored(name: str, data: bytes) -> Member:
@@ -81,9 +82,10 @@ def raw_zip(members: Iterable[Member], *, zip64: bool = False) -> bytes:
         name = member.name.encode()
         size = len(member.payload) if member.size is None else member.size
         fields = (member.method, 0, 0x21, member.crc, len(member.payload), size, len(name), 0)
-        directory += _CENTRAL.pack(b"PK\x01\x02", 20, 20, 0, *fields, 0, 0, 0, 0, len(out))
+        flags = member.flags
+        directory += _CENTRAL.pack(b"PK\x01\x02", 20, 20, flags, *fields, 0, 0, 0, 0, len(out))
         directory += name
-        out += _LOCAL.pack(b"PK\x03\x04", 20, 0, *fields) + name + member.payload
+        out += _LOCAL.pack(b"PK\x03\x04", 20, flags, *fields) + name + member.payload
         count += 1
     start = len(out)
     out += directory
