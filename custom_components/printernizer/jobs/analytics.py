@@ -537,8 +537,8 @@ class _Collector:
         self.now = now
         self.cents = _Cents()
         self.materials: dict[tuple[str, Any, Any], _Material] = {}
-        self.customers: dict[Any, _Party] = {}
-        self.projects: dict[Any, _Party] = {}
+        self.customers: dict[str, _Party] = {}
+        self.projects: dict[str, _Party] = {}
 
     def share(self, record: JobRecord) -> float:
         """The job's print time inside the period, spread evenly over its run."""
@@ -613,7 +613,7 @@ class _Collector:
             acc.without_cost += 1
         self._materials(acc, record, lines if type(lines) is list else None)
         for name, parties in ((record.customer, self.customers), (record.project, self.projects)):
-            if name and type(name) is str:
+            if name:
                 party = parties.get(name)
                 if party is None:
                     party = parties[name] = _Party()
@@ -689,16 +689,7 @@ class _Collector:
         acc.without_grams += unknown
 
     def _line(self, key: tuple[str, Any, Any], grams: float | None, cost: Any, first: bool) -> None:
-        try:
-            group = self.materials.get(key)
-        except TypeError:  # a hand-edited material or colour that is no text
-            serial, material, color = key
-            key = (
-                serial,
-                material if type(material) is str else None,
-                color if type(color) is str else None,
-            )
-            group = self.materials.get(key)
+        group = self.materials.get(key)
         if group is None:
             group = self.materials[key] = _Material()
         group.jobs += first
@@ -720,7 +711,7 @@ class _Collector:
         acc.active += 1
         acc.busy_seconds += self.share(record)
         for name, parties in ((record.customer, self.customers), (record.project, self.projects)):
-            if name and type(name) is str:
+            if name:
                 party = parties.get(name)
                 if party is None:
                     party = parties[name] = _Party()
@@ -776,28 +767,14 @@ def _collect(
         printers={serial: _Sums(busy_seconds=busy.get(serial, 0.0)) for serial in latest},
         categories={},
         materials=collector.materials,
-        customers=_stripped(collector.customers),
-        projects=_stripped(collector.projects),
+        customers=collector.customers,
+        projects=collector.projects,
     )
     for (serial, category), acc in buckets.items():
         result.printers[serial].merge(acc)
         name = category if type(category) is str and category else UNCATEGORIZED
         result.categories.setdefault(name, _Sums()).merge(acc)
     return result
-
-
-def _stripped(parties: Mapping[Any, _Party]) -> dict[str, _Party]:
-    """Parties by name without surrounding blanks; blank names and non-text left out."""
-    merged: dict[str, _Party] = {}
-    for name, party in parties.items():
-        if type(name) is not str or not name.strip():
-            continue
-        into = merged.setdefault(name.strip(), _Party())
-        into.jobs += party.jobs
-        into.net += party.net
-        into.gross += party.gross
-        into.without_cost += party.without_cost
-    return merged
 
 
 def _printer_stats(result: _Result) -> tuple[PrinterStats, ...]:
