@@ -106,8 +106,8 @@ def integer(value: Any) -> int | None:
 def text(value: Any, *, limit: int = MAX_TEXT) -> str | None:
     """A stripped, printable string of at most `limit` characters; None when nothing is left.
 
-    Lone surrogates (valid in JSON, refused by every encoder downstream) become U+FFFD and control
-    characters go, so the text can be stored, logged and shown.
+    Lone surrogates (valid in JSON, refused by every encoder downstream) become U+FFFD; control,
+    format and unassigned characters go, so the text can be stored, logged and shown.
     """
     if not isinstance(value, str):
         return None
@@ -115,8 +115,16 @@ def text(value: Any, *, limit: int = MAX_TEXT) -> str | None:
         value = _SURROGATES.sub("\ufffd", value)
     if not value.isprintable():
         value = _CONTROL.sub("", value)
+        if not value.isprintable():  # format, private-use, unassigned, odd spaces: rare, slow path
+            value = "".join(_printable(char) for char in value)
     value = value.strip()[:limit].strip()
     return value or None
+
+
+def _printable(char: str) -> str:
+    if char.isprintable():
+        return char
+    return " " if char.isspace() else ""
 
 
 def note(value: Any, *, limit: int = MAX_NOTE) -> str | None:

@@ -172,7 +172,7 @@ class MqttConnection:
             self._close_socket()
             raise PrinterTimeoutError("The printer did not answer the MQTT login") from err
         finally:
-            self._connack = None
+            self._forget_connack()
         if self._stopping:
             raise PrinterOfflineError("The connection was stopped")
         self._schedule_misc()
@@ -219,6 +219,9 @@ class MqttConnection:
         `_connecting` for `stop` to abort and wait for.
         """
         connecting = self._loop.run_in_executor(None, self._client.interruptible, connect, *args)
+        # Its outcome reaches the caller through the shield; a caller that was cancelled meanwhile
+        # no longer wants it, and that is not an error to log.
+        connecting.add_done_callback(_retrieved)
         self._connecting = connecting
         try:
             await asyncio.shield(connecting)
@@ -234,6 +237,12 @@ class MqttConnection:
         finally:
             if connecting.done() and self._connecting is connecting:
                 self._connecting = None
+
+    def _forget_connack(self) -> None:
+        """Drop the login future; an outcome nobody waits for any more is not an error to log."""
+        connack, self._connack = self._connack, None
+        if connack is not None and connack.done() and not connack.cancelled():
+            connack.exception()
 
     def _call_in_loop(self, func: Callable[..., object], *args: Any) -> None:
         """Run func on the loop: paho calls socket hooks from the connecting executor thread too."""
@@ -393,7 +402,12 @@ class MqttConnection:
                     delay = min(delay * 2, self._backoff_cap)
                     continue
                 finally:
-                    self._connack = None
+                    self._forget_connack()
                 return
         finally:
             self._reconnect_task = None
+
+
+def _retrieved(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
