@@ -130,7 +130,7 @@ def export_row(record: JobRecord, tz: tzinfo) -> ExportRow:
         energy_cost=money(cost.get("energy")),
         wear=money(cost.get("wear")),
         net=net,
-        vat_rate=money(cost.get("vat_percent")) if net is not None else None,
+        vat_rate=money(cost.get("vat_percent")),
         vat=vat,
         gross=gross,
         currency=currency if type(currency) is str else None,
