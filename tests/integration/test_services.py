@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 import json
 import math
 from pathlib import Path
@@ -12,6 +14,9 @@ from unittest.mock import patch
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.json import json_bytes
+from hypothesis import HealthCheck, Phase, given, settings, strategies as st
+import orjson
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import voluptuous as vol
@@ -324,14 +329,19 @@ def refused(err: ServiceValidationError) -> str:
         {"text": "x" * 201},
         {"device_id": [["nested"]]},
         {"status": {"active": 1}},
+        # ciso8601, Home Assistant's date parser, crashed the process on the second of these.
+        {"start": "\ud800"},
+        {"end": "2026-03-04T10:00:00\udfff"},
+        {"start": 1e400},
     ],
     ids=repr,
 )
 async def test_list_jobs_refuses_absurd_numbers_and_types(
     hass: HomeAssistant, data: dict[str, Any]
 ) -> None:
-    with pytest.raises(vol.Invalid):
-        await call(hass, "list_jobs", **data)
+    for _ in range(3):
+        with pytest.raises(vol.Invalid):
+            await call(hass, "list_jobs", **data)
 
 
 @pytest.mark.usefixtures("entry")
@@ -409,3 +419,169 @@ async def test_a_running_jobs_edit_the_store_refuses_is_not_applied(
     assert jobs.active.customer is None
     await call(hass, "update_job", job_id=started["job_id"], customer="ACME")
     assert jobs.active.customer == history.get(started["job_id"]).customer == "ACME"
+
+
+def examples(strategy: st.SearchStrategy[Any], count: int) -> list[Any]:
+    """`count` values of a strategy, the same ones on every run (no shrinking: each is shown)."""
+    drawn: list[Any] = []
+
+    @settings(
+        max_examples=count,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.generate],
+    )
+    @given(strategy)
+    def collect(value: Any) -> None:
+        drawn.append(value)
+
+    collect()
+    return drawn
+
+
+def nested(depth: int, *, mapping: bool = False) -> Any:
+    value: Any = "x"
+    for _ in range(depth):
+        value = {"a": value} if mapping else [value]
+    return value
+
+
+HOSTILE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=2**63) | st.integers(max_value=-(2**63)),
+    st.floats(),
+    st.sampled_from([Decimal("NaN"), Decimal("-Infinity"), Decimal("1e999"), Decimal("0.5")]),
+    st.text(st.characters(categories=["Cs", "Cc", "Zs", "L", "N", "P"]), max_size=40),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "\ud800",
+            "Cube\udfff",
+            "x" * 6000,
+            ".inf",
+            "-inf",
+            "nan",
+            "1e400",
+            "-1",
+            "9999-12-31T23:59:59-12:00",
+            "0001-01-01T00:00:00+14:00",
+            "2026-03-04 10:00",
+            "PLA",
+            "business",
+            "completed",
+            nested(5000),
+            nested(2000, mapping=True),
+        ]
+    ),  # fmt: skip
+    st.datetimes(
+        timezones=st.none()
+        | st.builds(
+            timezone, st.timedeltas(min_value=timedelta(hours=-23), max_value=timedelta(hours=23))
+        )
+    ),
+    st.lists(st.none() | st.integers() | st.text(max_size=5), max_size=3),
+    st.dictionaries(
+        st.text(max_size=5), st.none() | st.integers() | st.text(max_size=5), max_size=3
+    ),
+)
+
+
+def maybe(plausible: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """One in five hostile, so most calls get past the first bad field to the handlers."""
+    return st.integers(0, 4).flatmap(lambda n: HOSTILE if n == 0 else plausible)
+
+
+def call_data(**fields: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """Any subset of the fields, each plausible or hostile, sometimes with a key no one knows."""
+    return st.builds(
+        lambda known, unknown: known | unknown,
+        st.fixed_dictionaries({}, optional={name: maybe(value) for name, value in fields.items()}),
+        st.integers(0, 9).flatmap(
+            lambda n: st.dictionaries(st.sampled_from(["entity_id", "x", ""]), HOSTILE, max_size=1)
+            if n == 0
+            else st.just({})
+        ),
+    )
+
+
+async def test_no_action_input_raises_anything_raw_or_breaks_the_history(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    bambu_sim: BambuSimulator,
+    hass_storage: dict[str, Any],
+) -> None:
+    """Every call succeeds or is refused as invalid (translated); the history stays savable and
+    the running job's record is the same in the tracker and the history after every call."""
+    recorder = Recorder(hass)
+    bambu_sim.start_print("Bracket", total_layers=200, minutes=600)
+    active_id = (await recorder.wait(EVENT_JOB_STARTED))["job_id"]
+    jobs = entry.runtime_data.jobs
+    history = hass.data[DATA_HISTORY]
+    device = device_id(hass, bambu_sim.serial)
+    job_ids = st.sampled_from([f"job{n}" for n in range(1, 8)] + [active_id])
+    targets = {
+        "config_entry_id": st.sampled_from([entry.entry_id, [entry.entry_id], "nope"]),
+        "device_id": st.sampled_from([device, [device, device], "nope"]),
+    }
+    text = st.text(st.characters(categories=["L", "N", "P", "Zs"]), max_size=30)
+    amounts = st.floats(min_value=0, max_value=2_000_000) | st.integers(-5, 2_000_000)
+    materials = st.lists(
+        st.fixed_dictionaries({"material": maybe(text), "grams": maybe(amounts)}),
+        max_size=3,
+    )
+    stamps = st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 31))
+    plans = {
+        "list_jobs": call_data(
+            **targets,
+            status=st.sampled_from(["completed", ["failed", "active"]]),
+            category=st.sampled_from(["business", ["private"]]),
+            start=stamps.map(datetime.isoformat),
+            end=stamps,
+            text=text,
+            limit=st.integers(-1, 1001),
+            offset=st.integers(-1, 10),
+        ),
+        "get_job": call_data(job_id=job_ids),
+        "update_job": call_data(
+            job_id=job_ids,
+            category=st.sampled_from(["business", "private"]),
+            customer=text,
+            project=text,
+            notes=text,
+            materials=materials,
+        ),
+        # Never the running job's printer: a valid call would stop the print.
+        "cancel_job": call_data(job_id=st.sampled_from(["job1", "job6", "nope"])),
+        "calculate_costs": call_data(
+            **targets, job_id=job_ids, grams=amounts, material=text, hours=amounts
+        ),
+    }
+    outcomes: Counter[str] = Counter()
+    for service, strategy in plans.items():
+        for data in examples(strategy, 250):
+            try:
+                await call(hass, service, **data)
+                outcomes["ok"] += 1
+            except ServiceValidationError as err:
+                outcomes[refused(err)] += 1
+            except vol.Invalid:
+                outcomes["invalid"] += 1
+            except Exception as err:
+                raise AssertionError(f"{service} raised {err!r} for {data!r:.300}") from err
+            assert jobs.active is not None
+            assert jobs.active == history.get(active_id), f"{service} half-applied {data!r:.300}"
+    await history.async_save_now()
+    for key in ("printernizer.jobs", "printernizer.active_jobs"):
+        json_bytes(hass_storage[key])
+    records, total = history.query(limit=1000)
+    assert total == len(records) == 7
+    assert all(orjson.dumps(record.to_dict()) for record in records)
+    # Every kind of outcome happened, not only refusals.
+    assert outcomes["ok"] > 150
+    assert outcomes["invalid"] > 150
+    assert {"invalid_text", "material_required", "job_not_found"} <= set(outcomes)
