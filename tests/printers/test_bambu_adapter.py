@@ -23,7 +23,7 @@ from custom_components.printernizer.printers.errors import (
     PrinterOfflineError,
     WrongSerialError,
 )
-from custom_components.printernizer.printers.models import PrinterStatus
+from custom_components.printernizer.printers.models import PrinterState, PrinterStatus
 from simulator.bambu.printer import BambuSimulator
 
 from .waiting import wait_for, wait_until
@@ -139,8 +139,13 @@ async def test_x1c_full_pushes(tmp_path: Path) -> None:
 async def test_reconnects_after_the_broker_restarts(
     sim: BambuSimulator, adapter: BambuAdapter
 ) -> None:
-    went_offline = asyncio.get_running_loop().create_future()
-    adapter.add_listener(lambda s: went_offline.done() or s.online or went_offline.set_result(True))
+    went_offline: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+    def offline(state: PrinterState) -> None:
+        if not (went_offline.done() or state.online):
+            went_offline.set_result(True)
+
+    adapter.add_listener(offline)
     await sim.restart_broker()
     await asyncio.wait_for(went_offline, 10)
     await wait_for(adapter, lambda s: s.online)

@@ -171,6 +171,27 @@ def test_list_lines_from_printers(
     assert _parse_list_line("/timelapse", line, now) == expected
 
 
+@pytest.mark.parametrize(
+    ("line", "now", "expected"),
+    [
+        ("-rw-r--r-- 1 0 0 " + "9" * 5000 + " Jun 18 00:27 huge", JANUARY, None),
+        ("-rw-r--r-- 1 0 0 " + str(10**30) + " Jun 18 00:27 huge", JANUARY, None),
+        ("-rw-r--r-- 1 0 0 7 Jan  1  0000 year0", JANUARY, entry("year0", 7, None)),
+        ("-rw-r--r-- 1 0 0 7 Feb 30  2024 feb30", JANUARY, entry("feb30", 7, None)),
+        ("-rw-r--r-- 1 0 0 7 Dec 31 99:99 late", JANUARY, entry("late", 7, None)),
+        ("-rw-r--r-- 1 0 0 7 Jan 99 10:00 day99", JANUARY, entry("day99", 7, None)),
+        # A clock at the end of time: "this year" plus slack would overflow.
+        ("-rw-r--r-- 1 0 0 7 Dec 31 23:59 end", dt.datetime.max, entry("end", 7, None)),
+        # A clock in year 1: the previous year does not exist.
+        ("-rw-r--r-- 1 0 0 7 Dec 31 23:59 start", dt.datetime(1, 1, 5), entry("start", 7, None)),
+    ],
+)
+def test_absurd_list_lines_never_raise(
+    line: str, now: dt.datetime, expected: RemoteEntry | None
+) -> None:
+    assert _parse_list_line("/timelapse", line, now) == expected
+
+
 async def test_wrong_access_code_is_an_authentication_error(
     server: BambuFtpsServer, leaf: PrinterCertificate, caplog: pytest.LogCaptureFixture
 ) -> None:

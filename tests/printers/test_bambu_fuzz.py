@@ -15,6 +15,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from custom_components.printernizer.printers.bambu.ftps import _parse_list_line
 from custom_components.printernizer.printers.bambu.report import (
     _FILAMENT_KEYS,
     _JOB_KEYS,
@@ -158,3 +159,23 @@ def test_fuzzed_version_replies_never_raise(body: dict[str, Any]) -> None:
     info = device_info("SERIAL", body)
     if info is not None:
         assert_valid(info)
+
+
+@settings(FUZZ, max_examples=400)
+@given(
+    size=st.integers(min_value=0).map(str) | st.just("9" * 5000),
+    month=st.sampled_from(["Jan", "Feb", "Dec", "Foo"]),
+    day=st.integers(0, 99),
+    when=st.builds("{:02d}:{:02d}".format, st.integers(0, 99), st.integers(0, 99))
+    | st.builds(" {:04d}".format, st.integers(0, 9999)),
+    name=st.text(characters, min_size=1, max_size=10),
+    now=st.datetimes(),
+)
+def test_fuzzed_list_lines_never_raise(
+    size: str, month: str, day: int, when: str, name: str, now: datetime
+) -> None:
+    line = f"-rw-r--r-- 1 0 0 {size} {month} {day:2d} {when} {name}"
+    entry = _parse_list_line("/cache", line, now)
+    if entry is not None:
+        assert 0 <= entry.size <= 2**53
+        assert entry.modified is None or entry.modified.year >= 1

@@ -382,7 +382,7 @@ class HoldingProxy:
         self.relayed += 1
         held.upstream = upstream
         upstream.write(bytes(held.buffer))
-        if held.gone:
+        if held.transport is None or held.transport.is_closing():  # the client left meanwhile
             upstream.close()
 
     def release(self) -> None:
@@ -417,7 +417,7 @@ async def proxy(sim: BambuSimulator) -> AsyncIterator[HoldingProxy]:
 def watched_by_mqtt() -> list[object]:
     """Readers and writers on the loop that belong to an MQTT connection (asyncio internals)."""
     loop = asyncio.get_running_loop()
-    owners = []
+    owners: list[object] = []
     for key in loop._selector.get_map().values():  # type: ignore[attr-defined]
         for handle in key.data:
             owner = getattr(getattr(handle, "_callback", None), "__self__", None)

@@ -293,6 +293,7 @@ def test_model_detection(
     modules: list[object], model: str | None, firmware: str | None, hardware: str | None
 ) -> None:
     info = device_info("SERIAL", {"command": "get_version", "module": modules})
+    assert info is not None
     assert (info.model, info.firmware, info.hardware) == (model, firmware, hardware)
 
 

@@ -29,6 +29,7 @@ from ..errors import (
     PrinterTimeoutError,
     ProtocolError,
 )
+from ..values import integer
 
 USER = "bblp"
 DEFAULT_PORT = 990
@@ -287,8 +288,12 @@ def _check_path(path: str) -> None:
 
 
 def _parse_list_line(directory: str, line: str, now: dt.datetime) -> RemoteEntry | None:
+    """One entry, or None for a line that is not one (or claims an impossible size)."""
     match = _LIST_LINE.fullmatch(line)
     if match is None:
+        return None
+    size = integer(match["size"])
+    if size is None:
         return None
     name = match["name"]
     if match["mode"] == "l":
@@ -298,7 +303,7 @@ def _parse_list_line(directory: str, line: str, now: dt.datetime) -> RemoteEntry
     return RemoteEntry(
         name=name,
         path=posixpath.join(directory, name),
-        size=int(match["size"]),
+        size=size,
         is_dir=match["mode"] == "d",
         modified=_list_time(match, now),
     )
@@ -317,6 +322,6 @@ def _list_time(match: re.Match[str], now: dt.datetime) -> dt.datetime | None:
         when = dt.datetime(now.year, month, day, hour, minute)
         if when > now + _CLOCK_SLACK:
             when = when.replace(year=now.year - 1)
-    except ValueError:  # 29 Feb in the wrong year, minute 61 and the like
+    except (ValueError, OverflowError):  # 29 Feb in the wrong year, minute 61, year 0 and the like
         return None
     return when
