@@ -329,11 +329,9 @@ class PrusaAdapter:
         else:
             self._family = family(version)
         self._device, self._identified = device, True
-        self._status.apply_identity(
-            mmu=fields.read(info, "mmu", flag),
-            nozzle_diameter=fields.read(info, "nozzle_diameter", number)
-            or fields.read(version, "nozzle_diameter", number),
-        )
+        nozzle = fields.read(info, "nozzle_diameter", number)
+        nozzle = fields.read(version, "nozzle_diameter", number) if nozzle is None else nozzle
+        self._status.apply_identity(mmu=fields.read(info, "mmu", flag), nozzle_diameter=nozzle)
         self._tally(fields, "identity")
         self._identity_at = asyncio.get_running_loop().time()
 

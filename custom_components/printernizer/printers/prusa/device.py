@@ -64,10 +64,14 @@ def device_info(
     """DeviceInfo from the two identity bodies; `fallback` stands in for a missing serial."""
     fields = fields or Fields()
     version, info = mapping(version), mapping(info)
-    hostname = fields.read(info, "hostname", text) or fields.read(version, "hostname", text)
+    read = fields.read
+    # Every field is read, not just the first that answers: junk in any of them is counted.
+    info_host, version_host = read(info, "hostname", text), read(version, "hostname", text)
+    hostname = info_host or version_host
+    serial, name = read(info, "serial", text), read(info, "name", text)
     return DeviceInfo(
-        serial=fields.read(info, "serial", text) or hostname or fallback,
+        serial=serial or hostname or fallback,
         model=model_name(version, info),
-        firmware=fields.read(version, "firmware", text),
-        name=fields.read(info, "name", text) or hostname,
+        firmware=read(version, "firmware", text),
+        name=name or hostname,
     )

@@ -201,8 +201,8 @@ class StatusState:
         if job_id is None or str(job_id) != self.state.job.job_id:
             return self.state
         file = fields.mapping(body, "file")
-        name = fields.read(file, "display_name", text) or fields.read(file, "name", text)
-        path = file_path(file, fields=fields)
+        path = file_path(file, fields=fields)  # reads `name` and `path`
+        name = fields.read(file, "display_name", text) or text(file.get("name"))
         return self._replace({"job": replace(self.state.job, name=name, file=path)})
 
     def apply_identity(self, *, mmu: bool | None, nozzle_diameter: float | None) -> PrinterState:
