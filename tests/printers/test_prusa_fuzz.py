@@ -249,7 +249,7 @@ def test_spoiled_status_fields_are_noted() -> None:
         assert fields.rejected, path
 
 
-@settings(FUZZ, max_examples=500)
+@settings(FUZZ, max_examples=400)
 @given(
     st.one_of(JSON, spoiled({"hostname": "prusa-mk4", "firmware": "6.5.3"}, VERSION_TARGETS)),
     st.one_of(JSON, spoiled({"serial": "SN1", "hostname": "h", "mmu": False}, INFO_TARGETS)),
@@ -264,7 +264,7 @@ def test_identity_parsing_never_raises(version: Any, info: Any) -> None:
     assert_clean(model_name(version, info))
 
 
-@settings(FUZZ, max_examples=500)
+@settings(FUZZ, max_examples=400)
 @given(st.one_of(st.dictionaries(KEYS, JSON, max_size=3), spoiled(LISTING_BODY, LISTING_TARGETS)))
 def test_listing_and_routes_never_raise(body: dict[str, Any]) -> None:
     files = parse_listing(body, "/usb", fields=Fields())
