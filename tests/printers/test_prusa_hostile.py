@@ -5,16 +5,23 @@ Each case here stopped polling for good (or re-read job files forever) before is
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 import logging
 
 import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 import pytest
 
+from custom_components.printernizer.printers.errors import ProtocolError
 from custom_components.printernizer.printers.models import PrinterStatus
 from custom_components.printernizer.printers.prusa import adapter as adapter_module
-from custom_components.printernizer.printers.prusa.adapter import PrusaAdapter
+from custom_components.printernizer.printers.prusa.adapter import PrusaAdapter, PrusaConfig
+from custom_components.printernizer.printers.prusa.digest import (
+    UnsupportedChallengeError,
+    digest_challenge,
+)
 from custom_components.printernizer.printers.prusa.metadata import MAX_THUMBNAIL_BYTES
 from custom_components.printernizer.printers.prusa.status import StatusState
 from simulator.prusa import PrusaSimulator, payloads
@@ -23,6 +30,7 @@ from simulator.prusa.gcode import png
 from .test_prusa_adapter import FAST, SLOW, config_for
 from .waiting import wait_for, wait_until
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PRUSA_LOGGER = "custom_components.printernizer.printers.prusa"
 STATUS = "/api/v1/status"
 DEEP = b'{"printer":' + b"[" * 20_000 + b"]" * 20_000 + b"}"
@@ -249,3 +257,78 @@ async def test_a_metadata_parser_error_is_final_for_that_job(
     since = len(sim.requests)
     assert await adapter.job_metadata() is first
     assert [r.path for r in sim.requests[since:] if r.path != STATUS] == []
+
+
+async def test_one_unanswerable_challenge_does_not_wedge_the_client(
+    session: aiohttp.ClientSession,
+) -> None:
+    """A 401 offering only SHA-1 once: that poll fails, the next one learns the real challenge.
+
+    Before, the unanswerable challenge was stored and every later request failed before it was
+    even sent: the printer was never asked again.
+    """
+    nonce = {"current": "n1"}
+    offers = ['Digest realm="Printer API", nonce="{}"']
+
+    @web.middleware
+    async def gate(request: web.Request, handler: Handler) -> web.StreamResponse:
+        sent = request.headers.get("Authorization", "")
+        if f'nonce="{nonce["current"]}"' not in sent:
+            nonce["current"] = f"n{int(nonce['current'][1:]) + 1}"
+            offer = offers.pop() if len(offers) > 1 else offers[0]
+            return web.Response(
+                status=401, headers={"WWW-Authenticate": offer.format(nonce["current"])}
+            )
+        return await handler(request)
+
+    async def reply(request: web.Request) -> web.Response:
+        body = {"printer": {"state": "IDLE", "temp_bed": 21.5}}
+        return web.json_response(body if request.path == STATUS else {"serial": "SN1"})
+
+    app = web.Application(middlewares=[gate])
+    app.router.add_get("/{tail:.*}", reply)
+    async with TestServer(app, host="127.0.0.1") as server:
+        adapter = PrusaAdapter(
+            PrusaConfig(host=f"127.0.0.1:{server.port}", password="pw"), session, SLOW
+        )
+        await adapter.start()
+        try:
+            offers.append('Digest realm="Printer API", nonce="{}", algorithm="SHA-1"')
+            nonce["current"] = "n10"  # every nonce handed out so far expires
+            assert await adapter.refresh()
+            assert adapter.malformed == 1
+            assert await adapter.refresh()
+            assert adapter.state.online
+            assert adapter.state.bed.current == 21.5
+            assert adapter.malformed == 1
+        finally:
+            await adapter.stop()
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        'Digest realm="r", nonce="n\udce9"',  # a latin-1 byte, as aiohttp decodes it
+        'Digest realm="r\x01", nonce="n"',
+        'Digest realm="r", nonce="' + "n" * 5000 + '"',
+    ],
+)
+def test_malformed_digest_challenges_are_refused_not_stored(header: str) -> None:
+    with pytest.raises(UnsupportedChallengeError):
+        digest_challenge([header])
+    assert digest_challenge(['Digest realm="r", nonce="n"', header]) is not None
+
+
+async def test_a_parser_bug_during_setup_is_a_protocol_error(
+    sim: PrusaSimulator, session: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Setup fails in the adapters' own terms (HA retries it), and nothing keeps running."""
+
+    def broken(*_args: object, **_kwargs: object) -> object:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(StatusState, "apply_status", broken)
+    printer = PrusaAdapter(config_for(sim), session, FAST)
+    with pytest.raises(ProtocolError, match="RecursionError"):
+        await printer.start()
+    assert printer._task is None

@@ -299,7 +299,6 @@ class PrusaClient:
                 continue
             if response.status != 401 or self._api_key is not None:
                 return response
-            challenge = digest_challenge(response.headers.getall("WWW-Authenticate", ()))
             try:
                 # Reading the short 401 body keeps the connection reusable for the retry.
                 await self._read(response, method, target, MAX_ERROR_BYTES)
@@ -307,6 +306,10 @@ class PrusaClient:
                 pass
             finally:
                 response.release()
+            try:
+                challenge = digest_challenge(response.headers.getall("WWW-Authenticate", ()))
+            except UnsupportedChallengeError as err:
+                raise ProtocolError(f"The printer asks for {err}") from err
             if challenge is None:
                 raise AuthenticationError(f"{method} {target}: the printer refused the request")
             fresh = sent_nonce is None or challenge.stale or challenge.nonce != sent_nonce

@@ -31,6 +31,9 @@ _ITEM: Final = re.compile(
     rf"|(?P<scheme>{_TCHARS}))"
 )
 _ESCAPED: Final = re.compile(r"\\(.)")
+_PRINTABLE_ASCII: Final = re.compile(r"[ -~]*")
+# Nonces are 16-64 characters on both servers; anything this long is not a real challenge.
+_MAX_VALUE: Final = 1024
 _HASHES: Final = {"md5": "md5", "sha-256": "sha256", "sha-512-256": "sha512_256"}
 
 
@@ -70,13 +73,19 @@ def parse_challenges(header: str) -> list[tuple[str, dict[str, str]]]:
 
 
 def digest_challenge(headers: Iterable[str]) -> Challenge | None:
-    """The first Digest challenge among the WWW-Authenticate values, or None."""
+    """The first Digest challenge we can answer among the WWW-Authenticate values, or None.
+
+    Raises UnsupportedChallengeError when Digest is offered only in forms we cannot answer (an
+    unknown hash, auth-int, values that are not short printable ASCII): a stored challenge is
+    used for every later request, so an unusable one must never be stored.
+    """
+    refused: str | None = None
     for header in headers:
         for scheme, params in parse_challenges(header):
             if scheme.lower() != "digest" or "nonce" not in params:
                 continue
             qop = params.get("qop")
-            return Challenge(
+            challenge = Challenge(
                 realm=params.get("realm", ""),
                 nonce=params["nonce"],
                 algorithm=params.get("algorithm"),
@@ -84,6 +93,23 @@ def digest_challenge(headers: Iterable[str]) -> Challenge | None:
                 opaque=params.get("opaque"),
                 stale=params.get("stale", "").lower() == "true",
             )
+            if (problem := _unanswerable(challenge)) is None:
+                return challenge
+            refused = refused or problem
+    if refused is not None:
+        raise UnsupportedChallengeError(refused)
+    return None
+
+
+def _unanswerable(challenge: Challenge) -> str | None:
+    """Why we cannot answer a challenge (safe to log), or None."""
+    values = (challenge.realm, challenge.nonce, challenge.opaque or "", challenge.algorithm or "")
+    if any(len(value) > _MAX_VALUE or not _PRINTABLE_ASCII.fullmatch(value) for value in values):
+        return "a malformed digest challenge"
+    if (challenge.algorithm or "MD5").lower().removesuffix("-sess") not in _HASHES:
+        return f"digest algorithm {challenge.algorithm}"
+    if challenge.qop and "auth" not in challenge.qop:
+        return "digest qop " + ",".join(challenge.qop)
     return None
 
 
