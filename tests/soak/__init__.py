@@ -1,0 +1,1 @@
+"""Soak tests: many simulated printers in one Home Assistant, with faults injected."""
