@@ -12,6 +12,7 @@ import zipfile
 import pytest
 
 from custom_components.printernizer.printers.bambu.threemf import (
+    MAX_DIRECTORY_BYTES,
     MAX_FILAMENTS,
     MAX_SLICE_INFO_BYTES,
     MAX_THUMBNAIL_BYTES,
@@ -215,6 +216,18 @@ def test_archive_with_a_huge_directory_is_refused_before_reading_it(
     result, peak = peak_bytes(lambda: parse_3mf(job))
     assert isinstance(result, ProtocolError)
     assert "entries" in str(result)
+    assert peak < 1024 * 1024
+
+
+def test_directory_size_is_checked_whatever_count_is_declared(tmp_path: Path) -> None:
+    """zipfile ignores the declared count and parses the whole directory: its size is the cap."""
+    count = MAX_DIRECTORY_BYTES // 40
+    archive = bytearray(many_entries(count))
+    archive[-14:-10] = struct.pack("<HH", 1, 1)  # "one entry"
+    job = tmp_path / "job.3mf"
+    job.write_bytes(bytes(archive))
+    result, peak = peak_bytes(lambda: parse_3mf(job))
+    assert isinstance(result, ProtocolError)
     assert peak < 1024 * 1024
 
 
