@@ -3,7 +3,7 @@ VENV := .venv
 NEXT := .venv-next
 PYTEST_ARGS ?=
 
-.PHONY: test setup lint typecheck test-current test-next format bench demo
+.PHONY: test setup lint typecheck test-current test-next format bench demo soak
 
 test: setup lint typecheck test-current test-next
 
@@ -34,3 +34,8 @@ bench: setup
 
 demo: setup
 	$(VENV)/bin/python -m demo
+
+# The soak's long run (make test runs a 30 s one): SOAK_MINUTES=30 make soak; SOAK_SEED=n varies it.
+SOAK_MINUTES ?= 30
+soak: setup
+	SOAK_MINUTES=$(SOAK_MINUTES) $(VENV)/bin/python -m pytest tests/soak -m soak --no-cov $(PYTEST_ARGS)
