@@ -31,7 +31,7 @@ from enum import StrEnum
 from typing import Any
 
 from ..costs import CENT, material_type
-from .records import JobRecord, JobStatus
+from .records import JobRecord, JobStatus, MaterialUse
 
 _ZERO = Decimal(0)
 _HOUR = 3600.0
@@ -511,6 +511,7 @@ class _Cents(dict[Any, int | None]):
 
 
 _INF = float("inf")
+_NO_AMOUNTS = dict.fromkeys(("material", "energy", "wear", "net", "vat", "gross"))
 _ACTIVE = JobStatus.ACTIVE
 _COMPLETED = JobStatus.COMPLETED
 _FAILED = JobStatus.FAILED
@@ -614,8 +615,9 @@ class _Collector:
         self._materials(acc, record, lines if type(lines) is list else None)
         for name, parties in ((record.customer, self.customers), (record.project, self.projects)):
             if name:
-                party = parties.get(name)
-                if party is None:
+                try:
+                    party = parties[name]
+                except KeyError:
                     party = parties[name] = _Party()
                 party.jobs += 1
                 if money is None:
@@ -625,14 +627,20 @@ class _Collector:
                     party.gross += money[1]
 
     def _money(self, acc: _Sums, cost: dict[str, Any]) -> tuple[int, int] | None:
-        """Add a breakdown's amounts; its (net, gross) if known, else None."""
-        cents, get = self.cents, cost.get
-        material = cents[get("material")]
-        energy = cents[get("energy")]
-        wear = cents[get("wear")]
-        net = cents[get("net")]
-        vat = cents[get("vat")]
-        gross = cents[get("gross")]
+        """Add a breakdown's amounts; its (net, gross) if known, else None.
+
+        Raises TypeError for an unhashable amount, before adding anything.
+        """
+        cents = self.cents
+        try:
+            material = cents[cost["material"]]
+            energy = cents[cost["energy"]]
+            wear = cents[cost["wear"]]
+            net = cents[cost["net"]]
+            vat = cents[cost["vat"]]
+            gross = cents[cost["gross"]]
+        except KeyError:  # written without some amounts: those are unknown
+            return self._money(acc, _NO_AMOUNTS | cost)
         if material is None:
             acc.without_material_cost += 1
         else:
@@ -663,48 +671,35 @@ class _Collector:
         if not uses:
             line = lines[0] if lines and type(lines[0]) is dict else {}
             name = line.get("material")
-            self._line(
-                (serial, name if type(name) is str else None, None), None, line.get("cost"), True
-            )
-            acc.without_grams += 1
-            return
+            uses = (MaterialUse(material=name if type(name) is str else None),)
+        materials, cents = self.materials, self.cents
         unknown = False
-        seen = None
+        seen: set[tuple[str, Any, Any]] = set()
         for index, use in enumerate(uses):
             key = (serial, use.material, use.color)
-            if index:  # a job using one material and colour twice counts once for it
-                seen = seen or {(serial, uses[0].material, uses[0].color)}
-                first = key not in seen
+            try:
+                group = materials[key]
+            except KeyError:
+                group = materials[key] = _Material()
+            if key not in seen:  # a job using one material and colour twice counts once
+                group.jobs += 1
                 seen.add(key)
-            else:
-                first = True
-            priced = lines[index] if lines and index < len(lines) else None
             grams = use.grams
             if grams is None or not 0 <= grams < _INF:
                 unknown = True
-                grams = None
+                group.without_grams += 1
             else:
                 acc.grams += grams
-            self._line(key, grams, priced.get("cost") if type(priced) is dict else None, first)
+                group.grams += grams
+            try:
+                cost = cents[lines[index]["cost"]]  # type: ignore[index]
+            except (TypeError, KeyError, IndexError):  # no such line, or not a cost
+                cost = None
+            if cost is None:
+                group.without_cost += 1
+            else:
+                group.cost += cost
         acc.without_grams += unknown
-
-    def _line(self, key: tuple[str, Any, Any], grams: float | None, cost: Any, first: bool) -> None:
-        group = self.materials.get(key)
-        if group is None:
-            group = self.materials[key] = _Material()
-        group.jobs += first
-        if grams is None:
-            group.without_grams += 1
-        else:
-            group.grams += grams
-        try:
-            cents = self.cents[cost]
-        except TypeError:
-            cents = None
-        if cents is None:
-            group.without_cost += 1
-        else:
-            group.cost += cents
 
     def active(self, acc: _Sums, record: JobRecord) -> None:
         """A running job started in the period: counted, and busy up to now if known."""
@@ -748,13 +743,16 @@ def _collect(
                     busy[serial] = busy.get(serial, 0.0) + share
                     latest.setdefault(serial, (started, record.printer_name))
             continue
-        known = latest.get(serial)
-        if known is None or started > known[0]:
+        try:
+            if started > latest[serial][0]:
+                latest[serial] = (started, record.printer_name)
+        except KeyError:
             latest[serial] = (started, record.printer_name)
         category = record.category
         key = (serial, category if type(category) is str else None)
-        acc = buckets.get(key)
-        if acc is None:
+        try:
+            acc = buckets[key]
+        except KeyError:
             acc = buckets[key] = _Sums()
         acc.jobs += 1
         if record.status == _ACTIVE:

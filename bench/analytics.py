@@ -1,0 +1,214 @@
+"""Analytics and exports at 100k records: overview, per-printer stats, export time and memory.
+
+Records are realistic ended jobs over one year on 8 printers in Europe/Berlin: one or two
+materials with colours, a cost breakdown as `costs.py` writes it (amounts as strings, one line
+per material), a category, a customer and project on most jobs, notes on some; a few jobs have
+unknown costs. The overview covers the whole year, so every record counts.
+
+Timings are the best of ROUNDS, wall clock and CPU time of this process: the machine may be
+shared, so CPU time is the steadier figure, and a bare loop over the records calibrates it. The
+records are built beforehand (parsing them is the history's cost, see bench/job_history.py).
+Export memory is traced with tracemalloc in a separate run (tracing slows everything down) while
+rows stream from a generator of records, so the figure is what the export itself holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+import io
+import random
+import time
+import tracemalloc
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from custom_components.printernizer.jobs.analytics import (
+    PeriodKind,
+    calendar_period,
+    material_usage,
+    overview,
+    printer_stats,
+)
+from custom_components.printernizer.jobs.export import (
+    GERMAN,
+    INTERNATIONAL,
+    export_rows,
+    write_csv,
+    write_json_lines,
+)
+from custom_components.printernizer.jobs.records import JobRecord, JobStatus, MaterialUse
+
+N = 100_000
+ROUNDS = 3
+TZ = ZoneInfo("Europe/Berlin")
+YEAR_START = datetime(2026, 1, 1, tzinfo=TZ).astimezone(UTC)
+SERIALS = [f"01P00C{index:09d}" for index in range(8)]
+MATERIALS = [("PLA Basic", "FF6A13FF", 25.0), ("PETG HF", "000000FF", 30.0), ("ASA", None, 35.0)]
+OUTCOMES = [JobStatus.COMPLETED] * 17 + [JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.UNKNOWN]
+
+
+def _cost(lines: list[tuple[str, float, float]], hours: float) -> dict[str, Any]:
+    line_costs = [round(grams * price / 1000, 2) for _, grams, price in lines]
+    material = round(sum(line_costs), 2)
+    energy = round(hours * 0.12 * 0.30, 2)
+    wear = round(hours * 0.20, 2)
+    net = round(material + energy + wear, 2)
+    vat = round(net * 0.19, 2)
+    return {
+        "currency": "EUR",
+        "material": f"{material:.2f}",
+        "energy": f"{energy:.2f}",
+        "wear": f"{wear:.2f}",
+        "net": f"{net:.2f}",
+        "vat": f"{vat:.2f}",
+        "gross": f"{net + vat:.2f}",
+        "vat_percent": "19.00",
+        "estimated": False,
+        "unknown": [],
+        "energy_kwh": f"{hours * 0.12:.3f}",
+        "energy_source": "estimated",
+        "lines": [
+            {
+                "material": material_name,
+                "grams": f"{grams:.2f}",
+                "source": "slicer",
+                "price_per_kg": f"{price:.2f}",
+                "cost": f"{cost:.2f}",
+            }
+            for (material_name, grams, price), cost in zip(lines, line_costs, strict=True)
+        ],
+    }
+
+
+def record(index: int, rng: random.Random) -> JobRecord:
+    """One realistic ended job of the year."""
+    started = YEAR_START + timedelta(seconds=rng.uniform(0, 364 * 86400))
+    seconds = rng.uniform(600, 12 * 3600)
+    status = rng.choice(OUTCOMES)
+    uses = []
+    lines = []
+    for name, color, price in rng.sample(MATERIALS, rng.choice((1, 1, 1, 2))):
+        grams = round(rng.uniform(5, 400), 2)
+        uses.append(MaterialUse(material=name, color=color, planned_grams=grams, grams=grams))
+        lines.append((name.split()[0], grams, price))
+    hours = seconds / 3600
+    return JobRecord(
+        id=f"job-{index}",
+        serial=SERIALS[index % len(SERIALS)],
+        printer_name=f"Printer {index % len(SERIALS)}",
+        started_at=started,
+        updated_at=started + timedelta(seconds=seconds),
+        status=status,
+        job_name=f"part_{index % 500}.3mf",
+        ended_at=started + timedelta(seconds=seconds),
+        duration_seconds=seconds,
+        progress=100.0,
+        materials=tuple(uses),
+        energy_kwh=round(hours * 0.12, 3),
+        energy_source="estimated",
+        cost=None if index % 50 == 0 else _cost(lines, hours),
+        category="business" if index % 3 else "private",
+        customer=f"Customer {index % 40}" if index % 4 else None,
+        project=f"Order {index % 300}" if index % 5 else None,
+        notes='=HYPERLINK("x")' if index % 1000 == 0 else ('; pauses, "quotes"\n' * (index % 2)),
+    )
+
+
+def records(seed: int = 1) -> Iterator[JobRecord]:
+    rng = random.Random(seed)
+    for index in range(N):
+        yield record(index, rng)
+
+
+def best(action: Callable[[], object]) -> tuple[float, float]:
+    """Best wall-clock and best CPU time of ROUNDS runs, in seconds."""
+    walls, cpus = [], []
+    for _ in range(ROUNDS):
+        wall, cpu = time.perf_counter(), time.process_time()
+        action()
+        cpus.append(time.process_time() - cpu)
+        walls.append(time.perf_counter() - wall)
+    return min(walls), min(cpus)
+
+
+def traced(action: Callable[[], object]) -> int:
+    tracemalloc.start()
+    try:
+        action()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+class _Sink(io.TextIOBase):
+    """A file that counts what is written and keeps none of it."""
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def write(self, text: str) -> int:  # type: ignore[override]
+        self.size += len(text.encode("utf-8", "surrogatepass"))
+        return len(text)
+
+
+def timings(history: list[JobRecord]) -> None:
+    year = calendar_period(PeriodKind.YEAR, datetime(2026, 6, 1, tzinfo=UTC), TZ)
+    month = calendar_period(PeriodKind.MONTH, datetime(2026, 6, 15, tzinfo=UTC), TZ)
+    result = overview(history, year)
+    print(f"analytics: {N} records, {result.totals.jobs} in {year.label}")
+    for name, action in (
+        ("overview, whole year", lambda: overview(history, year)),
+        ("overview, one month", lambda: overview(history, month)),
+        ("printer stats, year", lambda: printer_stats(history, year)),
+        ("material usage, year", lambda: material_usage(history, year)),
+    ):
+        wall, cpu = best(action)
+        print(f"  {name + ':':26s}{wall * 1000:7.0f} ms wall, {cpu * 1000:5.0f} ms CPU")
+    for name, write in (
+        (
+            "CSV international",
+            lambda file: write_csv(file, export_rows(history, TZ), INTERNATIONAL),
+        ),
+        ("CSV German", lambda file: write_csv(file, export_rows(history, TZ), GERMAN)),
+        ("JSON lines", lambda file: write_json_lines(file, export_rows(history, TZ))),
+    ):
+        sink = _Sink()
+        write(sink)
+        wall, cpu = best(lambda write=write: write(_Sink()))
+        print(
+            f"  export {name + ',':20s}{wall * 1000:6.0f} ms wall, {cpu * 1000:5.0f} ms CPU,"
+            f" {sink.size / 1e6:.1f} MB"
+        )
+
+
+def memory() -> None:
+    """Peak memory of a German CSV export of N rows, the records made one at a time."""
+    alone = traced(lambda: sum(1 for _ in records()))
+    export = traced(lambda: write_csv(_Sink(), export_rows(records(), TZ), GERMAN))
+    print(
+        f"  export peak memory, {N} rows streamed: {export / 1e6:.2f} MB"
+        f" (making the records alone: {alone / 1e6:.2f} MB)"
+    )
+
+
+def calibration() -> None:
+    """How fast this machine runs Python: one pass over the records reading one field."""
+    history = list(records())
+    begin = time.perf_counter()
+    for _ in range(ROUNDS):
+        sum(1 for record in history if record.cost)
+    print(
+        f"  calibration, a bare loop over {N} records: "
+        f"{(time.perf_counter() - begin) / ROUNDS * 1000:.0f} ms"
+    )
+
+
+def main() -> None:
+    timings(list(records()))
+    calibration()
+    memory()
+
+
+if __name__ == "__main__":
+    main()
