@@ -385,9 +385,11 @@ def test_top_customers_and_projects() -> None:
 
 def test_printers_of_october() -> None:
     alpha, bravo, charlie = printer_stats(
-        OCTOBER_HISTORY, OCTOBER, now=NOW, printers={"C": "Charlie", "A": "old name"}
+        OCTOBER_HISTORY, OCTOBER, now=NOW, printers={"C": "Charlie", "A": "Workshop A"}
     )
-    assert (alpha.serial, alpha.name) == ("A", "Alpha")  # its latest job's printer name
+    assert (alpha.serial, alpha.name) == ("A", "Workshop A")  # as the caller names it now
+    assert printer_stats(OCTOBER_HISTORY, OCTOBER)[0].name == "Alpha"  # as on its latest job
+    assert bravo.name == "Printer B"
     assert (alpha.figures.jobs, alpha.figures.completed, alpha.figures.failed) == (5, 2, 1)
     assert alpha.figures.success_rate == pytest.approx(2 / 3)
     assert alpha.figures.print_seconds == 5.5 * HOUR  # 2 + 1 + 1.5 + 1
@@ -567,7 +569,7 @@ def test_hand_edited_values_are_unknown_not_a_crash() -> None:
 def test_money_reads_stored_amounts() -> None:
     assert money("12.345") == Decimal("12.35")
     assert money(2) == Decimal("2.00")
-    for bad in (None, "abc", "NaN", "-1", True, [1], float("inf")):
+    for bad in (None, "abc", "NaN", "-1", True, [1], float("inf"), "1e30"):
         assert money(bad) is None
 
 

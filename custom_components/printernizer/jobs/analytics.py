@@ -11,9 +11,10 @@ hand:
   judges). Only utilization looks across boundaries: a job spanning one counts with its share
   inside the period, its print time spread evenly over its run.
 * Active jobs count by status; every other figure covers ended jobs only.
-* Money is `Decimal` summed from each job's stored breakdown (each amount rounded to cents
-  half-up, as `costs.py` stores it), so totals are exact sums of what each job shows. A job in
-  another currency than the one asked for is left out of the money and counted.
+* Money comes from each job's stored breakdown, each amount read as a `Decimal` rounded to cents
+  half-up (as `costs.py` stores it) and summed exactly, in integer cents: totals are the exact
+  sums of what each job shows. A job in another currency than the one asked for is left out of
+  the money and counted.
 * Unknown is never 0: each figure sums what is known and counts the ended jobs it leaves out
   (`jobs_without_cost` and its siblings). A job with some grams unknown adds the known ones and
   is counted as without grams.
@@ -176,10 +177,10 @@ def money(value: Any) -> Decimal | None:
     if type(value) is str or type(value) is int or type(value) is float:
         try:
             amount = Decimal(str(value))
-        except InvalidOperation:
+            if amount.is_finite() and amount >= 0:
+                return amount.quantize(CENT, rounding=ROUND_HALF_UP)
+        except InvalidOperation:  # not a number, or more digits than any real amount
             return None
-        if amount.is_finite() and amount >= 0:
-            return amount.quantize(CENT, rounding=ROUND_HALF_UP)
     return None
 
 
@@ -723,9 +724,10 @@ def _collect(
     """Sums per (printer, category), then per printer and per category."""
     collector = _Collector(period, currency, now)
     start, end = period.start, period.end
-    never = start - timedelta(days=36500)
+    # serial -> (start of its latest job, the printer's name then); names given stay.
+    given = datetime.max.replace(tzinfo=UTC)
     latest: dict[str, tuple[datetime, str]] = {
-        serial: (never, name) for serial, name in (printers or {}).items()
+        serial: (given, name) for serial, name in (printers or {}).items()
     }
     buckets: dict[tuple[str, Any], _Sums] = {}
     busy: dict[str, float] = {}  # shares of jobs started before the period
@@ -856,7 +858,8 @@ def overview(
 
     `records` may hold jobs of any time: only those started in the period count, and earlier
     ones only for utilization. `now` lets running jobs count towards utilization. `printers`
-    (serial -> name) are listed even without a job, so an idle printer shows 0 %.
+    (serial -> current name) are listed even without a job, so an idle printer shows 0 %;
+    another printer is named as on its latest job.
     """
     result = _collect(records, period, currency, now, printers)
     totals = _Sums()
