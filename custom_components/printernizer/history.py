@@ -761,32 +761,30 @@ def _checked(entry: str) -> tuple[str, _Facts] | None:
     row: Any = json_loads(memoryview(data)[8:tab])
     job_id, serial, status, started, ended, seconds, grams, kwh, gross, category = row[:10]
     # Types as _read makes them: a row edited with its checksum fixed is read in full instead.
+    # (JSON from the Store holds no NaN or infinity.)
     if (
         type(job_id) is not str
         or type(serial) is not str
-        or type(status) is not str
         or status not in _STATUSES
         or type(started) is not float
         or (ended is None) is not (status == JobStatus.ACTIVE)
-        or not _FLOAT_OR_NONE.issuperset((type(ended), type(seconds), type(kwh)))
+        or (ended is not None and type(ended) is not float)
+        or (seconds is not None and type(seconds) is not float)
+        or (kwh is not None and type(kwh) is not float)
         or type(grams) is not list
-        or not _FLOAT.issuperset(map(type, grams))
-        or not math.isfinite(math.fsum((started, ended or 0.0, seconds or 0.0, kwh or 0.0)))
-        or not math.isfinite(math.fsum(grams))
-        or (gross is not None and (amount := _gross(gross)) is None)
+        or (grams and not _FLOAT.issuperset(map(type, grams)))
         or (category is not None and type(category) is not str)
     ):
         return None
+    amount = None
+    if gross is not None:
+        if type(gross) is not str:
+            return None
+        amount = Decimal(gross)
+        if not amount.is_finite() or abs(amount) >= MAX_AMOUNT:
+            return None
     return job_id, _Facts(
-        serial,
-        started,
-        status,
-        ended,
-        seconds,
-        tuple(grams),
-        kwh,
-        None if gross is None else amount,
-        category,
+        serial, started, status, ended, seconds, tuple(grams), kwh, amount, category
     )
 
 

@@ -983,7 +983,7 @@ async def test_any_row_or_record_with_a_valid_checksum_never_breaks_the_history(
     keys = sorted(good_record)
     cases: list[list[str]] = []
 
-    @settings(max_examples=1500, derandomize=True, database=None, deadline=None)
+    @settings(max_examples=700, derandomize=True, database=None, deadline=None)
     @given(
         row_changes=st.dictionaries(st.integers(0, 10), ROW_VALUES, max_size=3),
         record_changes=st.dictionaries(st.sampled_from(keys), ROW_VALUES, max_size=3),
