@@ -296,6 +296,16 @@ def test_huge_xml_keeps_a_bounded_number_of_filaments(tmp_path: Path) -> None:
     assert peak < PEAK_BOUND
 
 
+def test_tag_with_endless_attributes_is_refused_while_buffered(tmp_path: Path) -> None:
+    """Before: expat handed over one dict of 300,000 attributes (60 MiB)."""
+    attributes = " ".join(f"a{index:x}=''" for index in range(300_000))
+    plate = f'<plate><metadata key="index" value="1"/><filament {attributes}/></plate>'
+    job = write_zip(tmp_path / "job.3mf", {SLICE_INFO: slice_info(plate)})
+    result, peak = peak_bytes(lambda: parse_3mf(job))
+    assert result == JobMetadata()
+    assert peak < PEAK_BOUND
+
+
 def test_deep_nesting_is_refused(tmp_path: Path) -> None:
     depth = 100_000
     document = b"<config>" + b"<a>" * depth + b"</a>" * depth + b"</config>"

@@ -35,6 +35,9 @@ MAX_ENTRIES: Final = 4096
 MAX_DIRECTORY_BYTES: Final = 256 * 1024
 MAX_FILAMENTS: Final = 64
 _MAX_DEPTH: Final = 32
+# Expat hands a whole start tag over at once, all its attributes in one dict: a tag (or any
+# stretch without one) longer than this is refused while it is still being buffered.
+_MAX_TOKEN_BYTES: Final = 64 * 1024
 _CHUNK: Final = 64 * 1024
 # bzip2 and lzma inflate a whole input chunk at once, unbounded: only these are read.
 _COMPRESSIONS: Final = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
@@ -65,7 +68,7 @@ _ZIP_ERRORS = (
 
 
 class _Refused(Exception):
-    """A document the streaming parser stops reading: DTD, too deep."""
+    """A document the streaming parser stops reading: DTD, too deep, too long a tag."""
 
 
 def parse_3mf(
@@ -219,14 +222,19 @@ class _SliceInfo:
         self._open: list[tuple[dict[str, str], list[dict[str, str]]]] = []
         self._found: tuple[dict[str, str], list[dict[str, str]]] | None = None
         self._failed = False
+        self._fed = 0
+        self._event = 0
 
     def feed(self, data: bytes) -> None:
         """Parse a chunk; a refused or malformed document only stops parsing."""
         if self._failed:
             return
+        self._fed += len(data)
         try:
             self._parser.Parse(data, False)
         except (xml.parsers.expat.ExpatError, _Refused):
+            self._failed = True
+        if self._fed - self._event > _MAX_TOKEN_BYTES:
             self._failed = True
 
     def close(self) -> tuple[dict[str, str], list[dict[str, str]]] | None:
@@ -243,6 +251,7 @@ class _SliceInfo:
         raise _Refused
 
     def _start(self, name: str, attributes: dict[str, str]) -> None:
+        self._event = self._parser.CurrentByteIndex
         if len(self._stack) >= _MAX_DEPTH:
             raise _Refused
         parent = self._stack[-1] if self._stack else None
@@ -257,6 +266,7 @@ class _SliceInfo:
                 filaments.append({k: attributes[k] for k in _FILAMENT_KEYS if k in attributes})
 
     def _end(self, name: str) -> None:
+        self._event = self._parser.CurrentByteIndex
         self._stack.pop()
         if name == "plate":
             plate_values, filaments = self._open.pop()
