@@ -7,9 +7,9 @@ the wall time. The mark is VmHWM, not `ru_maxrss`: Linux carries the parent's `r
 a child across fork and exec, which hid everything below this process's own size.
 
 The hostile files are built here, a MiB at a time: 400 MiB bzip2, deflate and lzma bombs whose
-headers declare 1,000 bytes, a 1,000,000-entry ZIP64, 4 MiB of XML elements, a bgcode metadata
-block declaring size 0 over 400 MiB of deflate, and G-code tails of 40,000 short lines or one
-endless line. A sliced 3MF as the simulator writes it is the yardstick.
+headers declare 1,000 bytes, a 1,000,000-entry ZIP64, 4 MiB of XML elements, one tag of 300,000
+attributes, a bgcode metadata block declaring size 0 over 400 MiB of deflate, and G-code tails
+of 40,000 short lines or one endless line. A sliced 3MF as the simulator writes it is the yardstick.
 
 `python -m bench.file_readers --tree PATH` measures another checkout of the integration (for
 example the commit before the readers were bounded) against the same files.
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+import io
 import json
 from pathlib import Path
 import struct
@@ -95,12 +96,21 @@ def _zip_bomb(method: int) -> bytes:
 def _xml_elements() -> bytes:
     filament = b'<filament id="1" type="PLA" used_g="1"/>'
     body = filament * ((4 * 1024 * 1024 - 200) // len(filament))
-    document = b'<config><plate><metadata key="index" value="1"/>' + body + b"</plate></config>"
-    with tempfile.SpooledTemporaryFile() as buffer:
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(SLICE_INFO, document)
-        buffer.seek(0)
-        return buffer.read()
+    return _with_slice_info(
+        b'<config><plate><metadata key="index" value="1"/>' + body + b"</plate></config>"
+    )
+
+
+def _attributes() -> bytes:
+    attributes = " ".join(f"a{index:x}=''" for index in range(300_000)).encode()
+    return _with_slice_info(b"<config><plate><filament " + attributes + b"/></plate></config>")
+
+
+def _with_slice_info(document: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(SLICE_INFO, document)
+    return buffer.getvalue()
 
 
 def _bgcode_bomb() -> bytes:
@@ -131,6 +141,7 @@ CASES: dict[str, tuple[str, Callable[[], bytes]]] = {
     "3MF lzma bomb 400 MiB": ("3mf", lambda: _zip_bomb(zipfile.ZIP_LZMA)),
     "3MF 1,000,000 entries": ("3mf", lambda: many_entries(1_000_000)),
     "3MF 4 MiB of XML elements": ("3mf", _xml_elements),
+    "3MF tag of 300,000 attributes": ("3mf", _attributes),
     "bgcode deflate bomb 400 MiB": ("bgcode", _bgcode_bomb),
     "bgcode 40,000 metadata lines": ("bgcode", _bgcode_lines),
     "G-code tail 40,000 lines": ("gcode", lambda: _key_lines(40_000)),
