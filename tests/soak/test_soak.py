@@ -93,11 +93,12 @@ async def test_fleet_survives_faults(
                 await asyncio.sleep(0.2)
         idle_after = await _cpu_share(seconds=3.0)
         problems = _history_problems(fleet)
-        errors = [
-            f"{r.name} {r.levelname}: {r.getMessage()[:300]}"
+        errors = Counter(
+            f"{r.name} {r.levelname}: {r.getMessage().splitlines()[0][:200]}"
+            + (f" {r.exc_info[1]!r}" if r.exc_info else "")
             for r in caplog.records
             if r.levelno >= logging.ERROR or r.exc_info
-        ]
+        )
         malformed = sum(
             getattr(entry.runtime_data.coordinator.adapter, "malformed", 0)
             for entry in fleet.entries
@@ -111,7 +112,7 @@ async def test_fleet_survives_faults(
         f"Prusa, prints {len(fleet.printed)} ({_counts(statuses)}), "
         f"faults {fleet.faults.total()} ({_counts(fleet.faults)}), HA restarts {fleet.restarts}, "
         f"records {sum(len(fleet.records(s)) for s in _serials(fleet))}, "
-        f"malformed dropped {malformed}, errors logged {len(errors)}, history problems "
+        f"malformed dropped {malformed}, errors logged {errors.total()}, history problems "
         f"{len(problems)}, late {len(fleet.late)}, idle CPU {idle_before:.0%} before and "
         f"{idle_after:.0%} after, sockets left {len(leaked)}"
     )
@@ -122,7 +123,7 @@ async def test_fleet_survives_faults(
     stories = "\n".join(f"{serial}:\n{fleet.story(serial)}" for serial in sorted(troubled))
     assert not problems, "\n".join(problems) + "\n" + stories
     assert not fleet.late, f"HA did not show these prints within a minute: {fleet.late}\n{stories}"
-    assert not errors, "\n".join(errors)
+    assert not errors, "\n".join(f"{n} x {line}" for line, n in errors.most_common())
     assert not unavailable, unavailable
     assert not leaked, leaked
     assert idle_after < idle_before + IDLE_CPU_MORE, summary
