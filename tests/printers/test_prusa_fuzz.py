@@ -9,6 +9,7 @@ show and log: no control characters, no lone surrogates, at most 255 characters.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import copy
 from dataclasses import fields as dataclass_fields, is_dataclass
 from datetime import UTC, datetime
@@ -17,6 +18,7 @@ import math
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings, strategies as st
+import pytest
 
 from custom_components.printernizer.printers.prusa.device import device_info, family, model_name
 from custom_components.printernizer.printers.prusa.files import (
@@ -132,7 +134,7 @@ LISTING_BODY: dict[str, Any] = {
     }],
 }  # fmt: skip
 LISTING_TARGETS: Targets = [
-    (("children",), NOT_OBJECT),
+    (("children",), st.one_of(NOT_OBJECT, st.just({"name": "A.GCO"}))),
     (("children", 0), NOT_OBJECT),
     *((("children", 0, key), NOT_TEXT) for key in ("name", "display_name", "type")),
     (("children", 0, "size"), NOT_BYTES),
@@ -239,14 +241,72 @@ def test_status_and_job_parsing_never_raises(bodies: list[dict[str, Any]], job: 
     assert_clean(file_path(job))
 
 
-def test_spoiled_status_fields_are_noted() -> None:
-    """Each target really is read: spoiling it alone is noted (the fuzz below relies on it)."""
-    for path, _ in STATUS_TARGETS:
-        body = copy.deepcopy(STATUS_BODY)
-        _set(body, path, ["junk"])
-        fields = Fields()
-        StatusState().apply_status(body, NOW, fields=fields)
-        assert fields.rejected, path
+JOB_BODY: dict[str, Any] = {"id": 7, "file": {**LISTING_BODY["children"][0], "path": "/usb"}}
+VERSION_BODY: dict[str, Any] = {"hostname": "prusa-mk4", "firmware": "6.5.3"}
+INFO_BODY: dict[str, Any] = {"serial": "SN1", "hostname": "prusa-mk4", "name": "Workshop"}
+
+
+Parse = Callable[[dict[str, Any], Fields], object]
+
+
+def _status(body: dict[str, Any], fields: Fields) -> object:
+    return StatusState().apply_status(body, NOW, fields=fields)
+
+
+def _job(body: dict[str, Any], fields: Fields) -> object:
+    status = StatusState()
+    status.apply_status(STATUS_BODY, NOW)
+    return status.apply_job(body, fields=fields)
+
+
+def _version(body: dict[str, Any], fields: Fields) -> object:
+    return device_info(body, INFO_BODY, "h", fields=fields)
+
+
+def _info(body: dict[str, Any], fields: Fields) -> object:
+    return device_info(VERSION_BODY, body, "h", fields=fields)
+
+
+def _material(body: dict[str, Any], fields: Fields) -> object:
+    return legacy_material(body, fields=fields)
+
+
+def _storage(body: dict[str, Any], fields: Fields) -> object:
+    return storage_free(body, fields=fields)
+
+
+def _listing(body: dict[str, Any], fields: Fields) -> object:
+    return parse_listing(body, "/usb", fields=fields)
+
+
+PARSERS: list[tuple[dict[str, Any], Targets, Parse]] = [
+    (STATUS_BODY, STATUS_TARGETS, _status),
+    (JOB_BODY, JOB_TARGETS, _job),
+    (VERSION_BODY, VERSION_TARGETS, _version),
+    (INFO_BODY, INFO_TARGETS[:3], _info),  # mmu and nozzle_diameter are read by the adapter
+    ({"telemetry": {"material": "PLA"}}, PRINTER_TARGETS, _material),
+    (STORAGE_BODY, STORAGE_TARGETS, _storage),
+    (LISTING_BODY, LISTING_TARGETS, _listing),
+]
+
+
+@pytest.mark.parametrize(("base", "targets", "parse"), PARSERS)
+def test_every_spoiled_field_is_noted(base: dict[str, Any], targets: Targets, parse: Parse) -> None:
+    """Each target really is read and noted (the fuzz through the poll path relies on it)."""
+    clean = Fields()
+    parse(copy.deepcopy(base), clean)
+    assert clean.rejected == []
+    for path, _ in targets:
+        for junk in (["junk"], "junk", 1e300):
+            body = copy.deepcopy(base)
+            _set(body, path, junk)
+            fields = Fields()
+            parse(body, fields)
+            assert fields.rejected or (isinstance(junk, str) and path[-1] in _TEXT_KEYS), path
+
+
+_TEXT_KEYS = {"state", "name", "display_name", "path", "type", "download", "hostname", "firmware",
+              "serial", "material"}  # fmt: skip
 
 
 @settings(FUZZ, max_examples=400)

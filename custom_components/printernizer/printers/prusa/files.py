@@ -42,7 +42,8 @@ def parse_listing(
     fields = fields or Fields()
     children = body.get("children")
     if not isinstance(children, list):
-        fields.mapping(body, "children")  # notes anything but a missing list
+        if children is not None:
+            fields.rejected.append("children")
         children = []
     files: list[PrusaFile] = []
     for item in children:
