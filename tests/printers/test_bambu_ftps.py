@@ -128,7 +128,9 @@ async def test_list_dates_recent_and_old(client: BambuFtpsClient, sd_card: Path)
     assert abs(now - recent.modified) < dt.timedelta(minutes=2)
 
 
-def entry(name: str, size: int, modified: dt.datetime | None, *, is_dir: bool = False):
+def entry(
+    name: str, size: int, modified: dt.datetime | None, *, is_dir: bool = False
+) -> RemoteEntry:
     return RemoteEntry(
         name=name, path=f"/timelapse/{name}", size=size, is_dir=is_dir, modified=modified
     )
@@ -348,7 +350,7 @@ async def test_data_connections_resume_the_control_session(
     context = pinned_context(leaf)
     context.minimum_version = context.maximum_version = version
 
-    def transfers() -> list[bool]:
+    def transfers() -> list[bool | None]:
         ftp = _ImplicitFtpTls(context=context, timeout=5)
         try:
             ftp.connect("127.0.0.1", server.port)

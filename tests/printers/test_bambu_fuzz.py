@@ -152,7 +152,7 @@ def test_fuzzed_reports_never_raise_and_leave_a_clean_cache(
     body=st.dictionaries(keys, json_values, max_size=4)
     | st.builds(
         lambda modules: {"command": "get_version", "module": modules},
-        st.lists(st.dictionaries(keys, json_values, max_size=4), max_size=4),
+        json_values | st.lists(st.dictionaries(keys, json_values, max_size=4), max_size=4),
     )
 )
 def test_fuzzed_version_replies_never_raise(body: dict[str, Any]) -> None:

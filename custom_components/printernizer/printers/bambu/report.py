@@ -26,7 +26,7 @@ from ..models import (
     PrinterStatus,
     Temperature,
 )
-from ..values import MAX_SECONDS, integer, text, timestamp
+from ..values import MAX_SECONDS, integer, number, text, timestamp
 from .values import as_hex, as_id, code_groups, count, fan_percent, hex_color, wifi_dbm, within
 
 CANCELLED_ERROR: Final = 0x0300400C
@@ -165,20 +165,27 @@ def merge(cache: dict[str, Any], delta: dict[str, Any]) -> None:
             cache[key] = value
 
 
+# The readers of fields in nearly every delta call the shared readers directly (hot path).
+
+
 def _temperature(value: Any) -> float | None:
-    return within(value, -273.0, 2000.0)
+    result = number(value)
+    return result if result is not None and -273.0 <= result <= 2000.0 else None
 
 
 def _percent(value: Any) -> float | None:
-    return within(value, 0.0, 100.0)
+    result = number(value)
+    return result if result is not None and 0.0 <= result <= 100.0 else None
 
 
 def _minutes(value: Any) -> int | None:
-    return count(value, _MAX_MINUTES)
+    result = integer(value)
+    return result if result is not None and 0 <= result <= _MAX_MINUTES else None
 
 
 def _layers(value: Any) -> int | None:
-    return count(value, _MAX_LAYERS)
+    result = integer(value)
+    return result if result is not None and 0 <= result <= _MAX_LAYERS else None
 
 
 def _error_code(value: Any) -> int | None:
