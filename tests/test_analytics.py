@@ -167,6 +167,7 @@ OCTOBER_HISTORY = (
         materials=(pla(200.0),),
         category="business",
         customer="Beta",
+        project="P2",
     ),
     # B: 1 Nov 01:00 local is November.
     job("j7", "B", utc(2026, 11, 1), 1, materials=(pla(10.0),), category="business"),
@@ -379,6 +380,7 @@ def test_top_customers_and_projects() -> None:
     ]
     assert [item.as_dict() for item in result.projects] == [
         {"name": "P1", "jobs": 2, "net": "3.65", "gross": "4.34", "jobs_without_cost": 0},
+        {"name": "P2", "jobs": 1, "net": "0.00", "gross": "0.00", "jobs_without_cost": 0},
     ]
     assert len(overview(OCTOBER_HISTORY, OCTOBER, top=1).customers) == 1
 

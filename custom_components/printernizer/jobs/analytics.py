@@ -512,6 +512,7 @@ class _Cents(dict[Any, int | None]):
 
 
 _INF = float("inf")
+_RUNNING = (0, 0)  # the money of a running job: not yet known, not unknown either
 _NO_AMOUNTS = dict.fromkeys(("material", "energy", "wear", "net", "vat", "gross"))
 _ACTIVE = JobStatus.ACTIVE
 _COMPLETED = JobStatus.COMPLETED
@@ -614,18 +615,10 @@ class _Collector:
             acc.without_wear += 1
             acc.without_cost += 1
         self._materials(acc, record, lines if type(lines) is list else None)
-        for name, parties in ((record.customer, self.customers), (record.project, self.projects)):
-            if name:
-                try:
-                    party = parties[name]
-                except KeyError:
-                    party = parties[name] = _Party()
-                party.jobs += 1
-                if money is None:
-                    party.without_cost += 1
-                else:
-                    party.net += money[0]
-                    party.gross += money[1]
+        if record.customer:
+            _add_party(self.customers, record.customer, money)
+        if record.project:
+            _add_party(self.projects, record.project, money)
 
     def _money(self, acc: _Sums, cost: dict[str, Any]) -> tuple[int, int] | None:
         """Add a breakdown's amounts; its (net, gross) if known, else None.
@@ -706,12 +699,24 @@ class _Collector:
         """A running job started in the period: counted, and busy up to now if known."""
         acc.active += 1
         acc.busy_seconds += self.share(record)
-        for name, parties in ((record.customer, self.customers), (record.project, self.projects)):
-            if name:
-                party = parties.get(name)
-                if party is None:
-                    party = parties[name] = _Party()
-                party.jobs += 1
+        if record.customer:
+            _add_party(self.customers, record.customer, _RUNNING)
+        if record.project:
+            _add_party(self.projects, record.project, _RUNNING)
+
+
+def _add_party(parties: dict[str, _Party], name: str, money: tuple[int, int] | None) -> None:
+    """A job of a customer or project: its net and gross, unknown (None) or still running."""
+    try:
+        party = parties[name]
+    except KeyError:
+        party = parties[name] = _Party()
+    party.jobs += 1
+    if money is None:
+        party.without_cost += 1
+    elif money is not _RUNNING:
+        party.net += money[0]
+        party.gross += money[1]
 
 
 def _collect(
