@@ -279,8 +279,11 @@ class BambuAdapter:
         """Identity and a full report after every (re)connect; deltas only make sense on top."""
         if self._connection is None:
             return
-        self._connection.publish(self._payload("info", "get_version"))
-        self._pushall()
+        try:
+            self._connection.publish(self._payload("info", "get_version"))
+            self._pushall()
+        except PrinterOfflineError as err:  # the connection died again; its disconnect follows
+            _LOGGER.debug("%s: cannot greet the printer: %s", self._config.serial, err)
 
     def _pushall(self) -> None:
         if self._connection is None:

@@ -59,10 +59,13 @@ class _Client(mqtt.Client):
         self._aborted = False
         self._connecting: socket.socket | None = None
 
-    def interruptible(self, connect: Callable[..., Any], *args: Any) -> None:
-        """Run paho's connect or reconnect (in an executor) so that `abort` can end it."""
+    def arm(self) -> None:
+        """Allow connecting again; called on the loop before each connect is handed over."""
         with self._abort_lock:
             self._aborted = False
+
+    def interruptible(self, connect: Callable[..., Any], *args: Any) -> None:
+        """Run paho's connect or reconnect (in an executor) so that `abort` can end it."""
         try:
             connect(*args)
         finally:
@@ -218,6 +221,7 @@ class MqttConnection:
         Cancelling the caller cannot stop the thread, so the connect is shielded and kept in
         `_connecting` for `stop` to abort and wait for.
         """
+        self._client.arm()
         connecting = self._loop.run_in_executor(None, self._client.interruptible, connect, *args)
         # Its outcome reaches the caller through the shield; a caller that was cancelled meanwhile
         # no longer wants it, and that is not an error to log.
