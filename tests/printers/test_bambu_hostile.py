@@ -20,7 +20,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
-from custom_components.printernizer.printers.bambu.adapter import BambuAdapter
+from custom_components.printernizer.printers.bambu.adapter import BambuAdapter, BambuConfig
 from custom_components.printernizer.printers.bambu.mqtt import MqttConnection
 from custom_components.printernizer.printers.bambu.report import (
     ReportState,
@@ -28,6 +28,7 @@ from custom_components.printernizer.printers.bambu.report import (
 from custom_components.printernizer.printers.bambu.version import device_info
 from custom_components.printernizer.printers.errors import PrinterOfflineError
 from custom_components.printernizer.printers.models import PrinterState
+from simulator.bambu.certs import CertificateAuthority
 from simulator.bambu.printer import BambuSimulator
 
 from .test_bambu_adapter import FAST, config_for, requests_named
@@ -486,3 +487,45 @@ async def test_stop_during_a_hanging_reconnect_leaves_nothing(
     async with asyncio.timeout(3):
         await printer.stop()
     await assert_nothing_left(sim, proxy, calls, 1, caplog)
+
+
+async def test_stop_while_waiting_for_the_login_answer_leaves_nothing(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A printer that completes TLS, reads the MQTT login and never answers it."""
+    serial = "01P00A000000009"
+    leaf = CertificateAuthority.create().issue(serial)
+    logins: list[bytes] = []
+    gone = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        logins.append(await reader.read(4096))  # the CONNECT packet, never answered
+        await reader.read()  # until the client hangs up
+        gone.set()
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0, ssl=leaf.server_context(tmp_path))
+    port = server.sockets[0].getsockname()[1]
+    config = BambuConfig(
+        host="127.0.0.1",
+        serial=serial,
+        access_code="12345678",
+        certificate=leaf.cert_pem,
+        mqtt_port=port,
+    )
+    printer = BambuAdapter(config, FAST)
+    try:
+        starting = asyncio.create_task(printer.start())
+        await wait_until(lambda: bool(logins))
+        async with asyncio.timeout(3):
+            await printer.stop()
+            with pytest.raises(PrinterOfflineError):
+                await starting  # at once, not after the ten-second login timeout
+            await gone.wait()
+        assert watched_by_mqtt() == []
+        assert reconnecting() == []
+        gc.collect()
+        assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    finally:
+        server.close()
+        await server.wait_closed()
