@@ -53,7 +53,7 @@ _LOCATOR: Final = struct.Struct("<4sLQL")
 _LOCATOR_SIGNATURE: Final = b"PK\x06\x07"
 _END64: Final = struct.Struct("<4sQ2H2L4Q")
 _END64_SIGNATURE: Final = b"PK\x06\x06"
-_MAX_COMMENT: Final = 0xFFFF
+_SEARCHED: Final = 1 << 16  # how far before the end record zipfile looks for its signature
 
 _ZIP_ERRORS = (
     OSError,
@@ -120,7 +120,7 @@ def _check_directory(file: IO[bytes]) -> None:
     checks what each declares, so the archive is refused before zipfile reads its directory.
     """
     size = file.seek(0, os.SEEK_END)
-    start = max(size - _END.size - _MAX_COMMENT, 0)
+    start = max(size - _END.size - _SEARCHED, 0)
     file.seek(start)
     tail = file.read()
     offsets = {tail.rfind(_END_SIGNATURE)}
