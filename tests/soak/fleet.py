@@ -350,8 +350,8 @@ class Fleet:
                 "MQTT silence": lambda: self._silence(printer.mqtt),
                 "FTPS 550": lambda: self._hide_job_file(sim),
                 "FTPS timeout": lambda: self._silence(printer.ftps, 3.0, 6.0),
-                "hostile Bambu value": lambda: sim.publish_raw(self.rng.choice(HOSTILE_BAMBU)),
-                "Bambu garbage": lambda: sim.publish_garbage(self.rng.choice(GARBAGE_KINDS)),
+                "hostile Bambu value": lambda: self._hostile(sim),
+                "Bambu garbage": lambda: self._garbage(sim),
             }
         sim2 = printer.sim
         return {
@@ -360,12 +360,15 @@ class Fleet:
             "HTTP timeout": self._sync(lambda: sim2.inject(hang=1)),
             "truncated body": self._sync(lambda: sim2.inject(truncate=1)),
             "non-JSON body": self._sync(lambda: sim2.inject(non_json=1)),
-            "hostile PrusaLink body": self._sync(
-                lambda: sim2.serve("/api/v1/status", self.rng.choice(HOSTILE_PRUSA))
-            ),
+            "hostile PrusaLink body": self._sync(lambda: self._serve_hostile(sim2)),
             "cut connection": lambda: self._cut(printer.http),
             "HTTP silence": lambda: self._silence(printer.http),
         }
+
+    def _serve_hostile(self, sim: PrusaSimulator) -> None:
+        body = self.rng.choice(HOSTILE_PRUSA)
+        self.note(sim.serial, f"  serving {body[:40]!r} for /api/v1/status")
+        sim.serve("/api/v1/status", body)
 
     @staticmethod
     def _sync(action: Callable[[], object]) -> Callable[[], Awaitable[None]]:
@@ -373,6 +376,16 @@ class Fleet:
             action()
 
         return run
+
+    async def _hostile(self, sim: BambuSimulator) -> None:
+        payload = self.rng.choice(HOSTILE_BAMBU)
+        self.note(sim.serial, f"  published {payload[:100]!r}")
+        await sim.publish_raw(payload)
+
+    async def _garbage(self, sim: BambuSimulator) -> None:
+        kind = self.rng.choice(GARBAGE_KINDS)
+        self.note(sim.serial, f"  published {kind} garbage")
+        await sim.publish_garbage(kind)
 
     async def _cut(self, proxy: FaultProxy) -> None:
         await proxy.cut()

@@ -159,7 +159,8 @@ def _history_problems(fleet: Fleet) -> list[str]:
         for printed in expected:
             found = [r for r in records if printed.key in (r.job_name, r.printer_job_id)]
             if len(found) != 1:
-                problems.append(f"{serial} {printed.key!r}: {len(found)} records")
+                seen = [(r.status.value, r.started_at.isoformat()) for r in found]
+                problems.append(f"{serial} {printed.key!r}: {len(found)} records {seen}")
                 continue
             (record,) = found
             if record.status is not printed.status:
