@@ -121,7 +121,7 @@ def read_3mf(path: Path, data: bytes, plate: int = 1) -> JobMetadata | None:
     return metadata
 
 
-@settings(FUZZ, max_examples=250)
+@settings(FUZZ, max_examples=500)
 @given(data=st.binary(max_size=600) | st.binary(max_size=300).map(lambda b: b"PK\x03\x04" + b))
 def test_3mf_random_bytes(job_path: Path, data: bytes) -> None:
     read_3mf(job_path, data)
@@ -295,7 +295,7 @@ def encode(text: str) -> bytes:
     return text.encode("utf-8", "surrogatepass")
 
 
-@settings(FUZZ, max_examples=400)
+@settings(FUZZ, max_examples=700)
 @given(
     tail=ini_text().map(encode) | st.binary(max_size=400),
     whole=st.booleans(),
