@@ -54,7 +54,8 @@ def meter_kwh(state: State | None) -> Decimal | None:
     """A total energy meter's reading in kWh; None when unknown or not a meter we can read."""
     if state is None or state.state in (STATE_UNKNOWN, STATE_UNAVAILABLE):
         return None
-    factor = _TO_KWH.get(state.attributes.get("unit_of_measurement", UnitOfEnergy.KILO_WATT_HOUR))
+    unit = state.attributes.get("unit_of_measurement", UnitOfEnergy.KILO_WATT_HOUR)
+    factor = _TO_KWH.get(unit) if isinstance(unit, str) else None  # any other entity's attribute
     try:
         value = float(state.state)
     except ValueError:

@@ -353,6 +353,9 @@ async def test_prusa_print_cancel_and_error(
         ("on", {}, None),
         ("-1", {}, None),
         ("nan", {}, None),
+        ("1e400", {}, None),
+        ("7", {"unit_of_measurement": ["kWh"]}, None),  # another integration's odd attribute
+        ("7", {"unit_of_measurement": {"kWh": 1}}, None),
     ],
 )
 def test_meter_readings(state: str, attributes: dict[str, str], kwh: str | None) -> None:
