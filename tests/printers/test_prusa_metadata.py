@@ -108,7 +108,10 @@ def test_gcode_tail_from_simulated_prusaslicer_output() -> None:
     assert parse_gcode_tail(b"used [g] = 99\n; filament_type = X\n", whole_file=False) == {
         "filament_type": "X"
     }
-    # Only the keys read here are kept.
+    # Any line end; only the keys read here are kept.
+    assert parse_gcode_tail(b"; filament_type = PLA\r; a = 1\r\n;x=1", whole_file=True) == {
+        "filament_type": "PLA"
+    }
     assert parse_gcode_tail(b"; a = 1\n;filament_type=PLA\n", whole_file=True) == {
         "filament_type": "PLA"
     }

@@ -84,7 +84,7 @@ def parse_duration(value: Any) -> int | None:
 def parse_ini(document: str, values: dict[str, str] | None = None) -> dict[str, str]:
     """The metadata keys of `key = value` lines (optionally `;`-commented); later lines win."""
     values = {} if values is None else values
-    for match in _INI_LINE.finditer(document):
+    for match in _INI_LINE.finditer(document.replace("\r", "\n")):
         values[match.group(1)] = match.group(2).strip()
     return values
 
