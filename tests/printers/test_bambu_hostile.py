@@ -22,9 +22,7 @@ import pytest
 
 from custom_components.printernizer.printers.bambu.adapter import BambuAdapter, BambuConfig
 from custom_components.printernizer.printers.bambu.mqtt import MqttConnection
-from custom_components.printernizer.printers.bambu.report import (
-    ReportState,
-)
+from custom_components.printernizer.printers.bambu.report import MAX_KEYS, ReportState
 from custom_components.printernizer.printers.bambu.version import device_info
 from custom_components.printernizer.printers.errors import PrinterOfflineError
 from custom_components.printernizer.printers.models import PrinterState
@@ -116,6 +114,18 @@ def test_odd_but_readable_values_are_cleaned(delta: dict[str, Any], check: Any) 
     state = report.apply(delta)
     assert_usable(state)
     assert check(state)
+
+
+def test_a_printer_inventing_keys_cannot_grow_the_cache() -> None:
+    report = ReportState(model="P1S")
+    report.apply(copy.deepcopy(P1S_FULL))
+    for batch in range(20):
+        report.apply({f"k{batch}_{i}": i for i in range(200)})
+        report.apply({"ams": {f"k{batch}_{i}": i for i in range(200)}})
+    assert len(report.report) <= MAX_KEYS
+    assert len(report.report["ams"]) <= MAX_KEYS
+    assert report.rejected > 0
+    assert report.apply({"mc_percent": 7}).job.progress == 7
 
 
 def test_a_version_reply_without_modules_keeps_the_identity() -> None:

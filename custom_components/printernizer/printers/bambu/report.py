@@ -89,6 +89,8 @@ _EMPTY: Final = ("", "0", 0)
 # Plausible bounds: beyond them a reading is garbage, and some would overflow later arithmetic.
 _MAX_MINUTES: Final = MAX_SECONDS // 60
 _MAX_LAYERS: Final = 1_000_000
+# A full X1C report has about 100 keys at its widest level.
+MAX_KEYS: Final = 1024
 _MAX_UNITS: Final = 16
 _MAX_TRAYS: Final = 16
 _MAX_HMS: Final = 64
@@ -152,10 +154,12 @@ _MISC_KEYS: Final = frozenset(
 )
 
 
-def merge(cache: dict[str, Any], delta: dict[str, Any]) -> None:
+def merge(cache: dict[str, Any], delta: dict[str, Any]) -> bool:
     """Merge a delta into the cached report: nested objects merge, everything else replaces.
 
-    Deltas come from `values.loads`, so their depth (and with it this recursion) is bounded.
+    Deltas come from `values.loads`, so their depth (and with it this recursion) is bounded. A
+    delta that would grow an object past `MAX_KEYS` (a printer inventing new keys in every
+    message) leaves its keys out of the cache, so memory stays bounded too; False then.
     """
     for key, value in delta.items():
         current = cache.get(key)
@@ -163,6 +167,11 @@ def merge(cache: dict[str, Any], delta: dict[str, Any]) -> None:
             merge(current, value)
         else:
             cache[key] = value
+    if len(cache) > MAX_KEYS:
+        for key in delta:
+            cache.pop(key, None)
+        return False
+    return True
 
 
 # The readers of fields in nearly every delta call the shared readers directly (hot path).
@@ -226,7 +235,9 @@ class ReportState:
 
     def apply(self, delta: dict[str, Any]) -> PrinterState:
         """Merge a `print` payload and return the new state (the same object if unchanged)."""
-        merge(self.report, delta)
+        if not merge(self.report, delta):
+            self.rejected += 1
+            self.last_rejected = "too many keys"
         keys = delta.keys()
         changes: dict[str, Any] = {}
         if not self.state.online:
