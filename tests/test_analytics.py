@@ -672,3 +672,20 @@ def test_totals_are_the_sums_of_printers_and_of_categories(history: list[JobReco
     assert math.fsum(item.grams for item in usage.by_type) == pytest.approx(totals.grams, abs=1e-6)
     for stats in printer_stats(history, OCTOBER, now=OCTOBER.end):
         assert 0.0 <= stats.utilization <= 1.0
+
+
+def test_a_job_across_midnight_on_the_25_hour_day() -> None:
+    # 24 Oct 23:00 to 25 Oct 01:00 local (CEST both): one hour on the day clocks fall back.
+    day = calendar_period(PeriodKind.TODAY, utc(2026, 10, 25, 12), BERLIN)
+    night = job("n", "A", utc(2026, 10, 24, 21), 2)
+    (stats,) = printer_stats((night,), day)
+    assert (stats.figures.jobs, stats.busy_seconds) == (0, HOUR)  # it started the day before
+    assert stats.utilization == pytest.approx(1 / 25)
+    previous = calendar_period(PeriodKind.TODAY, utc(2026, 10, 25, 12), BERLIN, offset=-1)
+    (stats,) = printer_stats((night,), previous)
+    assert (stats.figures.jobs, stats.figures.print_seconds, stats.busy_seconds) == (
+        1,
+        2 * HOUR,
+        HOUR,
+    )
+    assert stats.utilization == pytest.approx(1 / 24)

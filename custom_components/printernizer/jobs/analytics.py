@@ -318,7 +318,7 @@ class Figures:
         return _ratio(self.completed, self.completed + self.failed + self.cancelled)
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-friendly values: amounts as strings with 2 places, like `CostBreakdown`."""
+        """JSON-friendly values: amounts as strings with 2 places, rates in percent."""
         rate = self.success_rate
         return {
             "jobs": self.jobs,
