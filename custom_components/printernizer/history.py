@@ -18,9 +18,11 @@ The Store's indented file then has one line per record, and reading it makes 100
 than millions of objects, whose creation and garbage collection were most of a load. Loading
 parses the rows only; the record itself is parsed when handed out or text-searched (see
 bench/job_history.py). An entry is only ever made of a record that passed the checks `from_dict`
-would make, so one whose checksum holds is such a record; any other (edited by hand, damaged, a
-record without row, or a plain JSON object) is parsed and checked in full at load, and kept if it
-passes. A newer minor version may add record fields and append to the row; both are kept.
+would make, so one whose checksum holds is such a record, if its row has the types we write; any
+other (edited by hand, damaged, a record without row, or a plain JSON object) is parsed and
+checked in full at load, and kept if it passes. An entry edited by hand with its checksum fixed
+too is caught when its record is first read: it is left out and its file copied aside then, as
+at load. A newer minor version may add record fields and append to the row; both are kept.
 
 A record moving between the files (an active job ending) is first kept in both, the latest
 version in each, and taken out of the one it left only once the other has written it. If Home
