@@ -206,7 +206,10 @@ class MqttConnection:
             self._reconnect_task = None
         if self._connecting is not None:
             self._client.abort()
-            await asyncio.wait([self._connecting])
+            # Aborted, it ends at once; only a name lookup cannot be interrupted.
+            done, _ = await asyncio.wait([self._connecting], timeout=CONNECT_TIMEOUT)
+            if not done:
+                self._connecting.add_done_callback(lambda _: self._close_socket())
             self._connecting = None
         if self.connected:
             # Sends DISCONNECT and closes the socket once it is written.
