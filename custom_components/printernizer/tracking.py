@@ -43,7 +43,7 @@ _KIND_EVENTS = {
     EventKind.RESUMED: EVENT_JOB_RESUMED,
     EventKind.FINISHED: EVENT_JOB_FINISHED,
 }
-_TO_KWH = {
+_TO_KWH: dict[str, Decimal] = {
     UnitOfEnergy.WATT_HOUR: Decimal("0.001"),
     UnitOfEnergy.KILO_WATT_HOUR: Decimal(1),
     UnitOfEnergy.MEGA_WATT_HOUR: Decimal(1000),
