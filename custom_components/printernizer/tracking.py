@@ -106,6 +106,7 @@ class PrinterJobs:
         self.thumbnail: bytes | None = None
         self.thumbnail_at: datetime | None = None
         self._next_read: dict[str, datetime] = {}  # job id -> earliest next try after a miss
+        self.metadata_failures = 0
         self._meter_entity = energy_sensor(options)
         self._meter_last: Decimal | None = None
         self._unsubscribe: list[Callable[[], None]] = []
@@ -275,8 +276,14 @@ class PrinterJobs:
         )
 
     async def _read_metadata(self, record_id: str) -> None:
+        """Read the file; a read that raises counts as a miss, logged the first time only."""
         try:
             metadata = await self._metadata()
+        except Exception:  # a miss: tried again after METADATA_RETRY
+            self.metadata_failures += 1
+            if self.metadata_failures == 1:
+                LOGGER.exception("Reading the job file of %s failed (logged once)", self.name)
+            return
         finally:
             self._fetching = False
         if metadata is None:

@@ -470,3 +470,26 @@ async def test_one_listener_that_raises_does_not_stop_the_others(
         await recorder.wait(EVENT_JOB_FINISHED)
     await hass.config_entries.async_unload(bambu_entry.entry_id)
     await hass.async_block_till_done()
+
+
+async def test_a_job_file_read_that_raises_is_a_miss_logged_once(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    bambu_sim: BambuSimulator,
+    recorder: Recorder,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    jobs = loaded_entry.runtime_data.jobs
+
+    async def file_bug() -> None:
+        raise RuntimeError("file bug")
+
+    jobs._metadata = file_bug
+    bambu_sim.start_print("Cube", total_layers=20, minutes=60)
+    started = await recorder.wait(EVENT_JOB_STARTED)
+    await wait_until(lambda: jobs.metadata_failures == 1)
+    jobs._next_read = {}  # as if a minute had passed: the next snapshot tries again
+    await wait_until(lambda: jobs.metadata_failures == 2)
+    finished = await recorder.wait(EVENT_JOB_FINISHED)
+    assert (finished["job_id"], finished["status"]) == (started["job_id"], "completed")
+    assert len([r for r in caplog.records if "file bug" in (r.exc_text or "")]) == 1
