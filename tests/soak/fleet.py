@@ -427,6 +427,10 @@ class Fleet:
             serial = printer.sim.serial
             if self._busy.get(serial, 0.0) > time.monotonic():
                 continue
+            if printer.entry is None or printer.entry.state is not ConfigEntryState.LOADED:
+                # Retrying its set-up: HA waits 5, 10, 20... s between tries, so faults piled
+                # on those tries would only test how long HA's retry schedule can get.
+                continue
             kind, fault = self.rng.choice(sorted(self.faults_for(printer).items()))
             self.faults[kind] += 1
             self.note(serial, f"fault: {kind}")
@@ -441,9 +445,11 @@ class Fleet:
         self._busy[serial] = time.monotonic() + FAULT_COOLDOWN
 
     async def calm(self) -> None:
-        """No new faults; wait for those in progress to end (silences lifted)."""
+        """No new faults; those in progress end (silences lifted, pending PrusaLink ones gone)."""
         self._quiet.set()
         await asyncio.gather(*self._fault_tasks, return_exceptions=False)
+        for prusa in self.prusa:
+            prusa.sim.inject()
 
     def allow_faults(self) -> None:
         """Faults may start again (after `calm`)."""
