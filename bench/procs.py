@@ -1,0 +1,72 @@
+"""Child processes spoken to in JSON lines: the simulator host and Home Assistant instances."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from pathlib import Path
+import sys
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+_QUIT_TIMEOUT = 30.0
+
+
+class Child:
+    """`python -m <module>` from the repository root; stderr goes to ours."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls, *args: str) -> Child:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, *args, cwd=ROOT, limit=2**24,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        return cls(process)
+
+    async def send(self, request: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(request).encode() + b"\n")
+        await self.process.stdin.drain()
+
+    async def read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = await self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"child {self.process.pid} ended (exit {await self.process.wait()})")
+        reply: dict[str, Any] = json.loads(line)
+        if "error" in reply:
+            raise RuntimeError(f"child {self.process.pid}: {reply['error']}")
+        return reply
+
+    async def ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        await self.send(request)
+        return await self.read()
+
+    async def close(self) -> None:
+        """Ask it to quit; kill it (this one process, by its id) if it does not."""
+        if self.process.returncode is None:
+            with contextlib.suppress(OSError):
+                await self.send({"op": "quit"})
+            try:
+                async with asyncio.timeout(_QUIT_TIMEOUT):
+                    await self.process.wait()
+            except TimeoutError:
+                self.process.kill()
+                await self.process.wait()
+
+
+def rss_kib() -> int:
+    """This process's resident set now, in KiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def load_average() -> str:
+    """The 1/5/15-minute load, to judge whether other work shared the cores."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
