@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 import time
 
-from homeassistant.const import CONF_PASSWORD
+from homeassistant.config_entries import SOURCE_USER
+from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant, SupportsResponse
 from homeassistant.setup import async_setup_component
 import pytest
@@ -18,7 +19,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.printernizer import diagnostics
-from custom_components.printernizer.const import CONF_ACCESS_CODE, DOMAIN, LOGGER
+from custom_components.printernizer.const import CONF_ACCESS_CODE, DOMAIN, LOGGER, PRINTER_PRUSA
 from custom_components.printernizer.history import JobHistory
 from custom_components.printernizer.jobs import JobRecord
 from simulator.bambu.printer import BambuSimulator
@@ -177,3 +178,25 @@ async def test_a_secret_inside_a_longer_token_is_not_a_leak(
 ) -> None:
     LOGGER.warning("pushed at %s ms", f"17{ACCESS_CODE}01")  # a timestamp, not the code
     secret_guard.check()
+
+
+async def test_a_password_typed_into_a_flow_is_guarded(
+    hass: HomeAssistant, prusa_sim: PrusaSimulator, secret_guard: SecretGuard
+) -> None:
+    typed = "typed-but-wrong-1"
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": PRINTER_PRUSA}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {
+            CONF_HOST: f"127.0.0.1:{prusa_sim.port}",
+            CONF_USERNAME: prusa_sim.username,
+            CONF_PASSWORD: typed,
+        },
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    secret_guard.check()  # the flow itself showed and logged nothing of it
+    LOGGER.debug("tried %s", typed)
+    assert "ty... (17 characters)" in _leaks(secret_guard)
