@@ -142,7 +142,7 @@ async def _child(tree: str) -> None:
             module = sys.modules["custom_components.printernizer"].__file__
             reply({"ready": True, "module": module, "entities": len(names)})
             await request()  # go
-            profiler = cProfile.Profile() if spec.get("profile") else None
+            profiler = cProfile.Profile(time.process_time) if spec.get("profile") else None
             cpu, wall = time.process_time(), time.perf_counter()
             counting = True
             if profiler is not None:
