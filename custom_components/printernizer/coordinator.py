@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, ConfigEntryError
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
@@ -24,6 +25,16 @@ from .printers.models import PrinterState
 if TYPE_CHECKING:
     from .tracking import PrinterJobs
 
+# The parts job tracking reads; a push that changes none of them leaves it alone.
+JOB_PARTS: Final = frozenset({"online", "status", "job", "material"})
+
+
+@dataclass(frozen=True, slots=True)
+class Reads:
+    """A listener context naming the state parts (`PrinterState` fields) the listener reads."""
+
+    parts: frozenset[str]
+
 
 @dataclass(slots=True)
 class PrinternizerData:
@@ -39,7 +50,11 @@ type PrinternizerConfigEntry = ConfigEntry[PrinternizerData]
 class PrinterCoordinator(DataUpdateCoordinator[PrinterState]):
     """Publishes each changed `PrinterState` of one printer to its job tracker and entities.
 
-    Each of them gets every snapshot even if another one raised (see `guard`).
+    Keyed fan-out: a listener added with a `Reads` context is called only for pushes that
+    changed one of its parts (a nozzle reading wakes the nozzle sensor, nothing else); every
+    other listener, and every listener on any other update (the first data, online/offline, a
+    refresh, `async_update_listeners` called by anyone), gets every update as HA's coordinator
+    gives it. Each of them gets its update even if another one raised (see `guard`).
     """
 
     config_entry: PrinternizerConfigEntry
@@ -53,6 +68,12 @@ class PrinterCoordinator(DataUpdateCoordinator[PrinterState]):
         # Set once the entry is set up; sees each snapshot before the entities do.
         self.jobs: PrinterJobs | None = None
         self.listener_errors = Listeners(LOGGER, f"Printer {entry.title}")
+        # part -> the keyed listeners reading it; tuples are replaced, never changed, so a
+        # dispatch iterates them without copying while a listener may (un)subscribe.
+        self._readers: dict[str, tuple[CALLBACK_TYPE, ...]] = {}
+        self._keyed: tuple[CALLBACK_TYPE, ...] = ()  # every keyed listener, in order added
+        # The parts the update being dispatched changed; None: a full update.
+        self._changed: frozenset[str] | None = None
 
     async def _async_setup(self) -> None:
         """Connect; the first full report becomes the first data."""
@@ -77,7 +98,7 @@ class PrinterCoordinator(DataUpdateCoordinator[PrinterState]):
                 translation_placeholders={"name": self.name},
             ) from err
         self._online = self.adapter.state.online
-        self.config_entry.async_on_unload(self.adapter.add_listener(self._on_state))
+        self.config_entry.async_on_unload(self.adapter.add_change_listener(self._on_state))
         self.config_entry.async_on_unload(self.adapter.add_error_listener(self._on_error))
 
     async def _async_update_data(self) -> PrinterState:
@@ -90,22 +111,68 @@ class PrinterCoordinator(DataUpdateCoordinator[PrinterState]):
         await self.adapter.stop()
 
     @callback
-    def _on_state(self, state: PrinterState) -> None:
+    def async_add_listener(
+        self, update_callback: CALLBACK_TYPE, context: Any = None
+    ) -> Callable[[], None]:
+        """Listen for updates; with a `Reads` context only for those that change its parts."""
+        if not isinstance(context, Reads):
+            return super().async_add_listener(update_callback, context)
+        for part in context.parts:
+            self._readers[part] = (*self._readers.get(part, ()), update_callback)
+        self._keyed = (*self._keyed, update_callback)
+
+        @callback
+        def remove() -> None:
+            for part in context.parts:
+                self._readers[part] = tuple(
+                    reader for reader in self._readers[part] if reader is not update_callback
+                )
+            self._keyed = tuple(reader for reader in self._keyed if reader is not update_callback)
+
+        return remove
+
+    @callback
+    def _on_state(self, state: PrinterState, changed: frozenset[str] | None = None) -> None:
+        """A new snapshot; `changed` names the parts it changed (None: any may have)."""
         if state.online != self._online:
             self._online = state.online
             if state.online:
                 LOGGER.info("Printer %s is back online", self.name)
             else:
                 LOGGER.info("Printer %s is offline", self.name)
-        if self.jobs is not None:
+        if self.jobs is not None and (changed is None or not changed.isdisjoint(JOB_PARTS)):
             self.listener_errors.call(self.jobs.async_update, state)
-        self.async_set_updated_data(state)
+        # Availability is every entity's: a change of it (or a recovery from a failed
+        # update) is a full update.
+        if self.last_update_success and changed is not None and "online" not in changed:
+            self._changed = changed
+        try:
+            self.async_set_updated_data(state)
+        finally:
+            self._changed = None
 
     @callback
     def async_update_listeners(self) -> None:
-        """Update every entity, also when one of them raises."""
-        for update_callback, _ in list(self._listeners.values()):
-            self.listener_errors.call(update_callback)
+        """Update the listeners this update concerns, also when one of them raises."""
+        changed, self._changed = self._changed, None
+        call = self.listener_errors.call
+        if self._listeners:
+            for update_callback, _ in list(self._listeners.values()):
+                call(update_callback)
+        if changed is None:
+            for reader in self._keyed:
+                call(reader)
+        elif len(changed) == 1:
+            for part in changed:
+                for reader in self._readers.get(part, ()):
+                    call(reader)
+        else:
+            # A listener reading several changed parts is updated once.
+            woken: dict[CALLBACK_TYPE, None] = {}
+            for part in sorted(changed):  # the same order in every process
+                woken.update(dict.fromkeys(self._readers.get(part, ())))
+            for reader in woken:
+                call(reader)
 
     @callback
     def _on_error(self, error: AdapterError) -> None:

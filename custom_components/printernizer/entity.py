@@ -15,7 +15,7 @@ from homeassistant.helpers.entity import EntityDescription
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import CONF_PRINTER_TYPE, DOMAIN, PRINTER_BAMBU, PRINTER_PRUSA
-from .coordinator import PrinterCoordinator
+from .coordinator import PrinterCoordinator, Reads
 from .printers.errors import (
     AdapterError,
     CommandConflictError,
@@ -31,7 +31,7 @@ ALL_BRANDS = frozenset({PRINTER_BAMBU, PRINTER_PRUSA})
 class PrinterEntityDescription(EntityDescription):
     """What every description of ours adds: the state parts it reads, the brands that have it."""
 
-    # The PrinterState fields the entity reads; unchanged fields skip the recomputation.
+    # The PrinterState fields the entity reads: only a push that changes one updates it.
     sources: tuple[str, ...] = ()
     brands: frozenset[str] = ALL_BRANDS
 
@@ -102,24 +102,25 @@ async def run_command(coordinator: PrinterCoordinator, name: str, call: Awaitabl
 class PrinternizerEntity(CoordinatorEntity[PrinterCoordinator]):
     """An entity of one printer.
 
-    Every push reaches every entity; each compares what it would show with what it last wrote,
-    so a print farm's temperature jitter does not become state writes it does not display.
+    A push reaches only the entities that read a part it changed (`sources`, see the
+    coordinator); availability changes reach all. Each compares what it would show with what it
+    last wrote, so a print farm's temperature jitter does not become state writes it does not
+    display.
     """
 
     _attr_has_entity_name = True
-    # The PrinterState fields this entity reads; empty means "recompute on every push".
+    # The PrinterState fields this entity reads; empty means "update on every push".
     _sources: tuple[str, ...] = ()
 
     def __init__(self, coordinator: PrinterCoordinator, description: EntityDescription) -> None:
         """Bind the description to the printer."""
-        super().__init__(coordinator)
+        if isinstance(description, PrinterEntityDescription):
+            self._sources = description.sources
+        super().__init__(coordinator, Reads(frozenset(self._sources)) if self._sources else None)
         self.entity_description = description
         self._attr_unique_id = f"{coordinator.adapter.device_info.serial}_{description.key}"
         self._attr_device_info = printer_device_info(coordinator)
         self._written: tuple[Any, ...] | None = None
-        if isinstance(description, PrinterEntityDescription):
-            self._sources = description.sources
-        self._source_values: list[object] | None = None
 
     @property
     def available(self) -> bool:
@@ -135,25 +136,8 @@ class PrinternizerEntity(CoordinatorEntity[PrinterCoordinator]):
         await super().async_added_to_hass()
         self._written = self._shown()
 
-    def _sources_unchanged(self) -> bool:
-        """Whether the state parts this entity reads are the very same objects as last time.
-
-        The adapter rebuilds only the parts a report touched, so most pushes (a temperature
-        tick) leave most entities nothing to recompute.
-        """
-        if not self._sources:
-            return False
-        data = self.coordinator.data
-        current = [data.online, *(getattr(data, name) for name in self._sources)]
-        previous, self._source_values = self._source_values, current
-        return previous is not None and all(
-            old is new for old, new in zip(previous, current, strict=True)
-        )
-
     @callback
     def _handle_coordinator_update(self) -> None:
-        if self._sources_unchanged():
-            return
         shown = self._shown()
         if shown != self._written:
             self._written = shown

@@ -36,6 +36,9 @@ class JobPreview(PrinternizerEntity, ImageEntity):
     """
 
     _attr_content_type = "image/png"
+    # Job tracking runs on these; a new job clears the thumbnail, a file read sets it (and
+    # updates every entity).
+    _sources = ("status", "job")
 
     def __init__(self, coordinator: PrinterCoordinator, jobs: PrinterJobs) -> None:
         """Show the job tracking's thumbnail."""

@@ -175,10 +175,17 @@ RUNNING: tuple[RunningSensorDescription, ...] = (
 
 
 class RunningJobSensor(PrinternizerEntity, SensorEntity):
-    """Estimated material or cost of the running job so far (planned grams x progress)."""
+    """Estimated material or cost of the running job so far (planned grams x progress).
+
+    Priced again only when an input of the price changed: the job's record, its whole percent
+    of progress, its layer (the time part of the price moves on), the meter reading or the
+    fallback material; a temperature push does not reach it at all.
+    """
 
     entity_description: RunningSensorDescription
     _unrecorded_attributes = frozenset({"estimated", "unknown"})
+    # What job tracking reads (see `coordinator.JOB_PARTS`); online is a full update anyway.
+    _sources = ("status", "job", "material")
 
     def __init__(
         self,
@@ -191,7 +198,23 @@ class RunningJobSensor(PrinternizerEntity, SensorEntity):
         self._jobs = jobs
         if description.monetary:
             self._attr_native_unit_of_measurement = coordinator.hass.config.currency
+        self._priced: tuple[object, ...] = self._inputs()
         self._current = self._figures()
+
+    async def async_added_to_hass(self) -> None:
+        """Also follow what changes the price between pushes (the energy meter)."""
+        await super().async_added_to_hass()
+        self.async_on_remove(self._jobs.add_listener(self._handle_coordinator_update))
+
+    def _inputs(self) -> tuple[object, ...]:
+        jobs = self._jobs
+        return (
+            jobs.active,
+            jobs.percent,
+            self.coordinator.data.job.current_layer,
+            jobs.meter_reading,
+            self.coordinator.data.material,
+        )
 
     def _figures(self) -> tuple[Decimal | None, dict[str, Any] | None]:
         breakdown = self._jobs.running_costs()
@@ -217,6 +240,9 @@ class RunningJobSensor(PrinternizerEntity, SensorEntity):
         return self._current[1]
 
     def _shown(self) -> tuple[Any, ...]:
-        # Priced once per push; the state write reads what this computed.
-        self._current = self._figures()
+        # Priced once per change of its inputs; the state write reads what this computed.
+        inputs = self._inputs()
+        if inputs != self._priced:
+            self._priced = inputs
+            self._current = self._figures()
         return (self.available, *self._current)

@@ -29,6 +29,7 @@ from .events import (
     EVENT_JOB_STARTED,
     EVENT_STATUS_CHANGED,
 )
+from .guard import Listeners
 from .history import JobHistory
 from .jobs import EventKind, JobEvent, JobRecord, JobTracker, with_metadata
 from .jobs.costing import meter_decimals, record_costs, running_costs
@@ -63,6 +64,14 @@ def meter_kwh(state: State | None) -> Decimal | None:
     if factor is None or not math.isfinite(value) or value < 0:
         return None
     return Decimal(str(value)) * factor
+
+
+def _whole_percent(state: PrinterState) -> int | None:
+    """Progress in whole percent as job tracking counts it: none while preparing or unknown."""
+    progress = state.job.progress
+    if state.status is PrinterStatus.PREPARING or progress is None or not progress >= 0.0:
+        return None
+    return int(min(progress, 100.0))
 
 
 class PrinterJobs:
@@ -110,6 +119,12 @@ class PrinterJobs:
         self._meter_entity = energy_sensor(options)
         self._meter_last: Decimal | None = None
         self._unsubscribe: list[Callable[[], None]] = []
+        # What of the last snapshot the tracker read; an equal one has nothing new for it.
+        self._seen: tuple[object, ...] | None = None
+        # Whole percent of the running job's progress, for its running cost.
+        self.percent: int | None = None
+        self._listeners: list[Callable[[], None]] = []
+        self._listener_errors = Listeners(LOGGER, f"Jobs of {name}")
 
     @property
     def active(self) -> JobRecord | None:
@@ -141,9 +156,38 @@ class PrinterJobs:
         while self._unsubscribe:
             self._unsubscribe.pop()()
 
+    @property
+    def meter_reading(self) -> Decimal | None:
+        """The energy meter's latest reading in kWh, when the entry follows one."""
+        return self._meter_last
+
+    @callback
+    def add_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call listener when the running job's figures change between pushes (the meter)."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
     @callback
     def async_update(self, state: PrinterState) -> None:
-        """Fold in a snapshot; persist what changed and fire what happened."""
+        """Fold in a snapshot; persist what changed and fire what happened.
+
+        Only what the tracker reads is compared: a snapshot that differs elsewhere (a
+        remaining-time tick) costs one tuple, not a tracker update.
+        """
+        job = state.job
+        seen = (
+            state.online,
+            state.status,
+            state.material,
+            job.progress,
+            job.job_id,
+            job.name,
+            job.file,
+            job.started_at,
+        )
+        if seen == self._seen:
+            return
+        self._seen = seen
         self._material = state.material or self._material
         before = self.tracker.active
         events = self.tracker.update(state)
@@ -157,6 +201,7 @@ class PrinterJobs:
             self.history.put(active)
         if active is not None and active.id != self._read_job and state.online:
             self._fetch_metadata(active.id)
+        self.percent = _whole_percent(state) if active is not None else None
         if state.status is not self._status:
             previous, self._status = self._status, state.status
             self._fire(
@@ -184,10 +229,16 @@ class PrinterJobs:
         return record
 
     def running_costs(self) -> CostBreakdown | None:
-        """Cost of the running job so far."""
+        """Cost of the running job so far, at the whole percent of progress the printer shows.
+
+        The record itself moves in 10 % steps (its progress events); a user watching the cost
+        sees every percent.
+        """
         record = self.tracker.active
         if record is None:
             return None
+        if self.percent is not None and self.percent > (record.progress or 0.0):
+            record = replace(record, progress=float(self.percent))
         used = None
         readings = meter_decimals(record.meter_readings)
         if self._meter_last is not None and readings:
@@ -314,14 +365,16 @@ class PrinterJobs:
         record = self.tracker.active
         if record is None:
             return
+        amended: JobRecord | None = None
         if not record.meter_readings:
-            record = replace(record, meter_readings=(float(reading),))
+            amended = replace(record, meter_readings=(float(reading),))
         elif last is not None and reading < last:
             # The meter restarted from 0: keep its last count before the reset.
-            record = replace(
+            amended = replace(
                 record, meter_readings=(*record.meter_readings, float(last), float(reading))
             )
-        else:
-            return
-        self.history.put(record)
-        self.tracker.amend(record)
+        if amended is not None:
+            self.history.put(amended)
+            self.tracker.amend(amended)
+        # The running cost counts the new reading.
+        self._listener_errors.call_all(self._listeners)

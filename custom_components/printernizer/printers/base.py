@@ -9,6 +9,8 @@ from .errors import AdapterError
 from .models import DeviceInfo, JobMetadata, PrinterState
 
 StateListener = Callable[[PrinterState], None]
+# Gets each changed snapshot with the names of the `PrinterState` fields it changed (`PARTS`).
+ChangeListener = Callable[[PrinterState, frozenset[str]], None]
 ErrorListener = Callable[[AdapterError], None]
 
 
@@ -16,7 +18,8 @@ class PrinterAdapter(Protocol):
     """A live connection to one printer.
 
     `start` returns once the first full state has arrived (or raises a typed error); from then
-    on every changed snapshot goes to the listener, on the event loop, never an unchanged one.
+    on every changed snapshot goes to the listeners, on the event loop, never an unchanged one;
+    change listeners also learn which parts (field names) changed since the previous snapshot.
     """
 
     @property
@@ -29,6 +32,9 @@ class PrinterAdapter(Protocol):
 
     def add_listener(self, listener: StateListener) -> Callable[[], None]:
         """Call listener with each changed snapshot; returns the remover."""
+
+    def add_change_listener(self, listener: ChangeListener) -> Callable[[], None]:
+        """Call listener with each changed snapshot and the parts it changed; the remover."""
 
     def add_error_listener(self, listener: ErrorListener) -> Callable[[], None]:
         """Call listener when the printer refuses us for good; returns the remover."""

@@ -6,7 +6,7 @@ frozen and hashable so a coordinator can compare snapshots cheaply and skip unch
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 
@@ -160,3 +160,17 @@ class PrinterState:
     storage_free_bytes: int | None = None
     transfer_progress: float | None = None
     mmu: bool | None = None
+
+
+# The parts of a `PrinterState` a push can change: its field names. Adapters tell their listeners
+# which of them changed, so the integration wakes only what reads those.
+PARTS: frozenset[str] = frozenset(part.name for part in fields(PrinterState))
+
+
+def changed_parts(old: PrinterState, new: PrinterState) -> frozenset[str]:
+    """The parts that differ between two snapshots (for adapters that do not track them)."""
+    return frozenset(
+        part
+        for part in PARTS
+        if (before := getattr(old, part)) is not (after := getattr(new, part)) and before != after
+    )

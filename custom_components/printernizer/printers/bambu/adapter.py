@@ -11,7 +11,7 @@ import json
 import logging
 from typing import Any, Final
 
-from ..base import ErrorListener, StateListener
+from ..base import ChangeListener, ErrorListener, StateListener
 from ..errors import (
     AdapterError,
     CommandRefusedError,
@@ -71,7 +71,7 @@ class BambuAdapter:
         self._timing = timing or Timing()
         self._report = ReportState()
         self._device = DeviceInfo(serial=config.serial)
-        self._listeners: list[StateListener] = []
+        self._listeners: list[ChangeListener] = []
         self._error_listeners: list[ErrorListener] = []
         self._pending: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
         self._sequence = itertools.count(1)
@@ -107,6 +107,10 @@ class BambuAdapter:
 
     def add_listener(self, listener: StateListener) -> Callable[[], None]:
         """Call listener with every changed snapshot; returns the remover."""
+        return self.add_change_listener(lambda state, _: listener(state))
+
+    def add_change_listener(self, listener: ChangeListener) -> Callable[[], None]:
+        """Call listener with every changed snapshot and the parts it changed; the remover."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
@@ -382,17 +386,25 @@ class BambuAdapter:
         if state is self._published:
             return
         self._published = state
+        changed = self._report.take_changed()
         for listener in tuple(self._listeners):
-            self._notify(listener, state)
+            try:
+                listener(state, changed)
+            except Exception:
+                self._listener_error()
 
     def _notify[T](self, listener: Callable[[T], None], value: T) -> None:
         """Call one listener; its failure is logged once and never stops the others."""
         try:
             listener(value)
         except Exception:
-            if not self._listener_failed:
-                self._listener_failed = True
-                _LOGGER.exception("%s: a listener failed", self._config.serial)
+            self._listener_error()
+
+    def _listener_error(self) -> None:
+        """Log a failed listener's traceback, the first time only (call in its except)."""
+        if not self._listener_failed:
+            self._listener_failed = True
+            _LOGGER.exception("%s: a listener failed", self._config.serial)
 
     def _drop(self, why: str, detail: object, *, exc_info: bool = False) -> None:
         self.malformed += 1

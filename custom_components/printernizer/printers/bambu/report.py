@@ -232,6 +232,8 @@ class ReportState:
         self.rejected = 0
         self.last_rejected: str | None = None
         self._cancelled = False
+        # The parts (`PrinterState` field names) changed since `take_changed` was last called.
+        self._changed: set[str] = set()
 
     def apply(self, delta: dict[str, Any]) -> PrinterState:
         """Merge a `print` payload and return the new state (the same object if unchanged)."""
@@ -273,9 +275,17 @@ class ReportState:
         return value
 
     def _replace(self, changes: dict[str, Any]) -> None:
-        changed = {k: v for k, v in changes.items() if getattr(self.state, k) != v}
+        state = self.state
+        changed = {k: v for k, v in changes.items() if getattr(state, k) != v}
         if changed:
-            self.state = replace(self.state, **changed)
+            self.state = replace(state, **changed)
+            self._changed.update(changed)
+
+    def take_changed(self) -> frozenset[str]:
+        """The parts changed since the last call: what a listener of the new state must redo."""
+        changed = frozenset(self._changed)
+        self._changed.clear()
+        return changed
 
     def set_model(self, model: str | None) -> PrinterState:
         """Learn the model; it decides whether the chamber reading is a real sensor."""
@@ -288,7 +298,7 @@ class ReportState:
     def set_offline(self) -> PrinterState:
         """Mark the printer unreachable, keeping the last known values for reference."""
         if self.state.online:
-            self.state = replace(self.state, online=False, status=PrinterStatus.OFFLINE)
+            self._replace({"online": False, "status": PrinterStatus.OFFLINE})
         return self.state
 
     def _status(self) -> dict[str, Any]:

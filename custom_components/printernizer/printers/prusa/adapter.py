@@ -20,7 +20,7 @@ from typing import Any, Final
 
 import aiohttp
 
-from ..base import ErrorListener, StateListener
+from ..base import ChangeListener, ErrorListener, StateListener
 from ..errors import (
     AdapterError,
     AuthenticationError,
@@ -29,7 +29,7 @@ from ..errors import (
     PrinterOfflineError,
     ProtocolError,
 )
-from ..models import DeviceInfo, JobMetadata, PrinterState
+from ..models import DeviceInfo, JobMetadata, PrinterState, changed_parts
 from ..values import integer, mapping, number
 from .client import Download, HttpStatusError, PrusaClient, base_url
 from .device import Family, device_info, family
@@ -105,7 +105,7 @@ class PrusaAdapter:
         self._published = self._status.state
         self._device = DeviceInfo(serial=config.host)
         self._family: Family = "buddy"
-        self._listeners: list[StateListener] = []
+        self._listeners: list[ChangeListener] = []
         self._error_listeners: list[ErrorListener] = []
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
@@ -153,6 +153,10 @@ class PrusaAdapter:
 
     def add_listener(self, listener: StateListener) -> Callable[[], None]:
         """Call listener with every changed snapshot; returns the remover."""
+        return self.add_change_listener(lambda state, _: listener(state))
+
+    def add_change_listener(self, listener: ChangeListener) -> Callable[[], None]:
+        """Call listener with every changed snapshot and the parts it changed; the remover."""
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener)
 
@@ -473,10 +477,12 @@ class PrusaAdapter:
         state = self._status.state
         if state == self._published:
             return
+        # A poll is seconds apart: comparing every part is cheaper than tracking them.
+        changed = changed_parts(self._published, state)
         self._published = state
         for listener in tuple(self._listeners):
             try:
-                listener(state)
+                listener(state, changed)
             except Exception:
                 # A broken consumer must not stop the polling of this printer.
                 _LOGGER.exception("Prusa printer %s: state listener failed", self._name)
