@@ -115,6 +115,7 @@ async def run(profile: bool) -> None:
                     for payload in batch:
                         on_message(payload)
                     await hass.async_block_till_done()
+                total, by_class = calls.total(), calls.most_common()
                 profiler = cProfile.Profile() if profile else None
                 if profiler is not None:
                     batch = renumbered(payloads, 10_000 + (ROUNDS + 1) * n)
@@ -129,10 +130,9 @@ async def run(profile: bool) -> None:
     print(f"fan-out profile: {n} P1S capture messages fed in-process, {ROUNDS} passes")
     print(f"  CPU per message, median    {statistics.median(cpu):7.1f} us  (passes {min(cpu):.0f}"
           f"..{max(cpu):.0f})")  # fmt: skip
-    total = sum(calls.values())
     print(f"  entity update calls/msg    {total / n:7.2f}   ({total} in one pass)")
     print(f"  state writes/msg           {writes / n:7.3f}   ({writes})")
-    print("  by class: " + ", ".join(f"{k} {v}" for k, v in calls.most_common()))
+    print("  by class: " + ", ".join(f"{k} {v}" for k, v in by_class))
     if profiler is not None:
         out = io.StringIO()
         pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(25)

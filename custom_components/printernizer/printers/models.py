@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class PrinterStatus(StrEnum):
@@ -164,7 +165,22 @@ class PrinterState:
 
 # The parts of a `PrinterState` a push can change: its field names. Adapters tell their listeners
 # which of them changed, so the integration wakes only what reads those.
-PARTS: frozenset[str] = frozenset(part.name for part in fields(PrinterState))
+_FIELDS: tuple[str, ...] = tuple(part.name for part in fields(PrinterState))
+PARTS: frozenset[str] = frozenset(_FIELDS)
+_new = object.__new__
+_set = object.__setattr__
+
+
+def evolve(state: PrinterState, changes: dict[str, Any]) -> PrinterState:
+    """`dataclasses.replace` for the hot path: a copy with `changes`, in a third of the time.
+
+    `replace` validates and calls `__init__` with every field by keyword; a delta of a printer
+    reporting several times a second changes two or three of some thirty. Keys must be fields.
+    """
+    new = _new(PrinterState)
+    for name in _FIELDS:
+        _set(new, name, changes[name] if name in changes else getattr(state, name))
+    return new
 
 
 def changed_parts(old: PrinterState, new: PrinterState) -> frozenset[str]:

@@ -13,7 +13,6 @@ list (one broken tray or HMS entry) only skips that entry.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any, Final
 
 from ..models import (
@@ -25,6 +24,7 @@ from ..models import (
     PrinterState,
     PrinterStatus,
     Temperature,
+    evolve,
 )
 from ..values import MAX_SECONDS, integer, number, text, timestamp
 from .values import as_hex, as_id, code_groups, count, fan_percent, hex_color, wifi_dbm, within
@@ -278,7 +278,7 @@ class ReportState:
         state = self.state
         changed = {k: v for k, v in changes.items() if getattr(state, k) != v}
         if changed:
-            self.state = replace(state, **changed)
+            self.state = evolve(state, changed)
             self._changed.update(changed)
 
     def take_changed(self) -> frozenset[str]:
