@@ -230,7 +230,7 @@ def report(figures: dict[str, Any], args: argparse.Namespace) -> None:
         ("memory per printer", f"{f['rss_per_printer'] / 1024:8.2f} MiB",
          f"RSS delta / printers; marginal {f['rss_marginal'] / 1024:.2f} MiB"),
         ("state_changed per printer-hour", f"{f['changes_per_printer_hour']:8.0f}", "real hours"),
-        ("Bambu messages received", f"{f['messages_per_second']:8.1f} /s",
+        ("Bambu messages sent to HA", f"{f['messages_per_second']:8.1f} /s",
          f"Prusa status polls {f['polls_per_second']:.1f} /s"),
     ):  # fmt: skip
         print(f"  {label:32} {value:22} {note}")

@@ -115,7 +115,9 @@ async def _child(tree: str) -> None:
         "homeassistant.helpers.aiohttp_client._async_make_resolver", return_value=AsyncResolver()
     )
     prusa_timing = patch.object(
-        connect, "PrusaTiming", lambda **kw: replace(timing, **scaled, **kw)
+        connect,
+        "PrusaTiming",
+        lambda **kw: replace(timing, **scaled | {k: v / scale for k, v in kw.items()}),
     )
     with (
         tempfile.TemporaryDirectory() as config_dir,
