@@ -883,3 +883,71 @@ def test_from_dict_refuses_values_of_the_wrong_type(change: dict[str, Any]) -> N
     data = {"id": "x", "serial": "S", "started_at": "2025-05-01T08:00:00+00:00"} | change
     with pytest.raises((TypeError, ValueError)):
         JobRecord.from_dict(data)
+
+
+GLITCH = datetime(2001, 9, 9, 1, 46, 40, tzinfo=UTC)  # 10**12 read as milliseconds
+
+
+@pytest.mark.parametrize("glitch", [GLITCH, START + timedelta(hours=3)])
+def test_a_start_time_changing_mid_print_is_not_a_new_job(glitch: datetime) -> None:
+    """Bambu: one stray `gcode_start_time` push, then the real one again (X1 full report)."""
+    clock = Clock()
+    track = tracker(clock, match_start_time=True)
+    events = run(
+        track,
+        clock,
+        [
+            (0, snap(S.PREPARING, started=None)),
+            (30, snap(S.PRINTING, 10)),
+            (30, snap(S.PRINTING, 20, started=glitch)),
+            (30, snap(S.PRINTING, 30)),
+            (30, snap(S.PAUSED, 30, started=glitch)),
+            (30, snap(S.FINISHED, 100)),
+        ],
+    )
+    assert kinds(events).count("started") == 1
+    assert events[-1].record.status is JobStatus.COMPLETED
+    assert events[-1].record.printer_started_at == START
+
+
+def test_a_new_start_time_after_a_gap_or_a_new_preparation_is_a_new_job() -> None:
+    clock = Clock()
+    track = tracker(clock, match_start_time=True)
+    later, latest = START + timedelta(hours=1), START + timedelta(hours=2)
+    events = run(
+        track,
+        clock,
+        [
+            (0, snap(S.PRINTING, 10)),
+            (30, snap(S.OFFLINE)),  # the end and the next start happen unseen
+            (600, snap(S.PRINTING, 5, started=later)),
+            (30, snap(S.PREPARING, 5, started=later)),  # printed, then preparing again
+            (30, snap(S.PRINTING, 1, started=latest)),
+        ],
+    )
+    assert kinds(events) == ["started", "finished", "started", "finished", "started"]
+    assert [e.record.printer_started_at for e in events if e.kind is EventKind.STARTED] == [
+        START,
+        later,
+        latest,
+    ]
+
+
+def test_a_start_time_shown_while_preparing_is_replaced_by_the_printing_one() -> None:
+    """While a print prepares, the printer may still show the previous print's start time."""
+    clock = Clock()
+    track = tracker(clock, match_start_time=True)
+    stale, real = START - timedelta(hours=5), START
+    events = run(
+        track,
+        clock,
+        [
+            (0, snap(S.PREPARING, name="cube", started=stale)),
+            (30, snap(S.PRINTING, 1, name="cube", started=real)),
+            (30, snap(S.PRINTING, 2, name="cube", started=GLITCH)),
+            (30, snap(S.FINISHED, 100, name="cube", started=real)),
+        ],
+    )
+    assert kinds(events).count("started") == 1
+    assert events[-1].record.status is JobStatus.COMPLETED
+    assert events[-1].record.printer_started_at == real

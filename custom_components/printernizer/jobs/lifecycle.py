@@ -10,6 +10,9 @@ events. Rules, each one so a print is recorded exactly once:
   id but gets a new gcode start time); leave it off where the start is derived (Prusa computes it
   from printing time, so it can shift after a restart). A field either side does not know never
   tells two jobs apart; the record adopts fields it learns later (PrusaLink names the file late).
+  A start time only tells prints apart across a gap the tracker did not watch (offline, a
+  restart): watched without a break, a new print passes through a status change first, so a start
+  time that changes mid-print is the printer's glitch, not a new job.
 * A job ends on finished -> completed, cancelled -> cancelled, failed/error -> failed, all with
   the same identity. Idle or another job's identity ends it as unknown: the end was not seen.
 * Offline snapshots never start or end a job. Offline time counts as printing, never as paused:
@@ -261,6 +264,8 @@ class JobTracker:
         self._progress: float | None = None  # highest progress seen for the active job
         self._restored = False  # the active record awaits its first online snapshot
         self._paused_offline = False  # a pause was cut by going offline
+        self._watched = False  # the active job was seen running with no gap since
+        self._printing = False  # ... and past preparing
         self._material: str | None = None
         self._clock: datetime | None = None
 
@@ -308,10 +313,20 @@ class JobTracker:
         events: list[JobEvent] = []
         record = self._active
         if record is not None:
-            same = JobIdentity.of_record(record).matches(seen, match_start_time=self._match_start)
+            if state.status is PrinterStatus.PREPARING and self._printing:
+                # Printing, then preparing again: a new print may be starting; until it prints,
+                # its start time counts.
+                self._watched = False
+            same = JobIdentity.of_record(record).matches(
+                seen, match_start_time=self._match_start and not self._watched
+            )
             if same and state.status in ACTIVE_STATUSES:
                 self._restored = False
-                return self._continue(record, state, now)
+                # The start time a print shows while preparing may still be the last one's.
+                settling = not self._printing
+                self._printing = state.status is not PrinterStatus.PREPARING
+                self._watched = self._watched or self._printing
+                return self._continue(record, state, now, settling=settling)
             percents: list[int] = []
             if same:
                 record, percents = self._advance(record, state.job.progress)
@@ -326,7 +341,7 @@ class JobTracker:
             events.append(JobEvent(kind=EventKind.FINISHED, record=final))
             self._ended = JobIdentity.of_record(final)
             self._active = None
-            self._restored = self._paused_offline = False
+            self._restored = self._paused_offline = self._watched = False
         ended = self._ended
         if state.status in ACTIVE_STATUSES and not (
             ended is not None and ended.matches(seen, match_start_time=self._match_start)
@@ -379,6 +394,7 @@ class JobTracker:
         )
 
     def _offline(self, now: datetime) -> None:
+        self._watched = False
         record = self._active
         if record is None or self._restored or record.paused_since is None:
             return
@@ -407,14 +423,19 @@ class JobTracker:
             return record, []
         return replace(record, progress=progress), percents
 
-    def _continue(self, record: JobRecord, state: PrinterState, now: datetime) -> list[JobEvent]:
+    def _continue(
+        self, record: JobRecord, state: PrinterState, now: datetime, *, settling: bool
+    ) -> list[JobEvent]:
         job = state.job
+        start = job.started_at and _utc(job.started_at)
         updated = replace(
             record,
             printer_job_id=record.printer_job_id or job.job_id,
             job_name=record.job_name or job.name,
             file=record.file or job.file,
-            printer_started_at=record.printer_started_at or job.started_at,
+            printer_started_at=(start or record.printer_started_at)
+            if settling
+            else (record.printer_started_at or start),
         )
         kinds: list[EventKind] = []
         if state.status is PrinterStatus.PAUSED:
@@ -466,6 +487,8 @@ class JobTracker:
             progress=progress,
         )
         self._active = record
+        self._watched = True
+        self._printing = state.status is not PrinterStatus.PREPARING
         self._progress = progress
         events = [JobEvent(kind=EventKind.STARTED, record=record)]
         if paused:
