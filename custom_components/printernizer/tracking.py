@@ -312,10 +312,11 @@ class PrinterJobs:
         )
 
     def _fetch_metadata(self, record_id: str) -> None:
-        """Read the job's slicer file; after a miss, a snapshot a minute later tries again.
+        """Read the job's slicer file; after a miss, a job change a minute later tries again.
 
         The printer may not have the file yet (Bambu writes it late), and every try costs it
-        requests, so misses are spaced out.
+        requests, so misses are spaced out. Job changes (progress, status) are what job
+        tracking sees; a temperature push does not reach it.
         """
         now = dt_util.utcnow()
         if self._fetching or now < self._next_read.get(record_id, now):

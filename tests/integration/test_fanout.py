@@ -88,6 +88,7 @@ class Counted:
 def parts_of(entity: PrinternizerEntity) -> frozenset[str]:
     context = entity.coordinator_context
     assert isinstance(context, Reads), f"{entity.entity_id} is woken by every push"
+    assert context.parts <= set(PARTS), f"{entity.entity_id} reads no such part"
     return context.parts
 
 

