@@ -9,7 +9,8 @@ front or the publisher: they run here. One request per line, one JSON reply per 
 - `{"op": "prusa", "family": "buddy", "model": "MK4", "speed": 1}`: start a PrusaLink simulator.
 - `{"op": "wake" | "silent", "id": n}`: a Bambu simulator answers (or not) and publishes (or not).
 - `{"op": "replay", "id": n, "count": 2000, "rate": 50}`: publish the P1S capture's first
-  `count` messages `1/rate` s apart on an absolute schedule; the reply lists each send's
+  `count` messages `1/rate` s apart on an absolute schedule (with `"full": true`, each as the
+  whole report so far, as an X1 pushes); the reply lists each send's
   `time.perf_counter()` (CLOCK_MONOTONIC, the same clock in every process on Linux).
 - `{"op": "print", "id": n, "minutes": 30, "loop": true}`: start a print (or prints back to back).
 - `{"op": "requests", "id": n}`: a Prusa simulator's answered status reads and all requests.
@@ -144,10 +145,13 @@ class Host:
     async def replay(self, request: dict[str, Any]) -> list[float]:
         sim = self.bambu[request["id"]]
         spacing = 1.0 / request["rate"]
+        payloads = self.capture[: request["count"]]
+        if request.get("full"):
+            payloads = full_reports(payloads)
         loop = asyncio.get_running_loop()
         stamps: list[float] = []
         start = loop.time()
-        for index, payload in enumerate(self.capture[: request["count"]]):
+        for index, payload in enumerate(payloads):
             await asyncio.sleep(max(start + index * spacing - loop.time(), 0))
             stamps.append(time.perf_counter())
             await sim.publish_raw(payload)
@@ -174,6 +178,25 @@ class Host:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         sims: list[BambuSimulator | PrusaSimulator] = [*self.bambu.values(), *self.prusa.values()]
         await asyncio.gather(*(sim.stop() for sim in sims), return_exceptions=True)
+
+
+def full_reports(payloads: list[bytes]) -> list[bytes]:
+    """The capture as an X1 sends it: the whole report so far, every time."""
+    report: dict[str, Any] = {}
+    built = []
+    for payload in payloads:
+        _merge(report, json.loads(payload)["print"])
+        built.append(json.dumps({"print": report | {"msg": 0}}).encode())
+    return built
+
+
+def _merge(report: dict[str, Any], delta: dict[str, Any]) -> None:
+    """Nested objects merge, everything else replaces: what the printer's full report holds."""
+    for key, value in delta.items():
+        if isinstance(value, dict) and isinstance(report.get(key), dict):
+            _merge(report[key], value)
+        else:
+            report[key] = value
 
 
 async def serve() -> None:

@@ -11,9 +11,12 @@ front and the publisher are other processes.
 Also printed: state writes and state_changed per message, publish -> state latency (progress and
 layer sensors; the clock is CLOCK_MONOTONIC, shared by the processes), the `json.loads` + merge
 floor and the ratio to it, and, with `--profile`, a cProfile of one more entry run: time by
-package and the top functions by own time. The Prusa variant: one MK4 printing (its clock and
-the adapter's intervals PRUSA_SPEED times faster, so a poll is due every 5 simulated seconds),
-HA's CPU per poll, entry minus no entry over the same wall time.
+package and the top functions by own time. `--full` makes the printer an X1C that pushes its
+whole report (the capture merged) every time. With `--transport`, each pair gets a third run:
+the same HA with the integration's MQTT client alone (a no-op callback), the floor any Bambu
+integration pays for receiving over TLS with paho. The Prusa variant: one MK4 printing (its
+clock and the adapter's intervals PRUSA_SPEED times faster, so a poll is due every 5 simulated
+seconds), HA's CPU per poll, entry minus no entry over the same wall time.
 
 `python -m bench.whole_process --tree PATH` measures another checkout of the integration; the
 simulators and this harness stay those of this checkout.
@@ -140,6 +143,25 @@ async def _child(tree: str) -> None:
                 registry = er.async_get(hass)
                 for found in er.async_entries_for_config_entry(registry, entry.entry_id):
                     names[found.entity_id] = found.unique_id.split("_", 1)[-1]
+            received = 0
+            connection = None
+            if spec.get("transport"):  # the integration's MQTT client alone, a no-op callback
+                from custom_components.printernizer.printers.bambu.mqtt import MqttConnection
+                from custom_components.printernizer.printers.bambu.tls import pinned_context
+
+                def on_message(_: object) -> None:
+                    nonlocal received
+                    received += 1
+
+                data = spec["data"]
+                context = await hass.async_add_executor_job(pinned_context, data["certificate"])
+                connection = MqttConnection(
+                    host=data["host"], port=data["mqtt_port"], username="bblp",
+                    password=data["access_code"], ssl_context=context,
+                    topic=f"device/{data['serial']}/report", on_connect=lambda: None,
+                    on_message=on_message, on_disconnect=lambda _: None,
+                )  # fmt: skip
+                await connection.connect()
             unsubscribe = hass.bus.async_listen(EVENT_STATE_CHANGED, on_change)
             module = sys.modules["custom_components.printernizer"].__file__
             reply({"ready": True, "module": module, "entities": len(names)})
@@ -156,6 +178,10 @@ async def _child(tree: str) -> None:
                 async with asyncio.timeout(30):
                     while adapter.raw_report.get("sequence_id") != last:  # noqa: ASYNC110
                         await asyncio.sleep(0.001)
+            if connection is not None:
+                async with asyncio.timeout(30):
+                    while received < stop["count"]:  # noqa: ASYNC110
+                        await asyncio.sleep(0.001)
             if profiler is not None:
                 profiler.disable()
             counting = False
@@ -165,6 +191,8 @@ async def _child(tree: str) -> None:
             result |= {"changes": changes, "ours": ours, "timeline": timeline}
             if profiler is not None:
                 result["profile"] = _profile_report(profiler, pstats, io)
+            if connection is not None:
+                await connection.stop()
             if entry is not None:
                 await hass.config_entries.async_unload(entry.entry_id)
                 await hass.async_block_till_done()
@@ -223,11 +251,18 @@ async def _start_ha(tree: str, spec: dict[str, Any]) -> tuple[Child, dict[str, A
 
 
 async def bambu_run(
-    host: Child, sim: dict[str, Any], args: argparse.Namespace, *, entry: bool, profile: bool
+    host: Child,
+    sim: dict[str, Any],
+    args: argparse.Namespace,
+    *,
+    entry: bool,
+    profile: bool = False,
+    transport: bool = False,
 ) -> dict[str, Any]:
     """One fresh HA during one replay."""
-    spec = {"entry": entry, "data": _entry_data(sim), "title": f"P1S {sim['serial']}"}
-    if entry:
+    spec = {"entry": entry, "data": _entry_data(sim), "title": f"{sim['model']} {sim['serial']}"}
+    spec["transport"] = transport
+    if entry or transport:
         await host.ask({"op": "wake", "id": sim["id"]})  # answer get_version and pushall
     ha, ready = await _start_ha(args.tree, spec | {"profile": profile})
     try:
@@ -236,14 +271,15 @@ async def bambu_run(
         await ha.ask({"op": "go"})
         stamps = (await host.ask({"op": "replay", "id": sim["id"]} | vars_(args)))["stamps"]
         last = json.loads(args.payloads[args.messages - 1])["print"]["sequence_id"]
-        result = await ha.ask({"op": "stop", "last_sequence": last if entry else None})
+        stop = {"op": "stop", "last_sequence": last if entry else None, "count": len(stamps)}
+        result = await ha.ask(stop)
     finally:
         await ha.close()
     return result | {"stamps": stamps, "module": ready["module"], "entities": ready["entities"]}
 
 
 def vars_(args: argparse.Namespace) -> dict[str, Any]:
-    return {"count": args.messages, "rate": args.rate}
+    return {"count": args.messages, "rate": args.rate, "full": args.full}
 
 
 async def prusa_run(
@@ -297,19 +333,26 @@ def per_unit(entry: dict[str, Any], none: dict[str, Any]) -> float:
 
 async def measure(args: argparse.Namespace) -> None:
     from bench.bambu_parse import best_of, floor
+    from bench.sim_host import full_reports
 
     host = await Child.start("-m", "bench.sim_host")
     try:
         print(f"whole-process replay: tree {args.tree}  load before: {load_average()}")
         if not args.no_bambu:
-            sim = await host.ask({"op": "bambu", "model": "P1S", "speed": 1.0})
+            model = "X1C" if args.full else "P1S"
+            sim = await host.ask({"op": "bambu", "model": model, "speed": 1.0})
             pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
+            floors: list[tuple[dict[str, Any], dict[str, Any]]] = []
             for _ in range(args.runs):
-                with_entry = await bambu_run(host, sim, args, entry=True, profile=False)
-                without = await bambu_run(host, sim, args, entry=False, profile=False)
+                with_entry = await bambu_run(host, sim, args, entry=True)
+                without = await bambu_run(host, sim, args, entry=False)
                 pairs.append((with_entry, without))
+                if args.transport:
+                    bare = await bambu_run(host, sim, args, entry=False, transport=True)
+                    floors.append((bare, without))
             n = args.messages
-            base = best_of(floor, args.payloads[:n])
+            shaped = full_reports(args.payloads[:n]) if args.full else args.payloads[:n]
+            base = best_of(floor, shaped)
             cpu = [per_unit(e, b) * 1e6 / n for e, b in pairs]
             totals = [e["cpu"] * 1e6 / n for e, _ in pairs]
             idle = [b["cpu"] * 1e6 / n for _, b in pairs]
@@ -319,7 +362,8 @@ async def measure(args: argparse.Namespace) -> None:
             median = statistics.median
             us = median(cpu)
             print(f"  module: {entry_runs[0]['module']}  ({entry_runs[0]['entities']} entities)")
-            print(f"  {n} P1S messages at {args.rate:g} msg/s over MQTT/TLS; {args.runs} runs")
+            shape = "X1C full reports (the P1S capture merged)" if args.full else "P1S messages"
+            print(f"  {n} {shape} at {args.rate:g} msg/s over MQTT/TLS; {args.runs} runs")
             for label, value, note in (
                 ("CPU, HA with entry - without", f"{us:8.1f} us/msg",
                  f"runs {', '.join(f'{c:.0f}' for c in cpu)}; goal <= {TARGET_US}, "
@@ -336,6 +380,13 @@ async def measure(args: argparse.Namespace) -> None:
                 ("wall per run", f"{median(e['wall'] for e in entry_runs):8.1f} s", ""),
             ):  # fmt: skip
                 print(f"  {label:30} {value:20} {note}")
+            if floors:
+                bare_us = [per_unit(b, w) * 1e6 / n for b, w in floors]
+                print(
+                    f"  {'transport floor: MQTT client':30} {median(bare_us):8.1f} us/msg{'':6} "
+                    f"runs {', '.join(f'{c:.0f}' for c in bare_us)}; the integration's paho "
+                    "client with a no-op callback, in the same HA"
+                )
             if args.profile:
                 profiled = await bambu_run(host, sim, args, entry=True, profile=True)
                 print_profile(profiled["profile"], n)
@@ -388,6 +439,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=RUNS, help="pairs: entry, then no entry")
     parser.add_argument("--prusa-seconds", type=float, default=PRUSA_SECONDS)
     parser.add_argument("--profile", action="store_true", help="cProfile one more entry run")
+    parser.add_argument(
+        "--transport", action="store_true", help="also: a bare MQTT client in HA, per pair"
+    )
+    parser.add_argument("--full", action="store_true", help="an X1C: the whole report each time")
     parser.add_argument("--no-bambu", action="store_true")
     parser.add_argument("--no-prusa", action="store_true")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
