@@ -46,10 +46,16 @@ async def async_get_config_entry_diagnostics(
             },
         },
     }
+    # What was dropped instead of stopping the printer's updates; each kind is logged once.
+    data["dropped"] = {
+        "listener_errors": coordinator.listener_errors.failures,
+        "job_file_failures": entry.runtime_data.jobs.metadata_failures,
+    }
     if isinstance(adapter, BambuAdapter):
         data["entry"]["certificate_fingerprint"] = fingerprint(entry.data[CONF_CERTIFICATE])
         data["raw_report"] = async_redact_data(adapter.raw_report, TO_REDACT)
         data["malformed_messages"] = adapter.malformed
+        data["dropped"]["mqtt_callback_errors"] = adapter.callback_errors
     elif isinstance(adapter, PrusaAdapter):
         data["family"] = adapter.family
         data["requests"] = adapter.request_count

@@ -15,6 +15,8 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from simulator.bambu.printer import BambuSimulator
 from simulator.prusa.printer import PrusaSimulator
 
+from ..printers.waiting import wait_until
+
 
 async def test_diagnostics_redact_secrets(
     hass: HomeAssistant,
@@ -31,6 +33,12 @@ async def test_diagnostics_redact_secrets(
     assert diagnostics["state"]["status"] == "idle"
     assert diagnostics["raw_report"]["gcode_state"] == "IDLE"
     assert diagnostics["entry"]["certificate_fingerprint"].count(":") == 31
+    assert diagnostics["malformed_messages"] == 0
+    assert diagnostics["dropped"] == {
+        "listener_errors": 0,
+        "job_file_failures": 0,
+        "mqtt_callback_errors": 0,
+    }
     assert diagnostics["jobs"] == {
         "active": None,
         "totals": {
@@ -60,3 +68,24 @@ async def test_prusa_diagnostics_redact_the_password(
     assert diagnostics["family"] == "buddy"
     assert diagnostics["device"]["serial"] == prusa_sim.serial
     assert diagnostics["requests"] > 0
+
+
+async def test_diagnostics_count_what_was_dropped(
+    hass: HomeAssistant,
+    hass_client: ClientSessionGenerator,
+    loaded_entry: MockConfigEntry,
+    bambu_sim: BambuSimulator,
+) -> None:
+    """A hostile report is dropped, counted and shown; the printer's next report still arrives."""
+    assert await async_setup_component(hass, "diagnostics", {})
+    adapter = loaded_entry.runtime_data.coordinator.adapter
+    await bambu_sim.publish_raw(b"[" * 20_000 + b"]" * 20_000)
+    hostile = {"print": {"command": "push_status", "sequence_id": "7", "nozzle_temper": "1e400"}}
+    await bambu_sim.publish_raw(json.dumps(hostile).encode())
+    good = {"print": {"command": "push_status", "sequence_id": "8", "bed_temper": 61.5}}
+    await bambu_sim.publish_raw(json.dumps(good).encode())
+    await wait_until(lambda: adapter.state.bed.current == 61.5)
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, loaded_entry)
+    assert diagnostics["malformed_messages"] == 2
+    assert diagnostics["state"]["nozzle"]["current"] is None
+    assert diagnostics["dropped"]["mqtt_callback_errors"] == 0

@@ -102,6 +102,11 @@ class BambuAdapter:
         return self._device
 
     @property
+    def callback_errors(self) -> int:
+        """Failures caught inside the MQTT client's callbacks (0 when all is well)."""
+        return self._connection.callback_errors if self._connection else 0
+
+    @property
     def raw_report(self) -> dict[str, Any]:
         """The merged report as the printer sent it (for diagnostics)."""
         return self._report.report
