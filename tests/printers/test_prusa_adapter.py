@@ -70,33 +70,6 @@ def status_polls(sim: PrusaSimulator) -> int:
     return sum(r.path == "/api/v1/status" for r in sim.requests)
 
 
-@pytest.fixture(params=["buddy", "pi"])
-def family(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
-@pytest.fixture
-async def sim(family: str) -> AsyncIterator[PrusaSimulator]:
-    async with PrusaSimulator(family=family, speed=600, hang_seconds=5) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-async def adapter(
-    sim: PrusaSimulator, session: aiohttp.ClientSession
-) -> AsyncIterator[PrusaAdapter]:
-    printer = PrusaAdapter(config_for(sim), session, FAST)
-    await printer.start()
-    yield printer
-    await printer.stop()
-
-
 # Setup and authentication
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
@@ -59,12 +59,6 @@ def printer_app(download: Handler, seen: list[tuple[str, int, str | None]]) -> w
     app.router.add_get("/api/v1/job", job)
     app.router.add_get("/dl/part.gcode", download)
     return app
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
 
 
 async def metadata_from(app: web.Application, session: aiohttp.ClientSession) -> JobMetadata | None:

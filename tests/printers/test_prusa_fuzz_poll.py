@@ -49,12 +49,6 @@ def family_name(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
-@pytest.fixture
 async def sim(family_name: str) -> AsyncIterator[PrusaSimulator]:
     async with PrusaSimulator(family=family_name, speed=60, hang_seconds=5) as simulator:
         yield simulator

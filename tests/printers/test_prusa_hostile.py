@@ -5,7 +5,7 @@ Each case here stopped polling for good (or re-read job files forever) before is
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 import logging
 
@@ -44,33 +44,6 @@ HOSTILE_STATUS = {
     ),
     "nested 20000 deep": DEEP,
 }
-
-
-@pytest.fixture(params=["buddy", "pi"])
-def family(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client_session:
-        yield client_session
-
-
-@pytest.fixture
-async def sim(family: str) -> AsyncIterator[PrusaSimulator]:
-    async with PrusaSimulator(family=family, speed=600, hang_seconds=5) as simulator:
-        yield simulator
-
-
-@pytest.fixture
-async def adapter(
-    sim: PrusaSimulator, session: aiohttp.ClientSession
-) -> AsyncIterator[PrusaAdapter]:
-    printer = PrusaAdapter(config_for(sim), session, FAST)
-    await printer.start()
-    yield printer
-    await printer.stop()
 
 
 def prusa_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
