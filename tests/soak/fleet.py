@@ -279,6 +279,14 @@ class Fleet:
 
         return cool
 
+    def heat_report(self) -> str:
+        """What each Bambu simulator shows while its heaters should be cold (for a failure)."""
+        keys = ("gcode_state", "nozzle_temper", "nozzle_target_temper", "bed_temper")
+        return "printers still hot: " + "; ".join(
+            f"{b.sim.serial} " + " ".join(f"{k}={b.sim.report.get(k)}" for k in keys)
+            for b in self.bambu
+        )
+
     # -- the printers' users -----------------------------------------------------------------
 
     async def print_bambu(self, printer: Bambu, stop: asyncio.Event) -> None:

@@ -88,9 +88,10 @@ async def test_fleet_survives_faults(
         await hass.async_block_till_done()
         # Idle means cooled down too: a cooling heater reports every printer second.
         cooled = fleet.cooled()
-        async with asyncio.timeout(60):
-            while not cooled():
-                await asyncio.sleep(0.2)
+        deadline = time.monotonic() + 60
+        while not cooled() and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        assert cooled(), fleet.heat_report()
         idle_after = await _cpu_share(seconds=3.0)
         problems = _history_problems(fleet)
         errors = Counter(
