@@ -279,6 +279,11 @@ class Fleet:
 
         return cool
 
+    async def heaters_off(self) -> None:
+        """Set every Bambu simulator's heater targets to 0, as an idle printer has them."""
+        for printer in self.bambu:
+            await printer.sim.update({"nozzle_target_temper": 0.0, "bed_target_temper": 0.0})
+
     def heat_report(self) -> str:
         """What each Bambu simulator shows while its heaters should be cold (for a failure)."""
         keys = ("gcode_state", "nozzle_temper", "nozzle_target_temper", "bed_temper")

