@@ -951,3 +951,22 @@ def test_a_start_time_shown_while_preparing_is_replaced_by_the_printing_one() ->
     assert kinds(events).count("started") == 1
     assert events[-1].record.status is JobStatus.COMPLETED
     assert events[-1].record.printer_started_at == real
+
+
+def test_an_earlier_start_time_after_a_gap_is_not_a_new_job() -> None:
+    """A stray start time can outlive a reconnect in the merged report (found by the soak)."""
+    clock = Clock()
+    track = tracker(clock, match_start_time=True)
+    events = run(
+        track,
+        clock,
+        [
+            (0, snap(S.PRINTING, 10)),
+            (30, snap(S.OFFLINE)),
+            (30, snap(S.PRINTING, 20, started=GLITCH)),
+            (30, snap(S.FINISHED, 100, started=GLITCH)),
+        ],
+    )
+    assert kinds(events).count("started") == 1
+    assert events[-1].record.status is JobStatus.COMPLETED
+    assert events[-1].record.printer_started_at == START

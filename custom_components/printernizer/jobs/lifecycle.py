@@ -10,9 +10,9 @@ events. Rules, each one so a print is recorded exactly once:
   id but gets a new gcode start time); leave it off where the start is derived (Prusa computes it
   from printing time, so it can shift after a restart). A field either side does not know never
   tells two jobs apart; the record adopts fields it learns later (PrusaLink names the file late).
-  A start time only tells prints apart across a gap the tracker did not watch (offline, a
-  restart): watched without a break, a new print passes through a status change first, so a start
-  time that changes mid-print is the printer's glitch, not a new job.
+  A start time only tells prints apart when it is later than the one known, and only across a gap
+  the tracker did not watch (offline, a restart): watched without a break, a new print passes
+  through a status change first, so a start time that changes mid-print is the printer's glitch.
 * A job ends on finished -> completed, cancelled -> cancelled, failed/error -> failed, all with
   the same identity. Idle or another job's identity ends it as unknown: the end was not seen.
 * Offline snapshots never start or end a job. Offline time counts as printing, never as paused:
@@ -117,7 +117,14 @@ class JobIdentity:
 
         if clash(self.job_id, other.job_id):
             return False
-        if match_start_time and clash(self.started_at, other.started_at):
+        # A later start is another print; an earlier one cannot be (a stray value the printer
+        # sent, or one still in its merged report after a reconnect).
+        if (
+            match_start_time
+            and self.started_at
+            and other.started_at
+            and other.started_at > self.started_at
+        ):
             return False
         if self.job_id is not None and other.job_id is not None:
             return True
