@@ -33,7 +33,14 @@ import tempfile
 import time
 from typing import Any
 
-from bench.procs import ROOT, Child, load_average, rss_kib
+from bench.procs import (
+    ROOT,
+    Child,
+    bambu_entry_data,
+    load_average,
+    prusa_entry_data,
+    rss_kib,
+)
 
 PRINTERS, MINUTES, SPEED = 50, 10.0, 5.0
 PROBE = 0.010  # seconds between loop-lag probes
@@ -60,21 +67,6 @@ class Probe:
 
     def stop(self) -> None:
         self._handle.cancel()
-
-
-def _bambu_data(sim: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "printer_type": "bambu", "host": "127.0.0.1", "serial": sim["serial"],
-        "access_code": sim["access_code"], "certificate": sim["certificate"],
-        "mqtt_port": sim["mqtt_port"], "ftps_port": sim["ftps_port"], "model": sim["model"],
-    }  # fmt: skip
-
-
-def _prusa_data(sim: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "printer_type": "prusa", "host": sim["host"], "username": sim["username"],
-        "password": sim["password"], "serial": sim["serial"], "model": sim["model"],
-    }  # fmt: skip
 
 
 async def start_printers(
@@ -130,7 +122,11 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 rss_empty = rss_kib()
                 entries = []
                 for sim, title in printers:
-                    data = _bambu_data(sim) if sim["host_kind"] == "bambu" else _prusa_data(sim)
+                    data = (
+                        bambu_entry_data(sim)
+                        if sim["host_kind"] == "bambu"
+                        else prusa_entry_data(sim)
+                    )
                     entry = MockConfigEntry(
                         domain="printernizer", unique_id=sim["serial"], title=title, data=data
                     )

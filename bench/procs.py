@@ -70,3 +70,20 @@ def rss_kib() -> int:
 def load_average() -> str:
     """The 1/5/15-minute load, to judge whether other work shared the cores."""
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def bambu_entry_data(sim: dict[str, Any]) -> dict[str, Any]:
+    """Entry data for a simulated Bambu printer the simulator host reported."""
+    return {
+        "printer_type": "bambu", "host": "127.0.0.1", "serial": sim["serial"],
+        "access_code": sim["access_code"], "certificate": sim["certificate"],
+        "mqtt_port": sim["mqtt_port"], "ftps_port": sim["ftps_port"], "model": sim["model"],
+    }  # fmt: skip
+
+
+def prusa_entry_data(sim: dict[str, Any]) -> dict[str, Any]:
+    """Entry data for a simulated PrusaLink printer the simulator host reported."""
+    return {
+        "printer_type": "prusa", "host": sim["host"], "username": sim["username"],
+        "password": sim["password"], "serial": sim["serial"], "model": sim["model"],
+    }  # fmt: skip

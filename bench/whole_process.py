@@ -34,7 +34,7 @@ import sys
 import time
 from typing import Any
 
-from bench.procs import ROOT, Child, load_average
+from bench.procs import ROOT, Child, bambu_entry_data, load_average, prusa_entry_data
 
 MESSAGES, RATE, RUNS = 2000, 50.0, 3
 PRUSA_SPEED, PRUSA_SECONDS = 10.0, 30.0
@@ -229,21 +229,6 @@ def _profile_report(profiler: Any, pstats: Any, io: Any) -> dict[str, Any]:
 # -- the orchestrator --------------------------------------------------------------------------
 
 
-def _entry_data(sim: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "printer_type": "bambu", "host": "127.0.0.1", "serial": sim["serial"],
-        "access_code": sim["access_code"], "certificate": sim["certificate"],
-        "mqtt_port": sim["mqtt_port"], "ftps_port": sim["ftps_port"], "model": sim["model"],
-    }  # fmt: skip
-
-
-def _prusa_data(sim: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "printer_type": "prusa", "host": sim["host"], "username": sim["username"],
-        "password": sim["password"], "serial": sim["serial"], "model": sim["model"],
-    }  # fmt: skip
-
-
 async def _start_ha(tree: str, spec: dict[str, Any]) -> tuple[Child, dict[str, Any]]:
     ha = await Child.start("-m", "bench.whole_process", "--child", "--tree", tree)
     await ha.send(spec)
@@ -260,7 +245,11 @@ async def bambu_run(
     transport: bool = False,
 ) -> dict[str, Any]:
     """One fresh HA during one replay."""
-    spec = {"entry": entry, "data": _entry_data(sim), "title": f"{sim['model']} {sim['serial']}"}
+    spec = {
+        "entry": entry,
+        "data": bambu_entry_data(sim),
+        "title": f"{sim['model']} {sim['serial']}",
+    }
     spec["transport"] = transport
     if entry or transport:
         await host.ask({"op": "wake", "id": sim["id"]})  # answer get_version and pushall
@@ -286,7 +275,7 @@ async def prusa_run(
     host: Child, sim: dict[str, Any], args: argparse.Namespace, *, entry: bool
 ) -> dict[str, Any]:
     """One fresh HA while the MK4 prints, for PRUSA_SECONDS."""
-    spec = {"entry": entry, "data": _prusa_data(sim), "title": "MK4 prusa-mk4"}
+    spec = {"entry": entry, "data": prusa_entry_data(sim), "title": "MK4 prusa-mk4"}
     ha, ready = await _start_ha(args.tree, spec | {"scale": PRUSA_SPEED})
     try:
         await asyncio.sleep(SETTLE)
