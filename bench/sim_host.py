@@ -67,7 +67,7 @@ class PacedBambu(BambuSimulator):
             await asyncio.sleep(max(due - loop.time(), 0))
             due += interval
             now = self.clock.now()
-            fields = thermal.step(self.report, now - last, self._pace_rng)
+            fields = thermal.step(self.report, now - last, self._pace_rng, self._heaters)
             last = now
             if self._pace_rng.random() < 0.3:
                 fields["wifi_signal"] = f"-{self._pace_rng.randint(48, 58)}dBm"

@@ -94,6 +94,7 @@ class BambuSimulator:
         self._workdir, self._own_workdir = workdir, workdir is None
         self._recorder = Recorder(record) if record is not None else None
         self._rng = random.Random()  # noqa: S311 - sensor noise, not secrets
+        self._heaters: dict[str, tuple[float, float]] = {}  # thermal.step's noiseless temperatures
         self._sequence = 2000
         self._silent = False
         self._paused_from: dict[str, Any] | None = None
@@ -521,7 +522,9 @@ class BambuSimulator:
             interval = self._rng.uniform(0.5, 1.0) if active else self._rng.uniform(1.0, 2.0)
             await asyncio.sleep(max(interval / self.clock.speed, _MIN_TICK))
             now = self.clock.now()
-            fields = thermal.step(self.report, now - last, self._rng if self.jitter else None)
+            fields = thermal.step(
+                self.report, now - last, self._rng if self.jitter else None, self._heaters
+            )
             last = now
             if self.jitter and self._rng.random() < 0.3:
                 fields["wifi_signal"] = f"-{self._rng.randint(48, 58)}dBm"
