@@ -78,7 +78,7 @@ def test_an_absurd_value_costs_that_field_once(delta: dict[str, Any], rejected: 
         ({"subtask_name": "x" * 10_000}, lambda s: len(s.job.name) == 255),
         (
             {"hms": [{"attr": 1e300, "code": -1}, {"attr": 0x07000200, "code": 0x00020001}]},
-            lambda s: [e.code for e in s.errors] == ["HMS_0700_0200_0002_0001"],
+            lambda s: [e.code for e in s.errors] == ["0700_0200_0002_0001"],
         ),
         (
             {
@@ -105,7 +105,12 @@ def test_an_absurd_value_costs_that_field_once(delta: dict[str, Any], rejected: 
             {"device": {"extruder": {"state": 1e20, "info": [{"id": 0, "temp": 1e20}]}}},
             lambda s: s.online,
         ),
-        ({"hms": [{"attr": 1, "code": 1}] * 10_000}, lambda s: len(s.errors) == 64),
+        # The same code listed again and again is one error; a list this long is cut.
+        ({"hms": [{"attr": 1, "code": 1}] * 10_000}, lambda s: len(s.errors) == 1),
+        (
+            {"hms": [{"attr": 1, "code": n} for n in range(1, 10_000)]},
+            lambda s: len(s.errors) == 64,
+        ),
     ],
 )
 def test_odd_but_readable_values_are_cleaned(delta: dict[str, Any], check: Any) -> None:

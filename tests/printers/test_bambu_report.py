@@ -93,12 +93,13 @@ def test_full_report_maps_every_section() -> None:
     assert state.nozzle_diameter == 0.4
     assert state.chamber_light is True
     assert state.active_slot == "1"
-    assert [s.slot_id for s in state.filament_slots] == ["0", "1", "2", "254"]
-    first, second, empty, external = state.filament_slots
+    assert [s.slot_id for s in state.filament_slots] == ["0", "1", "2"]
+    first, second, empty = state.filament_slots
     assert (first.material, first.color, first.remaining_percent) == ("PLA", "#FF0000", 80)
     assert second.remaining_percent is None
     assert empty.empty
-    assert external.material == "TPU"
+    (external,) = state.external_spools
+    assert (external.slot_id, external.material, external.color) == ("254", "TPU", "#000000")
     assert state.filament_units[0].humidity_index == 4
     assert state.filament_units[0].temperature == 24.1
     assert not state.controls_locked
@@ -151,7 +152,7 @@ def test_runout_pauses_with_readable_errors() -> None:
     assert state.job.stage == "paused_filament_runout"
     assert [(e.code, e.severity, e.module) for e in state.errors] == [
         ("0300_8015", ErrorSeverity.COMMON, "motion_controller"),
-        ("HMS_0700_0200_0002_0001", ErrorSeverity.SERIOUS, "ams"),
+        ("0700_0200_0002_0001", ErrorSeverity.SERIOUS, "ams"),
     ]
 
 
@@ -212,7 +213,8 @@ def test_h2d_packed_temperatures() -> None:
     )
     assert state.nozzle == Temperature(current=218.0, target=220.0)
     assert state.bed == Temperature(current=58.0, target=60.0)
-    assert state.chamber == Temperature(current=35.0, target=None)
+    # The target (high half) of 0 is "off", not unknown.
+    assert state.chamber == Temperature(current=35.0, target=0.0)
 
 
 def test_offline_keeps_values_but_changes_status() -> None:
@@ -225,10 +227,11 @@ def test_offline_keeps_values_but_changes_status() -> None:
     assert report.apply({"mc_percent": 40}).status is PrinterStatus.PRINTING
 
 
-def test_model_learned_later_drops_the_fake_chamber_reading() -> None:
+def test_chamber_sensor_follows_the_model_not_the_placeholder() -> None:
     report = ReportState()
-    assert report.apply(P1S_FULL).chamber == Temperature(current=5.0)
+    assert report.apply(P1S_FULL).chamber is None  # unknown model, no ctc: no sensor
     assert report.set_model("P1S").chamber is None
+    assert report.set_model("X1C").chamber == Temperature(current=5.0)
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,8 @@ class FilamentSlot:
 
     slot_id: str
     unit_id: str | None = None
+    # 1-based place in its unit, as the unit is labelled ("AMS 2 slot 3"); None: no unit.
+    position: int | None = None
     material: str | None = None
     color: str | None = None
     name: str | None = None
@@ -78,6 +80,14 @@ class FilamentUnit:
     humidity_index: int | None = None
     humidity_percent: float | None = None
     temperature: float | None = None
+    # What the printer calls the unit ("AMS 2", "AMS HT 1", "AMS Lite") and its product name
+    # ("AMS 2 Pro"); None where the brand has no such names.
+    name: str | None = None
+    model: str | None = None
+    has_temperature: bool = True
+    # Units that dry filament (AMS 2 Pro, AMS HT) report the minutes of drying left.
+    can_dry: bool = False
+    drying_minutes: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -140,6 +150,9 @@ class PrinterState:
     errors: tuple[PrinterError, ...] = ()
     filament_units: tuple[FilamentUnit, ...] = ()
     filament_slots: tuple[FilamentSlot, ...] = ()
+    # Spools outside any changer (Bambu's external spool holders, one per nozzle on an H2D),
+    # keyed by the printer's own id; apart from the AMS trays so each has its own entities.
+    external_spools: tuple[FilamentSlot, ...] = ()
     active_slot: str | None = None
     part_fan_percent: int | None = None
     aux_fan_percent: int | None = None
@@ -162,6 +175,9 @@ class PrinterState:
     storage_free_bytes: int | None = None
     transfer_progress: float | None = None
     mmu: bool | None = None
+    # The firmware version as last reported; a part of the state so an update while running
+    # reaches the device registry like any other change.
+    firmware: str | None = None
 
 
 # The parts of a `PrinterState` a push can change: its field names. Adapters tell their listeners

@@ -388,7 +388,7 @@ class BambuAdapter:
             self._drop("a version reply without modules", "module")
             return
         self._device = device
-        self._publish_state(self._report.set_model(device.model))
+        self._publish_state(self._report.set_device(device))
         if self._version and not self._version.done():
             self._version.set_result(None)
 

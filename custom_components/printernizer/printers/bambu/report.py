@@ -7,7 +7,7 @@ Every value is read through the bounded readers, so no value can raise. A top-le
 is present but unreadable or absurd (a start time of 1e20, a percentage of 400, `"ams": 5`) is
 counted in `rejected` and removed from the cache: it costs that one field, is not counted again
 on every later rebuild, and is not replayed from the cache after a reconnect. Junk inside a
-list (one broken tray or HMS entry) only skips that entry.
+list (one broken tray or HMS entry) is counted once and removed from the cached list.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from ..models import (
+    DeviceInfo,
     ErrorSeverity,
     FilamentSlot,
-    FilamentUnit,
     JobInfo,
     PrinterError,
     PrinterState,
@@ -27,12 +27,25 @@ from ..models import (
     evolve,
 )
 from ..values import MAX_SECONDS, integer, number, text, timestamp
-from .values import as_hex, as_id, code_groups, count, fan_percent, hex_color, wifi_dbm, within
+from .ams import parse_units
+from .hms import CANCELLED_ERROR, hms_errors, print_error
+from .values import as_hex, as_id, count, fan_percent, hex_color, wifi_dbm, within
 
-CANCELLED_ERROR: Final = 0x0300400C
 LOCKDOWN_FUN_BIT: Final = 0x20000000
-# Models without a chamber sensor report a constant 5 degrees.
-NO_CHAMBER_SENSOR: Final = frozenset({"P1P", "P1S", "A1", "A1 mini"})
+# External spool ids: 254 the left (main) nozzle's, 255 the right (deputy) one's on an H2D.
+EXTERNAL_SPOOL_IDS: Final = frozenset({254, 255})
+
+
+def has_chamber_sensor(model: str | None, device: Any) -> bool:
+    """X1 family, or a report with `device.ctc` (H2/P2/X2).
+
+    The others (P1, A1, A2 ...) send a fixed `chamber_temper` of 5: a placeholder, so the
+    decision never looks at the value.
+    """
+    return bool(model and model.startswith("X1")) or (
+        isinstance(device, dict) and isinstance(device.get("ctc"), dict)
+    )
+
 
 _GCODE_STATES: Final = {
     "IDLE": PrinterStatus.IDLE,
@@ -91,27 +104,9 @@ _MAX_MINUTES: Final = MAX_SECONDS // 60
 _MAX_LAYERS: Final = 1_000_000
 # A full X1C report has about 100 keys at its widest level.
 MAX_KEYS: Final = 1024
-_MAX_UNITS: Final = 16
-_MAX_TRAYS: Final = 16
-_MAX_HMS: Final = 64
+_MAX_EXTERNAL: Final = 8
 _MAX_LIGHTS: Final = 16
 _MAX_EXTRUDERS: Final = 8
-
-_ERROR_MODULES: Final = {
-    0x03: "motion_controller",
-    0x05: "mainboard",
-    0x07: "ams",
-    0x08: "toolhead",
-    0x0C: "camera",
-    0x10: "print",
-    0x12: "ams_lite",
-}
-_SEVERITIES: Final = {
-    1: ErrorSeverity.FATAL,
-    2: ErrorSeverity.SERIOUS,
-    3: ErrorSeverity.COMMON,
-    4: ErrorSeverity.INFO,
-}
 
 # Which top-level report keys feed which part of the state.
 _STATUS_KEYS: Final = frozenset({"gcode_state", "print_error", "hms", "fun"})
@@ -139,7 +134,8 @@ _JOB_KEYS: Final = frozenset(
         "subtask_id",
     }
 )
-_FILAMENT_KEYS: Final = frozenset({"ams", "vt_tray"})
+_FILAMENT_KEYS: Final = frozenset({"ams"})
+_EXTERNAL_KEYS: Final = frozenset({"vt_tray", "vir_slot"})
 _MISC_KEYS: Final = frozenset(
     {
         "cooling_fan_speed",
@@ -232,6 +228,8 @@ class ReportState:
         self.rejected = 0
         self.last_rejected: str | None = None
         self._cancelled = False
+        # AMS unit id -> model, from the version reply's modules (`n3f/0`: an AMS 2 Pro).
+        self.ams_models: dict[int, str] = {}
         # The parts (`PrinterState` field names) changed since `take_changed` was last called.
         self._changed: set[str] = set()
 
@@ -252,6 +250,8 @@ class ReportState:
             changes["job"] = self._job()
         if not _FILAMENT_KEYS.isdisjoint(keys):
             changes.update(self._filament())
+        if not _EXTERNAL_KEYS.isdisjoint(keys):
+            changes["external_spools"] = self._external_spools()
         if not _MISC_KEYS.isdisjoint(keys):
             changes.update(self._misc())
         self._replace(changes)
@@ -274,6 +274,13 @@ class ReportState:
             self.last_rejected = key
         return value
 
+    def _junk(self, key: str, junk: int, kept: list[Any]) -> None:
+        """Count junk entries of a list once: the cached list keeps only the usable ones."""
+        if junk:
+            self.report[key] = kept
+            self.rejected += 1
+            self.last_rejected = key
+
     def _replace(self, changes: dict[str, Any]) -> None:
         state = self.state
         changed = {k: v for k, v in changes.items() if getattr(state, k) != v}
@@ -292,7 +299,25 @@ class ReportState:
         if model != self.model:
             self.model = model
             if self.report:
-                self._replace(self._temperatures())
+                changes = self._temperatures()
+                if "ams" in self.report:  # an A-series printer's units are AMS Lites
+                    changes |= self._filament()
+                if self.state.online:  # the wiki links of errors follow the model
+                    changes |= self._status()
+                self._replace(changes)
+        return self.state
+
+    def set_device(self, device: DeviceInfo) -> PrinterState:
+        """Learn model and firmware from the version reply (again after an update)."""
+        self._replace({"firmware": device.firmware})
+        return self.set_model(device.model)
+
+    def set_ams_models(self, models: dict[int, str]) -> PrinterState:
+        """Learn which AMS model each unit id is: it decides names and drying entities."""
+        if models != self.ams_models:
+            self.ams_models = models
+            if "ams" in self.report:
+                self._replace(self._filament())
         return self.state
 
     def set_offline(self) -> PrinterState:
@@ -314,7 +339,7 @@ class ReportState:
                 status = PrinterStatus.CANCELLED
         else:
             self._cancelled = False
-        errors = _errors(print_error, self._read("hms", _array))
+        errors = self._errors(print_error)
         # A running print with a serious HMS entry keeps printing; only an idle printer with one
         # is in an error state (a job tracker must not close a print that goes on).
         if status is PrinterStatus.IDLE and any(
@@ -338,11 +363,11 @@ class ReportState:
             current=read("bed_temper", _temperature),
             target=read("bed_target_temper", _temperature),
         )
-        chamber: Temperature | None = None
-        if self.model not in NO_CHAMBER_SENSOR:
-            chamber_temp = read("chamber_temper", _temperature)
-            chamber = Temperature(current=chamber_temp) if chamber_temp is not None else None
+        chamber_temp = read("chamber_temper", _temperature)
         device = read("device", _object)
+        chamber: Temperature | None = None
+        if has_chamber_sensor(self.model, device):
+            chamber = Temperature(current=chamber_temp)
         if device is not None:
             nozzle, bed, chamber = _packed_temperatures(device, nozzle, bed, chamber)
         return {"nozzle": nozzle, "bed": bed, "chamber": chamber}
@@ -371,37 +396,52 @@ class ReportState:
         )
 
     def _filament(self) -> dict[str, Any]:
-        units: list[FilamentUnit] = []
-        slots: list[FilamentSlot] = []
         ams = self._read("ams", _object) or {}
-        raw_units = ams.get("ams")
-        for unit in raw_units[:_MAX_UNITS] if isinstance(raw_units, list) else ():
-            if not isinstance(unit, dict) or (unit_id := count(unit.get("id"), 255)) is None:
-                continue
-            temperature = within(unit.get("temp"), -50.0, 150.0)
-            units.append(
-                FilamentUnit(
-                    unit_id=str(unit_id),
-                    humidity_index=count(unit.get("humidity"), 100),
-                    humidity_percent=_percent(unit.get("humidity_raw")),
-                    temperature=temperature or None,
-                )
-            )
-            trays = unit.get("tray")
-            for tray in trays[:_MAX_TRAYS] if isinstance(trays, list) else ():
-                tray_id = count(tray.get("id"), 255) if isinstance(tray, dict) else None
-                if isinstance(tray, dict) and tray_id is not None:
-                    slot_id = unit_id * 4 + tray_id if unit_id < 128 else unit_id
-                    slots.append(_slot(tray, str(slot_id), str(unit_id)))
-        external = self._read("vt_tray", _object)
-        if external is not None:
-            slots.append(_slot(external, "254", None))
+        units, slots, junk = parse_units(ams, self.model, self.ams_models, _slot)
+        if junk:
+            self.rejected += 1
+            self.last_rejected = "ams"
         tray_now = as_id(ams.get("tray_now"))
         return {
             "filament_units": tuple(units),
             "filament_slots": tuple(slots),
             "active_slot": None if tray_now in (None, "255") else tray_now,
         }
+
+    def _errors(self, code: int) -> tuple[PrinterError, ...]:
+        errors = [error] if (error := print_error(code, self.model)) else []
+        hms = self._read("hms", _array)
+        if hms is not None:
+            entries, usable = hms_errors(hms, self.model)
+            self._junk("hms", len(hms) - len(usable), usable)
+            errors.extend(entries)
+        return tuple(errors)
+
+    def _external_spools(self) -> tuple[FilamentSlot, ...]:
+        """`vir_slot` (H2 family, one per nozzle) and `vt_tray`, keyed by their own ids.
+
+        `vt_tray` without an id is the single external spool of older firmware: 254.
+        """
+        spools: dict[str, FilamentSlot] = {}
+        listed = self._read("vir_slot", _array)
+        if listed is not None:
+            kept = []
+            for entry in listed[:_MAX_EXTERNAL]:
+                spool = _external(entry, None)
+                if spool is not None:
+                    kept.append(entry)
+                    spools.setdefault(spool.slot_id, spool)
+            self._junk("vir_slot", len(listed) - len(kept), kept)
+        single = self._read("vt_tray", _object)
+        if single is not None:
+            spool = _external(single, "254")
+            if spool is None:
+                del self.report["vt_tray"]
+                self.rejected += 1
+                self.last_rejected = "vt_tray"
+            else:
+                spools.setdefault(spool.slot_id, spool)
+        return tuple(sorted(spools.values(), key=lambda spool: spool.slot_id))
 
     def _misc(self) -> dict[str, Any]:
         read = self._read
@@ -422,31 +462,6 @@ class ReportState:
         }
 
 
-def _errors(print_error: int, hms: list[Any] | None) -> tuple[PrinterError, ...]:
-    errors: list[PrinterError] = []
-    if print_error and print_error != CANCELLED_ERROR:
-        errors.append(
-            PrinterError(
-                code=code_groups(print_error, 2),
-                module=_ERROR_MODULES.get((print_error >> 24) & 0xFF),
-            )
-        )
-    for entry in hms[:_MAX_HMS] if hms is not None else ():
-        if not isinstance(entry, dict):
-            continue
-        attr, code = _error_code(entry.get("attr")), _error_code(entry.get("code"))
-        if attr is None or code is None:
-            continue
-        errors.append(
-            PrinterError(
-                code="HMS_" + code_groups((attr << 32) | code, 4),
-                severity=_SEVERITIES.get(code >> 16, ErrorSeverity.COMMON),
-                module=_ERROR_MODULES.get((attr >> 24) & 0xFF),
-            )
-        )
-    return tuple(errors)
-
-
 def _slot(tray: dict[str, Any], slot_id: str, unit_id: str | None) -> FilamentSlot:
     material = text(tray.get("tray_type"))
     if material is None:
@@ -458,8 +473,33 @@ def _slot(tray: dict[str, Any], slot_id: str, unit_id: str | None) -> FilamentSl
         material=material,
         color=hex_color(tray.get("tray_color")),
         name=text(tray.get("tray_sub_brands")),
-        # The external spool has no RFID; its "remain" is a placeholder, not a reading.
-        remaining_percent=remain if unit_id is not None else None,
+        remaining_percent=remain,
+    )
+
+
+def _external(entry: Any, default_id: str | None) -> FilamentSlot | None:
+    """One external spool; None without a usable id (254/255, or `default_id` when absent).
+
+    Without RFID, firmware reports `remain` 0 or -1 for "not known": only 1-100 is a reading.
+    """
+    if not isinstance(entry, dict):
+        return None
+    raw_id = entry.get("id")
+    spool_id = count(raw_id, 255) if raw_id is not None else None
+    if spool_id is None and raw_id is None and default_id is not None:
+        spool_id = int(default_id)
+    if spool_id not in EXTERNAL_SPOOL_IDS:
+        return None
+    material = text(entry.get("tray_type"))
+    if material is None:
+        return FilamentSlot(slot_id=str(spool_id), empty=True)
+    remain = count(entry.get("remain"), 100)
+    return FilamentSlot(
+        slot_id=str(spool_id),
+        material=material,
+        color=hex_color(entry.get("tray_color")),
+        name=text(entry.get("tray_sub_brands")),
+        remaining_percent=remain or None,
     )
 
 
@@ -491,5 +531,6 @@ def _packed_temperatures(
     ctc = device.get("ctc")
     if isinstance(ctc, dict) and isinstance(ctc.get("info"), dict):
         current, target = _unpack(ctc["info"].get("temp"))
-        chamber = Temperature(current=current, target=target or None)
+        # The H2 family heats its chamber: a target of 0 is "off", a reading like any other.
+        chamber = Temperature(current=current, target=target)
     return nozzle, bed, chamber

@@ -7,8 +7,9 @@ from typing import Any, Final
 from ..models import DeviceInfo
 from ..values import text
 
-# Project codes from `ota`/board modules, for firmware that leaves product_name empty.
-_PROJECT_MODELS: Final = {
+# The printer's model codes: `project_name` of its modules and `DevModel` of its SSDP notify
+# use the same ones, so discovery and the version reply name a printer alike.
+MODEL_CODES: Final = {
     "BL-P001": "X1C",
     "BL-P002": "X1",
     "C11": "P1P",
@@ -20,6 +21,15 @@ _PROJECT_MODELS: Final = {
 }
 # A printer with every AMS attached lists a few dozen modules.
 _MAX_MODULES: Final = 64
+# Boards whose hardware revision says which X1 it is when nothing names the model: X1C
+# firmware lists an `ap` module with hw AP05 (next to `rv1126`); only AP02 is an X1E.
+_X1E_AP: Final = "AP02"
+_X1C_AP: Final = "AP05"
+
+
+def model_from_code(code: Any) -> str | None:
+    """The model an SSDP `DevModel` or a module's `project_name` code stands for."""
+    return MODEL_CODES.get(code) if isinstance(code, str) else None
 
 
 def device_info(serial: str, info: dict[str, Any]) -> DeviceInfo | None:
@@ -52,16 +62,18 @@ def device_info(serial: str, info: dict[str, Any]) -> DeviceInfo | None:
 
 
 def _model(modules: dict[str, dict[str, Any]]) -> str | None:
-    for module in modules.values():
+    """`product_name`, then `project_name` (the `ota` module's first), then the boards."""
+    ordered = sorted(modules.values(), key=lambda module: module is not modules.get("ota"))
+    for module in ordered:
         product = text(module.get("product_name"))
         if product:
             return text(product.removeprefix("Bambu Lab "))
-    for module in modules.values():
-        project = module.get("project_name")
-        if isinstance(project, str) and project in _PROJECT_MODELS:
-            return _PROJECT_MODELS[project]
-    if "ap" in modules:
+    for module in ordered:
+        if model := model_from_code(module.get("project_name")):
+            return model
+    ap = text(modules.get("ap", {}).get("hw_ver"))
+    if ap == _X1E_AP:
         return "X1E"
-    if "rv1126" in modules:
+    if ap == _X1C_AP or "rv1126" in modules:
         return "X1C"
     return None
