@@ -45,10 +45,13 @@ SETTINGS = CostSettings(
     energy_price_per_kwh=D("0.35"),
     average_power_w=D(150),
     wear_per_hour=D("0.50"),
+    vat_percent=D(19),
 )
 NO_ENERGY = EnergyUse(kwh=D(0), source="measured")
 PRICED_ONLY = CostSettings(
-    material_prices=dict.fromkeys(Material, D("24.99")), energy_price_per_kwh=D(0)
+    material_prices=dict.fromkeys(Material, D("24.99")),
+    energy_price_per_kwh=D(0),
+    vat_percent=D(19),
 )
 
 
@@ -134,7 +137,9 @@ def test_rounding_is_half_up_not_half_even() -> None:
         [MaterialLine(material=Material.PLA, grams=D(100))], settings
     ).material == D("0.01")
     # Net 1.50 x 19 % = 0.285 -> 0.29 (half-even: 0.28).
-    settings = CostSettings(material_prices={Material.PLA: D(15)}, energy_price_per_kwh=D(0))
+    settings = CostSettings(
+        material_prices={Material.PLA: D(15)}, energy_price_per_kwh=D(0), vat_percent=D(19)
+    )
     costs = material_only([MaterialLine(material=Material.PLA, grams=D(100))], settings)
     assert (costs.net, costs.vat, costs.gross) == (D("1.50"), D("0.29"), D("1.79"))
     assert round_cents(D("2.675")) == D("2.68")
@@ -286,7 +291,8 @@ def test_parse_settings_defaults() -> None:
         start=time(8),
         end=time(18),
     )
-    assert (settings.vat_percent, settings.wear_per_hour) == (D(19), D(0))
+    # No VAT until the user sets a rate: an assumed 19 % inflated every cost unnoticed.
+    assert (settings.vat_percent, settings.wear_per_hour) == (D(0), D(0))
     assert parse_settings({"category_mode": "private"}, currency="EUR").category.mode is (
         CategoryMode.PRIVATE
     )

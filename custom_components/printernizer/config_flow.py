@@ -57,6 +57,7 @@ from .const import (
     PRINTER_BAMBU,
     PRINTER_PRUSA,
 )
+from .coordinator import PrinternizerConfigEntry
 from .costs import (
     OPT_AVERAGE_POWER,
     OPT_BUSINESS_END,
@@ -178,7 +179,7 @@ class PrinternizerConfigFlow(ConfigFlow, domain=DOMAIN):
 
     @staticmethod
     @callback
-    def async_get_options_flow(config_entry: ConfigEntry) -> PrinternizerOptionsFlow:
+    def async_get_options_flow(config_entry: PrinternizerConfigEntry) -> PrinternizerOptionsFlow:
         """Tunables of a printer."""
         return PrinternizerOptionsFlow()
 
@@ -383,7 +384,7 @@ def _suggestions(values: Mapping[str, Any]) -> dict[str, Any]:
     """
     rule = _DEFAULT_SETTINGS.category
     defaults: dict[str, dict[str, Any]] = {
-        CONF_COSTS: {OPT_VAT_PERCENT: float(_DEFAULT_SETTINGS.vat_percent)},
+        CONF_COSTS: {},  # empty VAT means none: the user sets a rate, none is assumed
         CONF_CATEGORIES: {
             OPT_CATEGORY_MODE: rule.mode.value,
             OPT_BUSINESS_WEEKDAYS: [WEEKDAYS[day] for day in sorted(rule.weekdays)],

@@ -26,6 +26,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from .printers.models import FilamentUsage, JobMetadata, PrinterStatus
+from .printers.values import number
 
 CENT = Decimal("0.01")
 _ZERO = Decimal(0)
@@ -75,8 +76,10 @@ OPT_BUSINESS_START = "business_start"
 OPT_BUSINESS_END = "business_end"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 DEFAULT_WEEKDAYS = WEEKDAYS[:5]
-DEFAULT_VAT_PERCENT = Decimal(19)
+# No VAT until the user sets a rate: a guessed rate would inflate every cost unnoticed.
+DEFAULT_VAT_PERCENT = _ZERO
 ENDED_EARLY = frozenset({PrinterStatus.CANCELLED, PrinterStatus.FAILED})
+_AMOUNTS = ("material", "energy", "wear", "net", "vat", "gross")
 
 
 def material_price_option(material: Material) -> str:
@@ -184,7 +187,7 @@ class MaterialCost:
     cost: Decimal | None
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-friendly values for action responses."""
+        """The line as a job record stores it (see `CostBreakdown.as_dict`)."""
         return {
             "material": self.line.material.value,
             "grams": _fixed(self.line.grams, 2),
@@ -220,13 +223,13 @@ class CostBreakdown:
     unknown: tuple[str, ...]
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-friendly values for action responses: amounts as strings with 2 places."""
+        """The breakdown as a job record stores it: exact amounts as strings with 2 places.
+
+        Action responses give numbers instead (`cost_response`).
+        """
         return {
             "currency": self.currency,
-            **{
-                name: _fixed(getattr(self, name), 2)
-                for name in ("material", "energy", "wear", "net", "vat", "gross")
-            },
+            **{name: _fixed(getattr(self, name), 2) for name in _AMOUNTS},
             "vat_percent": _fixed(self.vat_percent, 2),
             "estimated": self.estimated,
             "unknown": list(self.unknown),
@@ -234,6 +237,45 @@ class CostBreakdown:
             "energy_source": self.energy_use.source,
             "lines": [line.as_dict() for line in self.lines],
         }
+
+
+def _figure(value: Any, places: int) -> float | None:
+    """A stored figure (the text of a Decimal) as a number; anything else is unknown."""
+    result = number(value)
+    return None if result is None else round(result, places)
+
+
+def cost_response(cost: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A breakdown as `as_dict` stores it, with its figures as numbers for action responses.
+
+    Records keep exact decimal strings; a response gives numbers rounded to cents (kWh to
+    three places) next to the currency, so a template can add or compare them as they are.
+    A figure a hand-edited record spoiled is None (unknown), never an error.
+    """
+    if cost is None:
+        return None
+    result = dict(cost)
+    for name in (*_AMOUNTS, "vat_percent"):
+        if name in result:
+            result[name] = _figure(result[name], 2)
+    if "energy_kwh" in result:
+        result["energy_kwh"] = _figure(result["energy_kwh"], 3)
+    lines = result.get("lines")
+    if isinstance(lines, list):
+        result["lines"] = [
+            {
+                **line,
+                **{
+                    name: _figure(line.get(name), 2)
+                    for name in ("grams", "price_per_kg", "cost")
+                    if name in line
+                },
+            }
+            if isinstance(line, Mapping)
+            else line
+            for line in lines
+        ]
+    return result
 
 
 def _reading(value: float | None) -> Decimal | None:

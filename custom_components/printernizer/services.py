@@ -28,7 +28,7 @@ import voluptuous as vol
 
 from .const import DOMAIN
 from .coordinator import PrinternizerConfigEntry
-from .costs import Category, quote
+from .costs import Category, cost_response, quote
 from .entity import run_command
 from .history import DATA_HISTORY
 from .jobs import JobRecord, JobStatus
@@ -284,6 +284,13 @@ def _utc(field: str, value: datetime) -> datetime:
         raise _error("invalid_date", field=field) from None
 
 
+def _job_response(record: JobRecord) -> dict[str, Any]:
+    """A job as an action returns it: its cost figures as numbers next to the currency."""
+    data = record.to_dict()
+    data["cost"] = cost_response(record.cost)
+    return data
+
+
 @callback
 def _list_jobs(call: ServiceCall) -> ServiceResponse:
     hass = call.hass
@@ -304,12 +311,12 @@ def _list_jobs(call: ServiceCall) -> ServiceResponse:
         limit=data[ATTR_LIMIT],
         offset=data[ATTR_OFFSET],
     )
-    return {"jobs": [job.to_dict() for job in jobs], "total": total}
+    return {"jobs": [_job_response(job) for job in jobs], "total": total}
 
 
 @callback
 def _get_job(call: ServiceCall) -> ServiceResponse:
-    return {"job": _job(call.hass, call.data[ATTR_JOB_ID]).to_dict()}
+    return {"job": _job_response(_job(call.hass, call.data[ATTR_JOB_ID]))}
 
 
 @callback
@@ -339,7 +346,7 @@ def _update_job(call: ServiceCall) -> ServiceResponse:
         raise _error("printer_not_loaded", name=record.printer_name)
     else:
         hass.data[DATA_HISTORY].put(record)
-    return {"job": record.to_dict()}
+    return {"job": _job_response(record)}
 
 
 async def _cancel_job(call: ServiceCall) -> ServiceResponse:
@@ -362,7 +369,7 @@ async def _cancel_job(call: ServiceCall) -> ServiceResponse:
         raise _error("no_active_job", name=entry.title)
     coordinator = entry.runtime_data.coordinator
     await run_command(coordinator, "stop", coordinator.adapter.stop_print())
-    return {"job": active.to_dict()}
+    return {"job": _job_response(active)}
 
 
 @callback
@@ -378,9 +385,10 @@ def _calculate_costs(call: ServiceCall) -> ServiceResponse:
         jobs = entry.runtime_data.jobs
         if record.status is JobStatus.ACTIVE:
             breakdown = jobs.running_costs()
-            return {"job_id": record.id, "costs": breakdown.as_dict() if breakdown else None}
+            costs = cost_response(breakdown.as_dict()) if breakdown else None
+            return {"job_id": record.id, "costs": costs}
         priced = record_costs(record, jobs.settings())
-        return {"job_id": record.id, "costs": priced.cost}
+        return {"job_id": record.id, "costs": cost_response(priced.cost)}
     missing = [key for key in (ATTR_GRAMS, ATTR_MATERIAL, ATTR_HOURS) if key not in data]
     if missing:
         raise _error("quote_incomplete", fields=", ".join(missing))
@@ -396,7 +404,7 @@ def _calculate_costs(call: ServiceCall) -> ServiceResponse:
         material=material,
         hours=Decimal(str(data[ATTR_HOURS])),
     )
-    return {"costs": breakdown.as_dict()}
+    return {"costs": cost_response(breakdown.as_dict())}
 
 
 @callback

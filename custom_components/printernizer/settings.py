@@ -28,7 +28,7 @@ def cost_settings(hass: HomeAssistant, options: Mapping[str, Any]) -> CostSettin
 
     Both sections are flattened into the one mapping `parse_settings` reads (their keys do not
     overlap); a missing section or value takes the cost model's default, so an entry whose
-    options were never saved costs with unknown prices, no wear and 19 % VAT. Raises
+    options were never saved costs with unknown prices, no wear and no VAT. Raises
     ValueError naming the bad option, as `parse_settings` does.
     """
     flat = {**_section(options, CONF_COSTS), **_section(options, CONF_CATEGORIES)}

@@ -189,7 +189,8 @@ async def test_form_shows_current_values(hass: HomeAssistant, brand: str) -> Non
 async def test_form_without_options_suggests_the_cost_model_defaults(hass: HomeAssistant) -> None:
     result = await _open(hass, _entry(hass))
     assert _fields(result)[CONF_REFRESH_MINUTES]["default"] == 5
-    assert _section_suggestions(result, CONF_COSTS) == {OPT_VAT_PERCENT: 19.0}  # no prices
+    # No prices and no VAT rate: nothing is assumed until the user enters it.
+    assert _section_suggestions(result, CONF_COSTS) == {}
     assert _section_suggestions(result, CONF_CATEGORIES) == DEFAULT_CATEGORIES
     rule = parse_settings({}, currency="EUR").category
     assert [WEEKDAYS[day] for day in sorted(rule.weekdays)] == ["mon", "tue", "wed", "thu", "fri"]
@@ -381,7 +382,7 @@ async def test_missing_sections_give_defaults(hass: HomeAssistant) -> None:
         assert settings.energy_price_per_kwh is None
         assert settings.average_power_w is None
         assert settings.wear_per_hour == 0
-        assert settings.vat_percent == Decimal(19)
+        assert settings.vat_percent == 0  # no VAT until the user sets a rate
         assert settings.currency == "EUR"
         assert settings.category.mode is CategoryMode.BUSINESS_HOURS
         assert energy_sensor(options) is None
@@ -389,6 +390,9 @@ async def test_missing_sections_give_defaults(hass: HomeAssistant) -> None:
         assert energy_price(hass, options, settings) is None
     hass.config.currency = "USD"
     assert cost_settings(hass, {}).currency == "USD"
+    # An entry that stored a rate (older forms suggested 19 %) keeps it.
+    stored = cost_settings(hass, {CONF_COSTS: {OPT_VAT_PERCENT: 19.0}})
+    assert stored.vat_percent == Decimal(19)
 
 
 async def test_cost_settings_names_the_bad_option(hass: HomeAssistant) -> None:

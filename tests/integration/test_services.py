@@ -15,6 +15,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.json import json_bytes
+from homeassistant.helpers.template import Template
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 import orjson
 import pytest
@@ -166,19 +167,17 @@ async def test_update_job_annotates_and_reprices_only_corrected_materials(
         "PO-42",
         "gift",
     )
-    assert job["cost"] == {"gross": "1.00", "currency": "EUR"}  # the bill did not change
+    assert job["cost"] == {"gross": 1.0, "currency": "EUR"}  # the bill did not change
     corrected = await call(
         hass, "update_job", job_id="job1", materials=[{"material": "PETG", "grams": 50}]
     )
     cost = corrected["job"]["cost"]
     # 50 g PETG x 30 €/kg = 1.50; 2 h x 200 W = 0.4 kWh x 0.30 € = 0.12; wear 2 h x 0.50 = 1.00.
-    assert (cost["material"], cost["energy"], cost["wear"], cost["net"]) == (
-        "1.50",
-        "0.12",
-        "1.00",
-        "2.62",
-    )
-    assert (cost["vat"], cost["gross"]) == ("0.50", "3.12")
+    assert (cost["material"], cost["energy"], cost["wear"], cost["net"]) == (1.5, 0.12, 1.0, 2.62)
+    assert (cost["vat"], cost["gross"], cost["vat_percent"]) == (0.5, 3.12, 19.0)
+    assert cost["lines"] == [
+        {"material": "PETG", "grams": 50.0, "source": "user", "price_per_kg": 30.0, "cost": 1.5}
+    ]
     stored = await call(hass, "get_job", job_id="job1")
     assert stored["job"]["customer"] == "Jane"
     assert stored["job"]["materials"][0]["source"] == "user"
@@ -194,15 +193,16 @@ async def test_quote(hass: HomeAssistant) -> None:
     quoted = await call(hass, "calculate_costs", grams=250, material="PLA Basic", hours=5)
     cost = quoted["costs"]
     # 250 g x 20 €/kg = 5.00; 5 h x 200 W = 1 kWh x 0.30 € = 0.30; wear 2.50; net 7.80.
-    assert (cost["material"], cost["energy"], cost["wear"], cost["net"]) == (
-        "5.00",
-        "0.30",
-        "2.50",
-        "7.80",
+    # Numbers next to the currency: a template adds and compares them without `| float`.
+    assert (cost["material"], cost["energy"], cost["wear"], cost["net"]) == (5.0, 0.3, 2.5, 7.8)
+    assert (cost["vat"], cost["gross"], cost["currency"]) == (1.48, 9.28, "EUR")
+    assert cost["energy_kwh"] == 1.0
+    rendered = Template("{{ (costs.gross + costs.net) | round(2) }}", hass).async_render(
+        {"costs": cost}
     )
-    assert (cost["vat"], cost["gross"], cost["currency"]) == ("1.48", "9.28", "EUR")
+    assert rendered == 17.08
     stored = await call(hass, "calculate_costs", job_id="job2")
-    assert stored["costs"]["gross"] is not None
+    assert stored["costs"]["gross"] == 3.71  # 2.00 + 0.12 + 1.00 = 3.12 net, 0.59 VAT
 
 
 async def test_running_job_edits_survive_its_end_and_cancel_job_stops_it(
@@ -221,6 +221,7 @@ async def test_running_job_edits_survive_its_end_and_cancel_job_stops_it(
     await call(hass, "update_job", job_id=started["job_id"], customer="ACME")
     progress = await call(hass, "calculate_costs", job_id=started["job_id"])
     assert progress["costs"]["estimated"] is True
+    assert isinstance(progress["costs"]["gross"], float)
     cancelled = await call(hass, "cancel_job", device_id=device_id(hass, bambu_sim.serial))
     assert cancelled["job"]["id"] == started["job_id"]
     finished = await recorder.wait(EVENT_JOB_FINISHED)
