@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+import contextlib
 import logging
+import os
 from pathlib import Path
 import threading
 
@@ -25,6 +27,7 @@ from custom_components.printernizer.printers.errors import (
 )
 from custom_components.printernizer.printers.models import PrinterState, PrinterStatus
 from simulator.bambu.printer import BambuSimulator
+from simulator.proxy import FaultProxy
 
 from .waiting import wait_for, wait_until
 
@@ -336,3 +339,39 @@ async def test_job_metadata_is_read_from_the_3mf_over_ftps(
     assert metadata.thumbnail_png is not None
     assert metadata.thumbnail_png.startswith(b"\x89PNG")
     assert await adapter.job_metadata() is metadata  # fetched once per job
+
+
+async def test_stop_ends_a_job_file_download_in_flight(sim: BambuSimulator) -> None:
+    """Unload must not leave an executor thread talking to the printer (it raced the
+    simulator's shutdown in CI) nor let it connect again afterwards."""
+    assert sim.ftps_port
+    async with FaultProxy(upstream_port=sim.ftps_port) as ftps:
+        printer = BambuAdapter(config_for(sim, ftps_port=ftps.port), FAST)
+        await printer.start()
+        try:
+            ftps.silence()  # the download hangs in its TLS handshake, as on bad Wi-Fi
+            sim.start_print("Cube", total_layers=200, minutes=600)
+            await wait_for(printer, lambda s: s.status is PrinterStatus.PRINTING)
+            fetching = asyncio.create_task(printer.job_metadata())
+            await wait_until(lambda: ftps.connections == 1)
+            assert client_sockets(ftps.port)
+        finally:
+            await printer.stop()
+        # Closed by the time stop() returns, not after FTPS's own 15 s timeout.
+        assert client_sockets(ftps.port) == set()
+        ftps.resume()
+        assert await fetching is None
+        assert ftps.connections == 1
+
+
+def client_sockets(port: int) -> set[str]:
+    """Inodes of this process's TCP sockets connected to 127.0.0.1:`port` (from /proc)."""
+    mine = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith("socket:["):
+                mine.add(target[8:-1])
+    with open("/proc/net/tcp", encoding="ascii") as table:
+        rows = [line.split() for line in list(table)[1:]]
+    return {row[9] for row in rows if int(row[2].rsplit(":", 1)[1], 16) == port} & mine

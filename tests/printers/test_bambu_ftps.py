@@ -21,6 +21,7 @@ from custom_components.printernizer.printers.bambu.ftps import (
     RemoteFileNotFoundError,
     _ImplicitFtpTls,
     _parse_list_line,
+    _Sockets,
 )
 from custom_components.printernizer.printers.bambu.threemf import parse_3mf
 from custom_components.printernizer.printers.errors import (
@@ -351,7 +352,7 @@ async def test_data_connections_resume_the_control_session(
     context.minimum_version = context.maximum_version = version
 
     def transfers() -> list[bool | None]:
-        ftp = _ImplicitFtpTls(context=context, timeout=5)
+        ftp = _ImplicitFtpTls(_Sockets(), context=context, timeout=5)
         try:
             ftp.connect("127.0.0.1", server.port)
             ftp.login("bblp", ACCESS_CODE)
@@ -416,7 +417,7 @@ async def test_other_certificate_is_a_mismatch(server: BambuFtpsServer) -> None:
 async def test_stop_drops_connections_and_leaves_no_task(
     server: BambuFtpsServer, leaf: PrinterCertificate
 ) -> None:
-    ftp = _ImplicitFtpTls(context=pinned_context(leaf), timeout=5)
+    ftp = _ImplicitFtpTls(_Sockets(), context=pinned_context(leaf), timeout=5)
     await run(ftp.connect, "127.0.0.1", server.port)
     await run(ftp.login, "bblp", ACCESS_CODE)
     await run(ftp.sendcmd, "PASV")  # a pending data listener must go too
@@ -427,3 +428,36 @@ async def test_stop_drops_connections_and_leaves_no_task(
     with pytest.raises((EOFError, OSError)):
         await run(ftp.voidcmd, "NOOP")
     ftp.close()
+
+
+async def test_close_interrupts_a_stalled_session_and_refuses_new_ones(
+    leaf: PrinterCertificate,
+) -> None:
+    """Unloading must not leave a thread talking to the printer for the whole timeout."""
+    accepted = asyncio.Event()
+
+    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.set()
+        await reader.read()  # never answers the TLS handshake
+        writer.close()
+
+    silent = await asyncio.start_server(stall, "127.0.0.1", 0)
+    client = BambuFtpsClient(
+        "127.0.0.1",
+        ACCESS_CODE,
+        port=silent.sockets[0].getsockname()[1],
+        ssl_context=pinned_context(leaf),
+        timeout=60,
+    )
+    try:
+        listing = asyncio.create_task(run(client.list_dir, "/"))
+        await asyncio.wait_for(accepted.wait(), 10)
+        client.close()
+        async with asyncio.timeout(10):  # far below the client's own 60 s timeout
+            with pytest.raises(PrinterOfflineError):
+                await listing
+        with pytest.raises(PrinterOfflineError, match="closed"):
+            await run(client.size, "/cache/x.3mf")
+    finally:
+        silent.close()
+        await silent.wait_closed()

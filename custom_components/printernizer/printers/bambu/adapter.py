@@ -22,6 +22,7 @@ from ..errors import (
 )
 from ..models import ACTIVE_STATUSES, DeviceInfo, JobMetadata, PrinterState, PrinterStatus
 from ..values import loads, text
+from .ams import unit_models
 from .ftps import BambuFtpsClient
 from .metadata import fetch_job_metadata
 from .mqtt import MqttConnection
@@ -78,6 +79,7 @@ class BambuAdapter:
         self._sequence = itertools.count(1)
         self._connection: MqttConnection | None = None
         self._ftps: BambuFtpsClient | None = None
+        self._ftps_calls: set[asyncio.Future[JobMetadata]] = set()
         self._metadata_job: tuple[object, ...] | None = None
         self._metadata_task: asyncio.Task[JobMetadata | None] | None = None
         self._watchdog: asyncio.TimerHandle | None = None
@@ -183,6 +185,10 @@ class BambuAdapter:
             self._metadata_task.cancel()
             await asyncio.gather(self._metadata_task, return_exceptions=True)
             self._metadata_task = self._metadata_job = None
+        if self._ftps:
+            self._ftps.close()
+        if self._ftps_calls:
+            await asyncio.wait(self._ftps_calls)
         if self._watchdog:
             self._watchdog.cancel()
             self._watchdog = None
@@ -243,7 +249,13 @@ class BambuAdapter:
             task = self._fetch_metadata()
             if task is None:
                 return None
-        return await asyncio.shield(task)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if task.cancelled() and not (current and current.cancelling()):
+                return None  # the fetch was dropped (stop, or the next job), not our caller
+            raise
 
     def _job_identity(self) -> tuple[object, ...] | None:
         job = self.state.job
@@ -253,7 +265,7 @@ class BambuAdapter:
 
     def _fetch_metadata(self) -> asyncio.Task[JobMetadata | None] | None:
         identity = self._job_identity()
-        if identity is None or self._ftps is None:
+        if identity is None or self._ftps is None or self._stopped:
             return None
         if self._metadata_task:
             self._metadata_task.cancel()
@@ -262,6 +274,12 @@ class BambuAdapter:
             self._download_metadata(), name=f"printernizer-3mf-{self._config.serial}"
         )
         return self._metadata_task
+
+    def _ftps_done(self, call: asyncio.Future[JobMetadata]) -> None:
+        """Forget a finished transfer; its outcome was awaited, or nobody wants it any more."""
+        self._ftps_calls.discard(call)
+        if not call.cancelled():
+            call.exception()
 
     async def _download_metadata(self) -> JobMetadata | None:
         """The file appears late and is written in place on some models: retry a while."""
@@ -278,9 +296,14 @@ class BambuAdapter:
             if attempt:
                 await asyncio.sleep(self._timing.metadata_retry_delay)
             try:
-                return await loop.run_in_executor(
+                # Shielded: a thread cannot be cancelled, so stop() closes the client and
+                # waits for it rather than leave it talking to the printer after unload.
+                call = loop.run_in_executor(
                     None, fetch_job_metadata, self._ftps, job.name, job.file, slot_ids
                 )
+                self._ftps_calls.add(call)
+                call.add_done_callback(self._ftps_done)
+                return await asyncio.shield(call)
             except AdapterError as err:
                 _LOGGER.debug("%s: job file not readable yet: %s", self._config.serial, err)
             except OSError as err:
@@ -388,6 +411,7 @@ class BambuAdapter:
             self._drop("a version reply without modules", "module")
             return
         self._device = device
+        self._report.set_ams_models(unit_models(body))
         self._publish_state(self._report.set_device(device))
         if self._version and not self._version.done():
             self._version.set_result(None)

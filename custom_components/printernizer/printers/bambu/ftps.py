@@ -21,6 +21,7 @@ import re
 import socket
 import ssl
 import tempfile
+import threading
 
 from ..errors import (
     AuthenticationError,
@@ -69,8 +70,73 @@ class RemoteEntry:
     modified: dt.datetime | None
 
 
+class _Sockets:
+    """The sockets of running sessions, so `close()` can end them from another thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self.closed = False
+
+    def add(self, sock: socket.socket) -> None:
+        """Track `sock`; once closed, close it at once instead (no session starts after stop)."""
+        with self._lock:
+            if not self.closed:
+                self._open.add(sock)
+                return
+        sock.close()
+        raise PrinterOfflineError("FTPS client closed")
+
+    def discard(self, sock: socket.socket) -> None:
+        """Stop tracking a socket its session has closed."""
+        with self._lock:
+            self._open.discard(sock)
+
+    def close(self) -> None:
+        """Refuse new sockets and shut the open ones down, which ends any blocking call on them."""
+        with self._lock:
+            self.closed = True
+            running = list(self._open)
+        for sock in running:
+            # The plain socket's shutdown: SSLSocket.shutdown drops its SSL object, which
+            # a thread blocked in a read or handshake is still using.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
 class _ImplicitFtpTls(ftplib.FTP_TLS):
     """FTP_TLS speaking TLS from the first byte and resuming its TLS session on data channels."""
+
+    def __init__(self, sockets: _Sockets, *, context: ssl.SSLContext, timeout: float) -> None:
+        super().__init__(context=context, timeout=timeout)
+        self._sockets = sockets
+        self._mine: list[socket.socket] = []
+
+    def _wrap(
+        self, raw: socket.socket, *, server_hostname: str, session: ssl.SSLSession | None = None
+    ) -> ssl.SSLSocket:
+        """TLS over `raw`, tracked before the handshake so `close()` can interrupt that too."""
+        try:
+            sock = self.context.wrap_socket(
+                raw, server_hostname=server_hostname, session=session, do_handshake_on_connect=False
+            )
+        except BaseException:
+            raw.close()
+            raise
+        self._sockets.add(sock)
+        self._mine.append(sock)
+        sock.do_handshake()
+        return sock
+
+    def close(self) -> None:
+        """Close as ftplib does and forget this session's sockets."""
+        try:
+            super().close()
+        finally:
+            for sock in self._mine:
+                self._sockets.discard(sock)
+                sock.close()
+            self._mine.clear()
 
     def connect(
         self,
@@ -85,11 +151,7 @@ class _ImplicitFtpTls(ftplib.FTP_TLS):
         """
         self.host, self.port = host, port
         raw = socket.create_connection((host, port), self.timeout)
-        try:
-            self.sock = self.context.wrap_socket(raw, server_hostname=host)
-        except BaseException:
-            raw.close()
-            raise
+        self.sock = self._wrap(raw, server_hostname=host)
         self.af = self.sock.family
         self.file = self.sock.makefile("r", encoding=self.encoding)
         self.welcome = self.getresp()
@@ -107,11 +169,7 @@ class _ImplicitFtpTls(ftplib.FTP_TLS):
         # Skip FTP_TLS's own wrapping, which would start a fresh TLS session.
         conn, size = super(ftplib.FTP_TLS, self).ntransfercmd(cmd, rest)
         session = self.sock.session if isinstance(self.sock, ssl.SSLSocket) else None
-        try:
-            return self.context.wrap_socket(conn, server_hostname=self.host, session=session), size
-        except BaseException:
-            conn.close()
-            raise
+        return self._wrap(conn, server_hostname=self.host, session=session), size
 
 
 class BambuFtpsClient:
@@ -135,6 +193,11 @@ class BambuFtpsClient:
         self._port = port
         self._ssl_context = ssl_context
         self._timeout = timeout
+        self._sockets = _Sockets()
+
+    def close(self) -> None:
+        """End running transfers and refuse new ones; safe from any thread, e.g. on unload."""
+        self._sockets.close()
 
     def list_dir(self, path: str = "/") -> list[RemoteEntry]:
         """Entries of a remote directory, without "." and ".."."""
@@ -210,7 +273,9 @@ class BambuFtpsClient:
     @contextlib.contextmanager
     def _session(self) -> Iterator[_ImplicitFtpTls]:
         """A logged-in connection with protected data channels."""
-        ftp = _ImplicitFtpTls(context=self._ssl_context, timeout=self._timeout)
+        if self._sockets.closed:
+            raise PrinterOfflineError("FTPS client closed")
+        ftp = _ImplicitFtpTls(self._sockets, context=self._ssl_context, timeout=self._timeout)
         try:
             with _mapped_errors(connecting=True):
                 ftp.connect(self._host, self._port)
