@@ -1,0 +1,187 @@
+"""A job calendar per printer: HA's calendar panel as a browsable print history.
+
+Each job is an event from its start to its end; a running job ends at the printer's estimate.
+The calendar is on while the printer prints, so automations can use it like any calendar.
+Events are read from the history on request (never kept), so a year of jobs costs no memory.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from homeassistant.components.calendar import CalendarEntity, CalendarEvent
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.translation import async_get_translations
+from homeassistant.util import dt as dt_util
+
+from .const import DOMAIN
+from .coordinator import PrinterCoordinator, PrinternizerConfigEntry
+from .entity import printer_device_info
+from .history import DATA_HISTORY, JobHistory, read_entry
+from .jobs.analytics import money
+from .jobs.records import JobRecord, JobStatus
+
+PARALLEL_UPDATES = 0
+
+# A running job without an estimate: assume this much more, extended whenever it passes.
+_UNKNOWN_REMAINING = timedelta(hours=1)
+# A new estimate moves the running event's end by more than this before it is written.
+_END_TOLERANCE = timedelta(minutes=5)
+_SHORTEST = timedelta(seconds=1)  # HA refuses an event that ends before it starts
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: PrinternizerConfigEntry,
+    async_add_entities: AddEntitiesCallback,
+) -> None:
+    """One job calendar for the printer."""
+    async_add_entities([JobCalendar(entry.runtime_data.coordinator, hass.data[DATA_HISTORY])])
+
+
+class JobCalendar(CalendarEntity):
+    """The printer's jobs as calendar events, from the job history."""
+
+    _attr_has_entity_name = True
+    _attr_translation_key = "jobs"
+
+    def __init__(self, coordinator: PrinterCoordinator, history: JobHistory) -> None:
+        """Bind to the printer; the history is shared by every printer."""
+        self._coordinator = coordinator
+        self._history = history
+        self._serial = coordinator.adapter.device_info.serial
+        self._attr_unique_id = f"{self._serial}_jobs"
+        self._attr_device_info = printer_device_info(coordinator)
+        self._running: JobRecord | None = None
+        self._labels: dict[str, str] = {}
+        self._written: tuple[Any, ...] | None = None
+
+    async def async_added_to_hass(self) -> None:
+        """Find a running job and follow the printer's records from now on."""
+        await super().async_added_to_hass()
+        self._labels = await _labels(self.hass)
+        self._running = next(
+            (r for r in self._history.restore_set(self._serial) if r.status is JobStatus.ACTIVE),
+            None,
+        )
+        self.async_on_remove(self._history.add_listener(self._serial, self._record_put))
+
+    @callback
+    def _record_put(self, record: JobRecord) -> None:
+        if record.status is JobStatus.ACTIVE:
+            self._running = record
+        elif self._running is not None and self._running.id == record.id:
+            self._running = None
+        else:
+            return
+        if self._shown() != self._written:
+            self.async_write_ha_state()
+
+    def _shown(self) -> tuple[Any, ...]:
+        """What a write would change; the estimate counts only in steps of `_END_TOLERANCE`."""
+        event = self.event
+        if event is None:
+            return (None,)
+        end = event.end_datetime_local.timestamp() // _END_TOLERANCE.total_seconds()
+        return (event.uid, event.summary, event.description, end)
+
+    @callback
+    def async_write_ha_state(self) -> None:
+        """Remember what was written (see `_shown`)."""
+        self._written = self._shown()
+        super().async_write_ha_state()
+
+    @property
+    def event(self) -> CalendarEvent | None:
+        """The running job, if any: the calendar is on while the printer prints."""
+        if self._running is None:
+            return None
+        return self._event(self._running, dt_util.utcnow())
+
+    async def async_get_events(
+        self, hass: HomeAssistant, start_date: datetime, end_date: datetime
+    ) -> list[CalendarEvent]:
+        """The jobs that overlap [start_date, end_date), oldest first."""
+        now = dt_util.utcnow()
+        entries = self._history.entries(
+            start_date, end_date, serials={self._serial}, running_at_start=True
+        )
+        return [
+            self._event(record, now)
+            for entry in entries
+            if (record := read_entry(entry)) is not None
+        ]
+
+    def _event(self, record: JobRecord, now: datetime) -> CalendarEvent:
+        start = record.started_at
+        if record.ended_at is not None:
+            end = record.ended_at
+        else:
+            remaining = self._coordinator.data.job.remaining_minutes
+            estimate = _UNKNOWN_REMAINING if remaining is None else timedelta(minutes=remaining)
+            end = max(now, start) + max(estimate, _SHORTEST)
+        return CalendarEvent(
+            start=start,
+            end=max(end, start + _SHORTEST),
+            summary=record.job_name or record.file or self._label("field.job", "Print job"),
+            description=self._description(record),
+            uid=record.id,
+        )
+
+    def _description(self, record: JobRecord) -> str:
+        """Status, material, cost, category and who it was for, one per line."""
+        status = self._label(f"status.{record.status.value}", record.status.value)
+        lines = [f"{self._label('field.status', 'Status')}: {status}"]
+        materials = [
+            " ".join(
+                part
+                for part in (
+                    use.material,
+                    use.color,
+                    None if use.grams is None else f"{use.grams:.1f} g",
+                )
+                if part
+            )
+            for use in record.materials
+        ]
+        if any(materials):
+            lines.append(
+                f"{self._label('field.material', 'Material')}: "
+                + ", ".join(m for m in materials if m)
+            )
+        cost = record.cost if isinstance(record.cost, dict) else {}
+        gross = money(cost.get("gross"))
+        if gross is not None and isinstance(currency := cost.get("currency"), str):
+            lines.append(f"{self._label('field.cost', 'Cost')}: {gross} {currency[:8]}")
+        if record.category:
+            category = self._label(f"category.{record.category}", record.category)
+            lines.append(f"{self._label('field.category', 'Category')}: {category}")
+        for field, value in (
+            ("customer", record.customer),
+            ("project", record.project),
+            ("notes", record.notes),
+        ):
+            if value:
+                lines.append(f"{self._label(f'field.{field}', field.title())}: {value}")
+        return "\n".join(lines)
+
+    def _label(self, key: str, default: str) -> str:
+        return self._labels.get(key, default)
+
+
+async def _labels(hass: HomeAssistant) -> dict[str, str]:
+    """The words of event descriptions in the user's language (from our selectors)."""
+    strings = await async_get_translations(hass, hass.config.language, "selector", [DOMAIN])
+    prefixes = {
+        f"component.{DOMAIN}.selector.job_status.options.": "status.",
+        f"component.{DOMAIN}.selector.job_category.options.": "category.",
+        f"component.{DOMAIN}.selector.job_field.options.": "field.",
+    }
+    labels = {}
+    for key, text in strings.items():
+        for prefix, short in prefixes.items():
+            if key.startswith(prefix):
+                labels[short + key.removeprefix(prefix)] = text
+    return labels
