@@ -12,6 +12,7 @@ from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
+from .actions.analytics import async_setup_analytics
 from .connect import create_adapter
 from .const import CONF_PRINTER_TYPE, DOMAIN
 from .coordinator import PrinterCoordinator, PrinternizerConfigEntry, PrinternizerData
@@ -39,6 +40,7 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     await history.async_load()
     hass.data[DATA_HISTORY] = history
     async_setup_services(hass)
+    await async_setup_analytics(hass)
     return True
 
 

@@ -392,6 +392,39 @@ class JobHistory:
             total += 1
         return _present(map(self._record, page)), total
 
+    def entries(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        serials: Collection[str] | None = None,
+        statuses: Collection[str] | None = None,
+        categories: Collection[str] | None = None,
+        running_at_start: bool = False,
+    ) -> list[str]:
+        """The stored entries of the records started in [start, end), oldest first.
+
+        Entries are immutable strings, so another thread may parse them (`read_entry`) while
+        the history changes: analytics and exports read a snapshot without holding records.
+        `running_at_start` adds the records started earlier that were still running at `start`.
+        """
+        order, facts_of = self._order, self._facts
+        first = start.timestamp()
+        low = 0 if running_at_start else bisect_left(order, (first,))
+        high = bisect_left(order, (end.timestamp(),))
+        picked = []
+        for started, job_id in order[low:high]:
+            facts = facts_of[job_id]
+            if (
+                (serials is not None and facts.serial not in serials)
+                or (statuses is not None and facts.status not in statuses)
+                or (categories is not None and facts.category not in categories)
+                or (started < first and facts.ended is not None and facts.ended <= first)
+            ):
+                continue
+            picked.append(self._active.get(job_id) or self._main[job_id])
+        return picked
+
     def totals(self, serial: str) -> JobTotals:
         """The serial's ended jobs summed up."""
         printer = self._printers.get(serial)
@@ -701,6 +734,14 @@ def _raw(entry: str) -> dict[str, Any]:
 
 def _record(entry: str) -> JobRecord:
     return JobRecord.from_dict(_raw(entry))
+
+
+def read_entry(entry: str) -> JobRecord | None:
+    """The record of an entry from `JobHistory.entries`; None if it cannot be read."""
+    try:
+        return _record(entry)
+    except Exception:  # as in JobHistory._record, which also sets the file aside
+        return None
 
 
 def _present(records: Iterable[JobRecord | None]) -> list[JobRecord]:

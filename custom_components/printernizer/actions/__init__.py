@@ -1,0 +1,1 @@
+"""Action schemas and handlers, one module per area (the job actions still live in services)."""

