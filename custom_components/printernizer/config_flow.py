@@ -12,7 +12,7 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
     OptionsFlow,
 )
-from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_USERNAME
+from homeassistant.const import CONF_API_KEY, CONF_HOST, CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -34,7 +34,10 @@ import voluptuous as vol
 
 from .connect import bambu_config, prusa_config
 from .const import (
+    AUTH_API_KEY,
+    AUTH_PASSWORD,
     CONF_ACCESS_CODE,
+    CONF_AUTH_METHOD,
     CONF_CATEGORIES,
     CONF_CERTIFICATE,
     CONF_COSTS,
@@ -88,6 +91,7 @@ from .printers.prusa.adapter import PrusaAdapter, Timing as PrusaTiming
 from .settings import cost_settings
 
 CONF_ADVANCED = "advanced"
+STEP_PRUSA_API_KEY = "prusa_api_key"
 # Seconds a printer gets to send its identity and first report while the user waits.
 VALIDATION_TIMEOUT = 10.0
 
@@ -96,6 +100,63 @@ _DEFAULT_SETTINGS = parse_settings({}, currency="")
 
 _PORT = NumberSelector(NumberSelectorConfig(min=1, max=65535, mode=NumberSelectorMode.BOX))
 _PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
+_AUTH_METHOD = SelectSelector(
+    SelectSelectorConfig(
+        options=[AUTH_PASSWORD, AUTH_API_KEY],
+        mode=SelectSelectorMode.LIST,
+        translation_key=CONF_AUTH_METHOD,
+    )
+)
+# What a PrusaLink login stores; switching the method drops the other one's fields.
+_PRUSA_LOGIN = (CONF_USERNAME, CONF_PASSWORD, CONF_API_KEY)
+
+
+def _letters(value: str) -> str:
+    return "".join(char for char in value.casefold() if char.isalnum())
+
+
+def entry_title(model: str, name: str | None, fallback: str) -> str:
+    """The entry title, which is also the device name (entity ids follow from it).
+
+    The model and the printer's own name, said once: a PrusaLink hostname "prusa-mk4" already
+    names the model, so it stands alone (HA core's prusalink titles entries by hostname too);
+    a name that does not ("workshop") gets the model in front. Without a name: the model and
+    `fallback` (the last digits of a Bambu serial, the address of a Prusa).
+    """
+    if not name:
+        return f"{model} {fallback}"
+    if _letters(model) in _letters(name):
+        return name
+    return f"{model} {name}"
+
+
+def _auth_method(data: Mapping[str, Any]) -> str:
+    """How a PrusaLink entry logs in."""
+    return AUTH_API_KEY if CONF_API_KEY in data else AUTH_PASSWORD
+
+
+def _prusa_login_fields(method: str, defaults: Mapping[str, Any]) -> dict[vol.Marker, Any]:
+    """The form fields of a PrusaLink login; secrets are never pre-filled."""
+    if method == AUTH_API_KEY:
+        return {vol.Required(CONF_API_KEY): _PASSWORD}
+    return {
+        vol.Required(CONF_USERNAME, default=defaults.get(CONF_USERNAME, DEFAULT_USERNAME)): str,
+        vol.Required(CONF_PASSWORD): _PASSWORD,
+    }
+
+
+def _prusa_login(method: str, user_input: Mapping[str, Any]) -> dict[str, str]:
+    """The entry data of a login as typed.
+
+    Passwords are exact. An API key is copied from a screen, and an HTTP header value cannot
+    begin or end with spaces anyway: stray ones are typos.
+    """
+    if method == AUTH_API_KEY:
+        return {CONF_API_KEY: user_input[CONF_API_KEY].strip()}
+    return {
+        CONF_USERNAME: user_input[CONF_USERNAME].strip(),
+        CONF_PASSWORD: user_input[CONF_PASSWORD],
+    }
 
 
 def _bambu_schema(defaults: Mapping[str, Any]) -> vol.Schema:
@@ -130,6 +191,9 @@ async def _validate(hass: HomeAssistant, data: dict[str, Any]) -> tuple[DeviceIn
     printer's certificate is read first when the data has none (trust on first use).
     """
     unknown = DeviceInfo(serial=data.get(CONF_SERIAL, ""))
+    if not data.get(CONF_API_KEY, "").isprintable():
+        # A control character cannot travel in a header: no printer has such a key.
+        return unknown, {"base": "invalid_auth"}
     adapter: PrinterAdapter
     try:
         if data[CONF_PRINTER_TYPE] == PRINTER_PRUSA:
@@ -176,6 +240,7 @@ class PrinternizerConfigFlow(ConfigFlow, domain=DOMAIN):
         """Start an empty flow."""
         self._data: dict[str, Any] = {}
         self._device: DeviceInfo | None = None
+        self._auth_method = AUTH_PASSWORD
 
     @staticmethod
     @callback
@@ -184,8 +249,10 @@ class PrinternizerConfigFlow(ConfigFlow, domain=DOMAIN):
         return PrinternizerOptionsFlow()
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Pick the printer brand."""
-        return self.async_show_menu(step_id="user", menu_options=[PRINTER_BAMBU, PRINTER_PRUSA])
+        """Pick the printer brand, and for PrusaLink how it logs in."""
+        return self.async_show_menu(
+            step_id="user", menu_options=[PRINTER_BAMBU, PRINTER_PRUSA, STEP_PRUSA_API_KEY]
+        )
 
     async def async_step_bambu(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Host, serial and access code of a Bambu Lab printer."""
@@ -217,8 +284,9 @@ class PrinternizerConfigFlow(ConfigFlow, domain=DOMAIN):
         assert self._device is not None
         model = self._device.model or "Bambu Lab"
         if user_input is not None:
+            # The LAN protocol carries no printer name (only SSDP's DevName does).
             return self.async_create_entry(
-                title=f"{model} {self._data[CONF_SERIAL]}",
+                title=entry_title(model, self._device.name, self._data[CONF_SERIAL][-4:]),
                 data={**self._data, CONF_MODEL: self._device.model},
             )
         return self.async_show_form(
@@ -232,34 +300,40 @@ class PrinternizerConfigFlow(ConfigFlow, domain=DOMAIN):
         )
 
     async def async_step_prusa(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Address and PrusaLink credentials; the serial comes from the printer."""
+        """Address and PrusaLink user and password; the serial comes from the printer."""
+        return await self._async_add_prusa(PRINTER_PRUSA, AUTH_PASSWORD, user_input)
+
+    async def async_step_prusa_api_key(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Address and the X-Api-Key of a PrusaLink printer set up that way."""
+        return await self._async_add_prusa(STEP_PRUSA_API_KEY, AUTH_API_KEY, user_input)
+
+    async def _async_add_prusa(
+        self, step_id: str, method: str, user_input: dict[str, Any] | None
+    ) -> ConfigFlowResult:
         errors: dict[str, str] = {}
         if user_input is not None:
             data = {
                 CONF_PRINTER_TYPE: PRINTER_PRUSA,
                 CONF_HOST: user_input[CONF_HOST].strip(),
-                CONF_USERNAME: user_input[CONF_USERNAME].strip(),
-                CONF_PASSWORD: user_input[CONF_PASSWORD],
+                **_prusa_login(method, user_input),
             }
             device, errors = await _validate(self.hass, data)
             if not errors:
                 await self.async_set_unique_id(device.serial)
                 self._abort_if_unique_id_configured(updates={CONF_HOST: data[CONF_HOST]})
-                model = device.model or "Prusa"
                 return self.async_create_entry(
-                    title=f"{model} {device.name or data[CONF_HOST]}",
+                    title=entry_title(device.model or "Prusa", device.name, data[CONF_HOST]),
                     data={**data, CONF_SERIAL: device.serial, CONF_MODEL: device.model},
                 )
         defaults = user_input or {}
         return self.async_show_form(
-            step_id="prusa",
+            step_id=step_id,
             data_schema=vol.Schema(
                 {
                     vol.Required(CONF_HOST, default=defaults.get(CONF_HOST, "")): str,
-                    vol.Required(
-                        CONF_USERNAME, default=defaults.get(CONF_USERNAME, DEFAULT_USERNAME)
-                    ): str,
-                    vol.Required(CONF_PASSWORD): _PASSWORD,
+                    **_prusa_login_fields(method, defaults),
                 }
             ),
             errors=errors,
@@ -272,16 +346,20 @@ class PrinternizerConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reauth_confirm(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Ask for the new access code (Bambu) or password (PrusaLink) and check it."""
+        """Ask for the secret the entry logs in with and check it.
+
+        The access code (Bambu), the PrusaLink password or the API key, whichever it stored.
+        """
         entry = self._get_reauth_entry()
-        secret = (
-            CONF_PASSWORD if entry.data[CONF_PRINTER_TYPE] == PRINTER_PRUSA else CONF_ACCESS_CODE
-        )
+        if entry.data[CONF_PRINTER_TYPE] != PRINTER_PRUSA:
+            secret = CONF_ACCESS_CODE
+        else:
+            secret = CONF_API_KEY if _auth_method(entry.data) == AUTH_API_KEY else CONF_PASSWORD
         errors: dict[str, str] = {}
         if user_input is not None:
-            # Access codes are shown on a screen (stray spaces are typos); passwords are exact.
+            # Codes and keys are copied from a screen (stray spaces are typos); passwords are exact.
             value = user_input[secret]
-            data = {**entry.data, secret: value.strip() if secret == CONF_ACCESS_CODE else value}
+            data = {**entry.data, secret: value if secret == CONF_PASSWORD else value.strip()}
             _, errors = await _validate(self.hass, data)
             if not errors:
                 return self._async_update_and_abort(entry, data, "reauth_successful")
@@ -295,23 +373,61 @@ class PrinternizerConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """The printer moved to another address; its certificate is fetched anew."""
+        """The printer moved to another address, or a PrusaLink printer logs in another way.
+
+        A Bambu printer's certificate is fetched anew. A new login method asks for its
+        credentials next.
+        """
         entry = self._get_reconfigure_entry()
+        prusa = entry.data[CONF_PRINTER_TYPE] == PRINTER_PRUSA
+        current = _auth_method(entry.data)
         errors: dict[str, str] = {}
         if user_input is not None:
             data = {**entry.data, CONF_HOST: user_input[CONF_HOST].strip()}
             data.pop(CONF_CERTIFICATE, None)
-            device, errors = await _validate(self.hass, data)
-            if not errors and device.serial != entry.unique_id:
-                errors = {"base": "wrong_serial"}
+            if prusa and (method := user_input.get(CONF_AUTH_METHOD, current)) != current:
+                self._data, self._auth_method = data, method
+                return await self.async_step_reconfigure_login()
+            errors = await self._async_same_printer(data)
             if not errors:
                 return self._async_update_and_abort(entry, data, "reconfigure_successful")
+        fields: dict[vol.Marker, Any] = {
+            vol.Required(CONF_HOST, default=entry.data[CONF_HOST]): str
+        }
+        if prusa:
+            fields[vol.Required(CONF_AUTH_METHOD, default=current)] = _AUTH_METHOD
         return self.async_show_form(
             step_id="reconfigure",
-            data_schema=vol.Schema({vol.Required(CONF_HOST, default=entry.data[CONF_HOST]): str}),
+            data_schema=vol.Schema(fields),
             description_placeholders={"name": entry.title},
             errors=errors,
         )
+
+    async def async_step_reconfigure_login(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The credentials of the new PrusaLink login method, checked at the address given."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            data = {key: value for key, value in self._data.items() if key not in _PRUSA_LOGIN}
+            data |= _prusa_login(self._auth_method, user_input)
+            errors = await self._async_same_printer(data)
+            if not errors:
+                return self._async_update_and_abort(entry, data, "reconfigure_successful")
+        return self.async_show_form(
+            step_id="reconfigure_login",
+            data_schema=vol.Schema(_prusa_login_fields(self._auth_method, user_input or {})),
+            description_placeholders={"name": entry.title},
+            errors=errors,
+        )
+
+    async def _async_same_printer(self, data: dict[str, Any]) -> dict[str, str]:
+        """The form errors of the check, `wrong_serial` when another printer answered."""
+        device, errors = await _validate(self.hass, data)
+        if not errors and device.serial != self._get_reconfigure_entry().unique_id:
+            return {"base": "wrong_serial"}
+        return errors
 
     def _async_update_and_abort(
         self, entry: ConfigEntry, data: dict[str, Any], reason: str

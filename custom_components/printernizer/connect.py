@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import ClientSession
-from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_USERNAME
+from homeassistant.const import CONF_API_KEY, CONF_HOST, CONF_PASSWORD, CONF_USERNAME
 
 from .const import (
     CONF_ACCESS_CODE,
@@ -21,6 +21,7 @@ from .const import (
     DEFAULT_IDLE_POLL_SECONDS,
     DEFAULT_MQTT_PORT,
     DEFAULT_REFRESH_MINUTES,
+    DEFAULT_USERNAME,
     PRINTER_PRUSA,
 )
 from .printers.bambu.adapter import BambuAdapter, BambuConfig, Timing as BambuTiming
@@ -41,9 +42,12 @@ def bambu_config(data: Mapping[str, Any]) -> BambuConfig:
 
 
 def prusa_config(data: Mapping[str, Any]) -> PrusaConfig:
-    """Connection facts of a PrusaLink entry."""
+    """Connection facts of a PrusaLink entry: digest credentials, or an API key instead."""
     return PrusaConfig(
-        host=data[CONF_HOST], username=data[CONF_USERNAME], password=data[CONF_PASSWORD]
+        host=data[CONF_HOST],
+        username=data.get(CONF_USERNAME, DEFAULT_USERNAME),
+        password=data.get(CONF_PASSWORD, ""),
+        api_key=data.get(CONF_API_KEY) or None,
     )
 
 

@@ -29,6 +29,11 @@ DEFAULT_IDLE_POLL_SECONDS: Final = 60
 CONF_IDLE_POLL_SECONDS: Final = "idle_poll_seconds"
 DEFAULT_USERNAME: Final = "maker"
 
+# How a PrusaLink entry logs in: digest user/password, or an X-Api-Key (`api_key` in the data).
+CONF_AUTH_METHOD: Final = "auth_method"
+AUTH_PASSWORD: Final = "password"  # noqa: S105 - a method's name, not a password
+AUTH_API_KEY: Final = "api_key"
+
 # Options-flow sections: costs (flat keys of costs.py plus the two entities) and categories.
 CONF_COSTS: Final = "costs"
 CONF_CATEGORIES: Final = "categories"

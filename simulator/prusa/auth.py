@@ -162,7 +162,7 @@ class PiAuth:
         """Judge one request; `target` is the raw request target (path and query)."""
         key = headers.get("X-Api-Key")
         if key is not None:
-            if _same(key, self.api_key):
+            if self.api_key and _same(key, self.api_key):  # no key set: no key is right
                 return OK
             return Verdict(ok=False, status=403, body="Bad X-Api-Key.")
         user_agent = headers.get("User-Agent", "")

@@ -18,7 +18,11 @@ from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_USER, ConfigEntry
 from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult, FlowResultType, InvalidData
-from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import (
+    config_validation as cv,
+    device_registry as dr,
+    entity_registry as er,
+)
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import voluptuous as vol
@@ -121,7 +125,7 @@ async def _open_bambu_form(hass: HomeAssistant) -> FlowResult:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "user"
-    assert result["menu_options"] == [PRINTER_BAMBU, PRINTER_PRUSA]
+    assert result["menu_options"] == [PRINTER_BAMBU, PRINTER_PRUSA, config_flow.STEP_PRUSA_API_KEY]
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"next_step_id": PRINTER_BAMBU}
     )
@@ -178,7 +182,8 @@ async def test_add_printer(hass: HomeAssistant, bambu_sim: BambuSimulator) -> No
 
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert result["title"] == "P1S 01P00A000000001"
+    # The LAN protocol has no printer name: the model and the serial's last digits, once.
+    assert result["title"] == "P1S 0001"
     assert result["data"] == {
         CONF_PRINTER_TYPE: PRINTER_BAMBU,
         CONF_HOST: "127.0.0.1",
@@ -193,7 +198,30 @@ async def test_add_printer(hass: HomeAssistant, bambu_sim: BambuSimulator) -> No
     assert entry.unique_id == "01P00A000000001"
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED  # the new entry works with what was stored
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, "01P00A000000001")})
+    assert device is not None
+    assert device.name == "P1S 0001"
+    status = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, "01P00A000000001_status")
+    assert status == "sensor.p1s_0001_status"
     await _unload(hass, entry.entry_id)
+
+
+@pytest.mark.parametrize(
+    ("model", "name", "fallback", "title"),
+    [
+        ("MK4", "prusa-mk4", "10.0.0.5", "prusa-mk4"),  # the default hostname names the model
+        ("Core One", "prusa-coreone", "10.0.0.5", "prusa-coreone"),
+        ("MK3.9", "prusa-mk39", "10.0.0.5", "prusa-mk39"),
+        ("MK3S", "Prusa MK3S", "10.0.0.5", "Prusa MK3S"),  # a Pi's own name
+        ("MK4", "workshop", "10.0.0.5", "MK4 workshop"),  # a name that does not say the model
+        ("MK4", None, "10.0.0.5", "MK4 10.0.0.5"),  # no name at all: the address
+        ("P1S", None, "0042", "P1S 0042"),  # Bambu: the serial's last digits
+        ("X1C", "Garage X1C", "0042", "Garage X1C"),  # a user's name (SSDP DevName), once
+        ("A1", "Garage", "0042", "A1 Garage"),
+    ],
+)
+def test_entry_title(model: str, name: str | None, fallback: str, title: str) -> None:
+    assert config_flow.entry_title(model, name, fallback) == title
 
 
 async def test_add_printer_already_configured(

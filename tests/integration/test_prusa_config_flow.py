@@ -12,16 +12,21 @@ import logging
 from typing import Any
 from unittest.mock import patch
 
-from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_USER, ConfigEntryState
-from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_USERNAME
+from homeassistant.config_entries import SOURCE_REAUTH, SOURCE_USER, ConfigEntry, ConfigEntryState
+from homeassistant.const import CONF_API_KEY, CONF_HOST, CONF_PASSWORD, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult, FlowResultType, InvalidData
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.util import slugify
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.printernizer import config_flow
+from custom_components.printernizer import config_flow, diagnostics
 from custom_components.printernizer.const import (
+    AUTH_API_KEY,
+    AUTH_PASSWORD,
     CONF_ACCESS_CODE,
+    CONF_AUTH_METHOD,
     CONF_IDLE_POLL_SECONDS,
     CONF_MODEL,
     CONF_PRINTER_TYPE,
@@ -35,6 +40,7 @@ from .conftest import PI_SERIAL, prusa_entry_data
 from .test_config_flow import _closed_port, _defaults, _form_fields
 
 WRONG_PASSWORD = "wr0ngpassw0rd"
+WRONG_KEY = "not-the-k3y-42"
 STALE_PASSWORD = "st4lepassw0rd"
 MK4_SERIAL = "10589-3742441631036958"
 
@@ -95,14 +101,23 @@ async def _unload(hass: HomeAssistant, entry_id: str) -> None:
     await hass.async_block_till_done()
 
 
+def _status_entity(hass: HomeAssistant, entry: ConfigEntry) -> str:
+    """The entity id of the printer's status sensor."""
+    entity_id = er.async_get(hass).async_get_entity_id(
+        "sensor", DOMAIN, f"{entry.unique_id}_status"
+    )
+    assert entity_id is not None
+    return entity_id
+
+
 # -- adding a printer ----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
     ("printer", "title", "model", "serial"),
     [
-        ("prusa_sim", "MK4 prusa-mk4", "MK4", MK4_SERIAL),
-        ("pi_sim", "MK3S Prusa MK3S", "MK3S", PI_SERIAL),
+        ("prusa_sim", "prusa-mk4", "MK4", MK4_SERIAL),  # the hostname, which names the model
+        ("pi_sim", "Prusa MK3S", "MK3S", PI_SERIAL),  # the name set in the Pi's wizard
     ],
     ids=["buddy", "pi"],
     indirect=["printer"],
@@ -138,7 +153,26 @@ async def test_add_printer(
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED  # the new entry works with what was stored
     assert _identifications(sim) == 2  # the check and the setup
+    # The device and its entity ids carry the printer's name once ("sensor.prusa_mk4_status").
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, serial)})
+    assert device is not None
+    assert device.name == title
+    assert _status_entity(hass, entry) == f"sensor.{slugify(title)}_status"
     await _unload(hass, entry.entry_id)
+
+
+async def test_existing_entry_keeps_its_name_and_entity_ids(
+    hass: HomeAssistant, prusa_entry: MockConfigEntry
+) -> None:
+    """An entry added before the naming rule changed keeps its title, device name and ids."""
+    assert prusa_entry.title == "MK4 prusa-mk4"
+    assert await hass.config_entries.async_setup(prusa_entry.entry_id)
+    await hass.async_block_till_done()
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, MK4_SERIAL)})
+    assert device is not None
+    assert device.name == "MK4 prusa-mk4"
+    assert _status_entity(hass, prusa_entry) == "sensor.mk4_prusa_mk4_status"
+    await _unload(hass, prusa_entry.entry_id)
 
 
 async def test_add_printer_already_configured_updates_the_address(
@@ -287,6 +321,194 @@ async def test_add_printer_unexpected_error(
     await _unload(hass, result["result"].entry_id)
 
 
+# -- API key -------------------------------------------------------------------------------------
+
+
+def _key(sim: PrusaSimulator) -> str:
+    """Buddy takes its PrusaLink password as the X-Api-Key; the Pi has a key of its own."""
+    return sim.api_key if sim.family == "pi" else sim.password
+
+
+async def _open_api_key_form(hass: HomeAssistant) -> FlowResult:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.MENU
+    assert result["menu_options"] == ["bambu", PRINTER_PRUSA, config_flow.STEP_PRUSA_API_KEY]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": config_flow.STEP_PRUSA_API_KEY}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == config_flow.STEP_PRUSA_API_KEY
+    return result
+
+
+def _api_key_requests(sim: PrusaSimulator) -> list[int | None]:
+    """Statuses of the requests that carried no digest header (the key, or nothing)."""
+    return [r.status for r in sim.requests if r.authorization is None]
+
+
+@pytest.mark.parametrize(
+    ("printer", "title", "refusal"),
+    [("prusa_sim", "prusa-mk4", 401), ("pi_sim", "Prusa MK3S", 403)],
+    ids=["buddy", "pi"],
+    indirect=["printer"],
+)
+async def test_add_printer_with_api_key(
+    hass: HomeAssistant,
+    printer: PrusaSimulator,
+    caplog: pytest.LogCaptureFixture,
+    title: str,
+    refusal: int,
+) -> None:
+    """Host and key only; a wrong key is bad credentials (Buddy 401, Pi 403), never offline."""
+    caplog.set_level(logging.DEBUG)
+    sim = printer
+    result = await _open_api_key_form(hass)
+    fields = _form_fields(result)
+    assert set(fields) == {CONF_HOST, CONF_API_KEY}
+    assert fields[CONF_API_KEY]["selector"]["text"]["type"] == "password"
+    host = f"127.0.0.1:{sim.port}"
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: host, CONF_API_KEY: WRONG_KEY}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert _defaults(result) == {CONF_HOST: host}  # the key is not shown back
+    assert _api_key_requests(sim) == [refusal]  # one request, no digest retry
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: host, CONF_API_KEY: f" {_key(sim)} "}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == title
+    assert result["data"] == {
+        CONF_PRINTER_TYPE: PRINTER_PRUSA,
+        CONF_HOST: host,
+        CONF_API_KEY: _key(sim),
+        CONF_SERIAL: sim.serial,
+        CONF_MODEL: sim.model,
+    }
+    entry = result["result"]
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    assert all(r.authorization is None for r in sim.requests)  # the key, never digest
+    assert _identifications(sim) == 2  # the check and the setup
+    report = await diagnostics.async_get_config_entry_diagnostics(hass, entry)
+    assert report["entry"]["data"][CONF_API_KEY] == "**REDACTED**"
+    assert _key(sim) not in repr(report)
+    _assert_password_not_logged(caplog, WRONG_KEY, _key(sim))
+    await _unload(hass, entry.entry_id)
+
+
+async def test_api_key_with_a_control_character_is_refused(
+    hass: HomeAssistant, prusa_sim: PrusaSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No header can carry it: bad credentials at once, nothing sent, no "unexpected error"."""
+    caplog.set_level(logging.DEBUG)
+    result = await _open_api_key_form(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_HOST: f"127.0.0.1:{prusa_sim.port}", CONF_API_KEY: "abc\r\nX-Evil: 1"},
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert not prusa_sim.requests
+    assert "Unexpected error" not in caplog.text
+
+
+async def test_reauth_asks_for_the_api_key(
+    hass: HomeAssistant, pi_sim: PrusaSimulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An entry that logs in with a key is asked for the key, not a password."""
+    caplog.set_level(logging.DEBUG)
+    data = {
+        CONF_PRINTER_TYPE: PRINTER_PRUSA,
+        CONF_HOST: f"127.0.0.1:{pi_sim.port}",
+        CONF_API_KEY: "st4le-k3y-0042",
+        CONF_SERIAL: PI_SERIAL,
+        CONF_MODEL: "MK3S",
+    }
+    entry = MockConfigEntry(domain=DOMAIN, title="Prusa MK3S", unique_id=PI_SERIAL, data=data)
+    entry.add_to_hass(hass)
+    assert not await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_ERROR
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [flow["context"]["source"] for flow in flows] == [SOURCE_REAUTH]
+    flow_id = flows[0]["flow_id"]
+
+    result = await hass.config_entries.flow.async_configure(flow_id)
+    assert set(_form_fields(result)) == {CONF_API_KEY}
+    assert _form_fields(result)[CONF_API_KEY]["selector"]["text"]["type"] == "password"
+    result = await hass.config_entries.flow.async_configure(flow_id, {CONF_API_KEY: WRONG_KEY})
+    assert result["errors"] == {"base": "invalid_auth"}
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_API_KEY: f"{pi_sim.api_key} "}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    assert entry.data == {**data, CONF_API_KEY: pi_sim.api_key}
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.LOADED
+    _assert_password_not_logged(caplog, WRONG_KEY, pi_sim.api_key, "st4le-k3y-0042")
+    await _unload(hass, entry.entry_id)
+
+
+async def test_reconfigure_switches_between_password_and_api_key(
+    hass: HomeAssistant, prusa_entry: MockConfigEntry, prusa_sim: PrusaSimulator
+) -> None:
+    """A digest entry moves to the key and back; only the chosen login is stored."""
+    assert await hass.config_entries.async_setup(prusa_entry.entry_id)
+    await hass.async_block_till_done()
+    host = prusa_entry.data[CONF_HOST]
+
+    result = await prusa_entry.start_reconfigure_flow(hass)
+    selector = _form_fields(result)[CONF_AUTH_METHOD]["selector"]["select"]
+    assert selector["options"] == [AUTH_PASSWORD, AUTH_API_KEY]
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: host, CONF_AUTH_METHOD: AUTH_API_KEY}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure_login"
+    assert result["description_placeholders"] == {"name": "MK4 prusa-mk4"}
+    assert set(_form_fields(result)) == {CONF_API_KEY}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_API_KEY: WRONG_KEY}
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    assert CONF_API_KEY not in prusa_entry.data
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_API_KEY: prusa_sim.password}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert prusa_entry.data == {
+        CONF_PRINTER_TYPE: PRINTER_PRUSA,
+        CONF_HOST: host,
+        CONF_API_KEY: prusa_sim.password,
+        CONF_SERIAL: MK4_SERIAL,
+        CONF_MODEL: "MK4",
+    }
+    await hass.async_block_till_done()
+    assert prusa_entry.state is ConfigEntryState.LOADED  # reloaded with the key
+    # From the reloaded entry's first request on (the old one may have polled meanwhile).
+    setup = max(i for i, r in enumerate(prusa_sim.requests) if r.path == "/api/version")
+    assert all(r.authorization is None and r.auth for r in prusa_sim.requests[setup:])
+
+    result = await prusa_entry.start_reconfigure_flow(hass)
+    assert _defaults(result) == {CONF_HOST: host, CONF_AUTH_METHOD: AUTH_API_KEY}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: host, CONF_AUTH_METHOD: AUTH_PASSWORD}
+    )
+    assert _defaults(result) == {CONF_USERNAME: "maker"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_USERNAME: "maker", CONF_PASSWORD: prusa_sim.password}
+    )
+    assert result["reason"] == "reconfigure_successful"
+    assert prusa_entry.data == prusa_entry_data(prusa_sim)
+    await hass.async_block_till_done()
+    assert prusa_entry.state is ConfigEntryState.LOADED
+    await _unload(hass, prusa_entry.entry_id)
+
+
 # -- a new password ------------------------------------------------------------------------------
 
 
@@ -360,7 +582,7 @@ async def test_reconfigure_new_address(
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "reconfigure"
     assert result["description_placeholders"] == {"name": "MK4 prusa-mk4"}
-    assert _defaults(result) == {CONF_HOST: old_host}
+    assert _defaults(result) == {CONF_HOST: old_host, CONF_AUTH_METHOD: AUTH_PASSWORD}
 
     # Another printer, which happens to accept the same credentials.
     result = await hass.config_entries.flow.async_configure(
