@@ -3,13 +3,14 @@
 Clients reach a real mosquitto through the TLS front (front.py); the "firmware" here is the
 broker's internal user, publishing reports and answering requests. All state changes go through
 `update`, which pushes them the way the model does: only the changed keys (P1S, A1) or the
-complete object (X1C).
+complete object (X1C, H2D).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine, Mapping, Sequence
+import copy
 import json
 import logging
 from pathlib import Path
@@ -30,17 +31,22 @@ from .front import MqttFront
 from .ftps import BambuFtpsServer
 from .mqtt import BrokerLink
 from .payloads import (
+    AMS_MODELS,
     ERR_CANCELLED,
     ERR_FILAMENT_RUNOUT,
     ERR_VERIFY_FAILED,
+    FIRMWARE,
     FULL_REPORT_MODELS,
     HMS_RUNOUT,
     HMS_VERIFY_FAILED,
     IDLE_STAGE,
     MODELS,
     SPEED_MAGNITUDE,
+    ams_unit,
+    default_ams,
     fun_hex,
     initial_report,
+    pack_device,
     version_modules,
 )
 from .replay import Recorder, load_replay
@@ -58,7 +64,7 @@ _TARGET = re.compile(r"^(M104|M140)\s+S(\d+(?:\.\d+)?)", re.MULTILINE)
 
 
 class BambuSimulator:
-    """A P1S, A1 or X1C as LAN clients see it; everything on 127.0.0.1 unless told otherwise."""
+    """A P1S, A1, X1C or H2D as LAN clients see it; on 127.0.0.1 unless told otherwise."""
 
     def __init__(
         self,
@@ -84,6 +90,8 @@ class BambuSimulator:
         self.ftps_port: int | None = None
         self.lockdown = lockdown
         self.jitter = jitter
+        self.firmware = FIRMWARE[model]
+        self.ams_units = default_ams(model)  # unit id -> AMS model, as get_version lists them
         self.report: dict[str, Any] = initial_report(model, host=host, lockdown=lockdown)
         self.requests: list[dict[str, Any]] = []
         self._ftps_port_wanted = ftps_port
@@ -289,6 +297,7 @@ class BambuSimulator:
         """Publish the complete object with msg 0, as after pushall."""
         if "t_utc" in self.report:
             self.report["t_utc"] = int(self.clock.wall() * 1000)
+        pack_device(self.report)
         await self._publish({"print": self.report | self._envelope(0)})
 
     async def publish_report(self, print_fields: dict[str, Any], *, msg: int = 1) -> None:
@@ -423,6 +432,41 @@ class BambuSimulator:
         """Publish again (deltas resume; nothing missed is resent)."""
         self._silent = False
 
+    async def plug_ams(self, unit_id: int, model: str = "AMS") -> None:
+        """Plug in an AMS unit while running (ids 0-3, an AMS HT 128-135): the report lists it."""
+        if model not in AMS_MODELS:
+            raise ValueError(f"model must be one of {AMS_MODELS}, got {model!r}")
+        self.ams_units = {**self.ams_units, unit_id: model}
+        await self._push_ams([*self._ams_list(unit_id), ams_unit(unit_id, model)])
+
+    async def unplug_ams(self, unit_id: int) -> None:
+        """Pull an AMS unit out while running: it is gone from the next report."""
+        self.ams_units = {k: v for k, v in self.ams_units.items() if k != unit_id}
+        await self._push_ams(self._ams_list(unit_id))
+
+    async def set_ams_drying(self, unit_id: int, minutes: int) -> None:
+        """An AMS 2 Pro or AMS HT dries its filament (`dry_time` minutes left; 0: done)."""
+        units = [
+            unit | {"dry_time": minutes} if unit["id"] == str(unit_id) else unit
+            for unit in self._ams_list(None)
+        ]
+        await self._push_ams(units)
+
+    def _ams_list(self, without: int | None) -> list[dict[str, Any]]:
+        return [copy.deepcopy(u) for u in self.report["ams"]["ams"] if u["id"] != str(without)]
+
+    async def _push_ams(self, units: list[dict[str, Any]]) -> None:
+        units.sort(key=lambda unit: int(unit["id"]))
+        bits = sum(1 << int(unit["id"]) for unit in units if int(unit["id"]) < 32)
+        await self.update(
+            {"ams": self.report["ams"] | {"ams": units, "ams_exist_bits": f"{bits:x}"}}
+        )
+
+    async def install_firmware(self, version: str) -> None:
+        """Update the firmware: the printer reboots, so every client reconnects and asks again."""
+        self.firmware = version
+        await self.drop_connections()
+
     async def drop_connections(self) -> None:
         """Abort every client connection; the printer keeps listening."""
         if self._front is not None:
@@ -466,7 +510,7 @@ class BambuSimulator:
         command = body.get("command")
         if (category, command) in _READS:
             if category == "info":
-                modules = version_modules(self.model, self.serial)
+                modules = version_modules(self.model, self.serial, self.firmware, self.ams_units)
                 reply = {"command": command, "sequence_id": body.get("sequence_id", "0")}
                 reply |= {"module": modules, "result": "success", "reason": ""}
                 await self._reply({"info": reply})

@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .payloads import IDLE_STAGE
+from .payloads import FULL_REPORT_MODELS, IDLE_STAGE
 from .threemf import SlicedFilament, build_3mf
 
 if TYPE_CHECKING:
@@ -95,7 +95,9 @@ async def run_print(sim: BambuSimulator, job: PrintJob) -> None:
         {
             "gcode_state": "PREPARE", "print_type": "local", "mc_print_stage": "2",
             "subtask_name": job.subtask, "gcode_start_time": str(int(sim.clock.wall())),
-            "gcode_file": "/data/Metadata/plate_1.gcode" if sim.model == "X1C" else job.file_name,
+            "gcode_file": "/data/Metadata/plate_1.gcode"
+            if sim.model in FULL_REPORT_MODELS
+            else job.file_name,
             "gcode_file_prepare_percent": "0", "mc_percent": 0, "mc_remaining_time": minutes,
             "layer_num": 0, "total_layer_num": job.total_layers, "mc_print_line_number": "0",
             "print_error": 0, "stg": _PREPARE_STAGES, "stg_cur": IDLE_STAGE[sim.model],

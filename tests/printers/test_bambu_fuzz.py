@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from custom_components.printernizer.printers.bambu.ftps import _parse_list_line
 from custom_components.printernizer.printers.bambu.report import (
+    _EXTERNAL_KEYS,
     _FILAMENT_KEYS,
     _JOB_KEYS,
     _MISC_KEYS,
@@ -96,7 +97,13 @@ _NESTED_KEYS = (
     "command",
 )
 KNOWN_KEYS = sorted(
-    _STATUS_KEYS | _TEMP_KEYS | _JOB_KEYS | _FILAMENT_KEYS | _MISC_KEYS | set(_NESTED_KEYS)
+    _STATUS_KEYS
+    | _TEMP_KEYS
+    | _JOB_KEYS
+    | _FILAMENT_KEYS
+    | _EXTERNAL_KEYS
+    | _MISC_KEYS
+    | set(_NESTED_KEYS)
 )
 keys = st.sampled_from([*KNOWN_KEYS, "", "x", "\ud800"])
 characters = st.sampled_from("aZ0 .\x00\x1b\x7f\ud800\udfff\u202e\u200d\U00018cd6\u3000\ue000é")
