@@ -32,10 +32,12 @@ from custom_components.printernizer.const import (
     CONF_PRINTER_TYPE,
     CONF_SERIAL,
     DOMAIN,
+    LOGGER,
     PRINTER_PRUSA,
 )
 from simulator.prusa import PrusaSimulator
 
+from ..conftest import SecretGuard
 from .conftest import PI_SERIAL, prusa_entry_data
 from .test_config_flow import _closed_port, _defaults, _form_fields
 
@@ -413,6 +415,21 @@ async def test_api_key_with_a_control_character_is_refused(
     assert result["errors"] == {"base": "invalid_auth"}
     assert not prusa_sim.requests
     assert "Unexpected error" not in caplog.text
+
+
+async def test_a_key_typed_into_the_flow_is_guarded(
+    hass: HomeAssistant, pi_sim: PrusaSimulator, secret_guard: SecretGuard
+) -> None:
+    """The suite's secret guard learns a key from the form: logging it would fail the test."""
+    result = await _open_api_key_form(hass)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_HOST: f"127.0.0.1:{pi_sim.port}", CONF_API_KEY: WRONG_KEY}
+    )
+    assert result["errors"] == {"base": "invalid_auth"}
+    secret_guard.check()  # the flow itself showed and logged nothing of it
+    LOGGER.debug("tried %s", WRONG_KEY)
+    with pytest.raises(pytest.fail.Exception, match=r"no\.\.\. \(14 characters\)"):
+        secret_guard.check()
 
 
 async def test_reauth_asks_for_the_api_key(
