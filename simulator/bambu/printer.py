@@ -81,6 +81,7 @@ class BambuSimulator:
         lockdown: bool = False,
         jitter: bool = True,
         record: Path | None = None,
+        product_name: str | None = None,
     ) -> None:
         if model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {model!r}")
@@ -91,6 +92,8 @@ class BambuSimulator:
         self.lockdown = lockdown
         self.jitter = jitter
         self.firmware = FIRMWARE[model]
+        # Names itself as a model without a profile here (an A2L reporting like a P1S).
+        self.product_name = product_name
         self.ams_units = default_ams(model)  # unit id -> AMS model, as get_version lists them
         self.report: dict[str, Any] = initial_report(model, host=host, lockdown=lockdown)
         self.requests: list[dict[str, Any]] = []
@@ -511,6 +514,8 @@ class BambuSimulator:
         if (category, command) in _READS:
             if category == "info":
                 modules = version_modules(self.model, self.serial, self.firmware, self.ams_units)
+                if self.product_name is not None:
+                    modules[0]["product_name"] = self.product_name  # the `ota` module
                 reply = {"command": command, "sequence_id": body.get("sequence_id", "0")}
                 reply |= {"module": modules, "result": "success", "reason": ""}
                 await self._reply({"info": reply})
