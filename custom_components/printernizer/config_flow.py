@@ -191,8 +191,8 @@ async def _validate(hass: HomeAssistant, data: dict[str, Any]) -> tuple[DeviceIn
     printer's certificate is read first when the data has none (trust on first use).
     """
     unknown = DeviceInfo(serial=data.get(CONF_SERIAL, ""))
-    if not data.get(CONF_API_KEY, "").isprintable():
-        # A control character cannot travel in a header: no printer has such a key.
+    if (key := data.get(CONF_API_KEY)) is not None and not (key and key.isprintable()):
+        # Empty, or a control character no header can carry: no printer takes such a key.
         return unknown, {"base": "invalid_auth"}
     adapter: PrinterAdapter
     try:

@@ -402,15 +402,18 @@ async def test_add_printer_with_api_key(
     await _unload(hass, entry.entry_id)
 
 
-async def test_api_key_with_a_control_character_is_refused(
-    hass: HomeAssistant, prusa_sim: PrusaSimulator, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("key", ["abc\r\nX-Evil: 1", "   "], ids=["control", "blank"])
+async def test_unusable_api_key_is_refused(
+    hass: HomeAssistant, prusa_sim: PrusaSimulator, caplog: pytest.LogCaptureFixture, key: str
 ) -> None:
-    """No header can carry it: bad credentials at once, nothing sent, no "unexpected error"."""
+    """No printer takes it: bad credentials at once, nothing sent, no "unexpected error".
+
+    A blank key must not quietly become a digest login with an empty password either.
+    """
     caplog.set_level(logging.DEBUG)
     result = await _open_api_key_form(hass)
     result = await hass.config_entries.flow.async_configure(
-        result["flow_id"],
-        {CONF_HOST: f"127.0.0.1:{prusa_sim.port}", CONF_API_KEY: "abc\r\nX-Evil: 1"},
+        result["flow_id"], {CONF_HOST: f"127.0.0.1:{prusa_sim.port}", CONF_API_KEY: key}
     )
     assert result["errors"] == {"base": "invalid_auth"}
     assert not prusa_sim.requests

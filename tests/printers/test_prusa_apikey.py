@@ -66,6 +66,18 @@ async def test_pi_without_a_key_refuses_every_key(
         assert printer.state.online
 
 
+async def test_buddy_without_a_password_refuses_every_key(
+    session: aiohttp.ClientSession,
+) -> None:
+    """Buddy's key is its PrusaLink password: with none set, every key gets 401 ApiKey."""
+    async with PrusaSimulator(family="buddy", password="", speed=600, hang_seconds=5) as sim:
+        for key in ("", "secretpass12"):
+            printer = PrusaAdapter(config_for(sim, password="", api_key=key), session, FAST)
+            with pytest.raises(AuthenticationError):
+                await printer.start()
+        assert [r.status for r in sim.requests] == [401, 401]
+
+
 async def test_a_key_rejected_after_setup_is_reported_once(
     sim: PrusaSimulator, session: aiohttp.ClientSession
 ) -> None:
