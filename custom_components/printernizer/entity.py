@@ -23,6 +23,7 @@ from .printers.errors import (
     ControlsLockedError,
     PrinterOfflineError,
 )
+from .printers.models import FilamentUnit
 
 ALL_BRANDS = frozenset({PRINTER_BAMBU, PRINTER_PRUSA})
 
@@ -59,6 +60,23 @@ def printer_device_info(coordinator: PrinterCoordinator) -> DeviceInfo:
         configuration_url=f"http://{entry.data[CONF_HOST]}"
         if entry.data[CONF_PRINTER_TYPE] == PRINTER_PRUSA
         else None,
+    )
+
+
+def unit_identifier(serial: str, unit_id: str) -> tuple[str, str]:
+    """The device registry identifier of one filament unit (AMS) of a printer."""
+    return (DOMAIN, f"{serial}_ams_{unit_id}")
+
+
+def unit_device_info(coordinator: PrinterCoordinator, unit: FilamentUnit) -> DeviceInfo:
+    """A filament unit's own device, connected through its printer."""
+    serial = coordinator.adapter.device_info.serial
+    return DeviceInfo(
+        identifiers={unit_identifier(serial, unit.unit_id)},
+        manufacturer=MANUFACTURERS.get(coordinator.config_entry.data[CONF_PRINTER_TYPE]),
+        model=unit.model,
+        name=f"{coordinator.config_entry.title} {unit.name or unit.unit_id}",
+        via_device=(DOMAIN, serial),
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,12 +27,19 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.util import dt as dt_util
 
+from .ams import AmsDevices
 from .const import PRINTER_BAMBU, PRINTER_PRUSA
 from .coordinator import PrinterCoordinator, PrinternizerConfigEntry
-from .entity import PrinterEntityDescription, PrinternizerEntity
+from .entity import PrinterEntityDescription, PrinternizerEntity, unit_device_info
 from .job_sensor import RUNNING, TOTALS, JobTotalSensor, RunningJobSensor
 from .printers.bambu.report import STAGES
-from .printers.models import ACTIVE_STATUSES, FilamentSlot, PrinterState, PrinterStatus
+from .printers.models import (
+    ACTIVE_STATUSES,
+    FilamentSlot,
+    FilamentUnit,
+    PrinterState,
+    PrinterStatus,
+)
 
 PARALLEL_UPDATES = 0
 
@@ -294,9 +301,9 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
     PrinterSensorDescription(
         key="active_slot",
         translation_key="active_slot",
-        value_fn=lambda state: state.active_slot,
+        value_fn=lambda state: _active_slot(state),
         exists_fn=lambda state: bool(state.filament_slots),
-        sources=("active_slot",),
+        sources=("active_slot", "filament_slots", "filament_units"),
     ),
 )
 
@@ -315,18 +322,9 @@ async def async_setup_entry(
         if description.exists_fn(state) and description.applies_to(entry)
     ]
     entities.append(EstimatedFinishSensor(coordinator))
-    entities.extend(
-        sensor
-        for unit in state.filament_units
-        for sensor in (
-            UnitSensor(coordinator, unit.unit_id, "humidity_index"),
-            UnitSensor(coordinator, unit.unit_id, "temperature"),
-        )
-    )
-    entities.extend(
-        TraySensor(coordinator, slot, kind)
-        for slot in state.filament_slots
-        for kind in ("material", "remaining")
+    # AMS units and their trays come and go while HA runs: added and removed as they do.
+    entry.async_on_unload(
+        AmsDevices(coordinator, async_add_entities, _unit_sensors, _slot_sensors).async_start()
     )
     jobs = entry.runtime_data.jobs
     entities.extend(
@@ -385,38 +383,120 @@ class EstimatedFinishSensor(PrinternizerEntity, SensorEntity):
         return (self.available, self.native_value)
 
 
-class UnitSensor(PrinternizerEntity, SensorEntity):
-    """Humidity index or temperature of one AMS unit."""
+@dataclass(frozen=True, kw_only=True)
+class UnitSensorDescription(SensorEntityDescription):
+    """One reading of a filament unit (AMS), on the unit's own device."""
 
+    value_fn: Callable[[FilamentUnit], Any]
+    exists_fn: Callable[[FilamentUnit], bool] = lambda _: True
+
+
+def _drying(unit: FilamentUnit) -> str | None:
+    if unit.drying_minutes is None:
+        return None
+    return "drying" if unit.drying_minutes else "idle"
+
+
+UNIT_SENSORS: tuple[UnitSensorDescription, ...] = (
+    UnitSensorDescription(
+        key="humidity",
+        translation_key="ams_humidity",
+        device_class=SensorDeviceClass.HUMIDITY,
+        native_unit_of_measurement=PERCENTAGE,
+        state_class=SensorStateClass.MEASUREMENT,
+        # Whole percent: tenths jitter and would flood the recorder.
+        value_fn=lambda unit: None
+        if unit.humidity_percent is None
+        else round(unit.humidity_percent),
+        exists_fn=lambda unit: unit.humidity_percent is not None,
+    ),
+    UnitSensorDescription(
+        key="humidity_index",
+        translation_key="ams_humidity_index",
+        state_class=SensorStateClass.MEASUREMENT,
+        value_fn=lambda unit: unit.humidity_index,
+    ),
+    UnitSensorDescription(
+        key="temperature",
+        translation_key="ams_temperature",
+        device_class=SensorDeviceClass.TEMPERATURE,
+        native_unit_of_measurement=UnitOfTemperature.CELSIUS,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        value_fn=lambda unit: _rounded(unit.temperature),
+        exists_fn=lambda unit: unit.has_temperature,
+    ),
+    UnitSensorDescription(
+        key="drying",
+        translation_key="ams_drying",
+        device_class=SensorDeviceClass.ENUM,
+        options=["idle", "drying"],
+        value_fn=_drying,
+        exists_fn=lambda unit: unit.can_dry,
+    ),
+    UnitSensorDescription(
+        key="drying_remaining",
+        translation_key="ams_drying_remaining",
+        device_class=SensorDeviceClass.DURATION,
+        native_unit_of_measurement=UnitOfTime.MINUTES,
+        value_fn=lambda unit: unit.drying_minutes,
+        exists_fn=lambda unit: unit.can_dry,
+    ),
+)
+
+
+def _unit_sensors(coordinator: PrinterCoordinator, unit: FilamentUnit) -> list[SensorEntity]:
+    return [
+        UnitSensor(coordinator, unit, description)
+        for description in UNIT_SENSORS
+        if description.exists_fn(unit)
+    ]
+
+
+def _slot_sensors(coordinator: PrinterCoordinator, slot: FilamentSlot) -> list[SensorEntity]:
+    return [TraySensor(coordinator, slot, kind) for kind in ("material", "remaining")]
+
+
+def _unit(state: PrinterState, unit_id: str | None) -> FilamentUnit | None:
+    return next((unit for unit in state.filament_units if unit.unit_id == unit_id), None)
+
+
+def _active_slot(state: PrinterState) -> str | None:
+    """The slot feeding the nozzle, named like the slot entities ("AMS 1 slot 2")."""
+    active = state.active_slot
+    if active == "254":
+        return "External spool"
+    slot = next((slot for slot in state.filament_slots if slot.slot_id == active), None)
+    unit = _unit(state, slot.unit_id) if slot is not None else None
+    if slot is None or unit is None or slot.position is None:
+        return None
+    return f"{unit.name or 'AMS'} slot {slot.position}"
+
+
+class UnitSensor(PrinternizerEntity, SensorEntity):
+    """A reading of one AMS unit, on the unit's device."""
+
+    entity_description: UnitSensorDescription
     _sources = ("filament_units",)
 
-    def __init__(self, coordinator: PrinterCoordinator, unit_id: str, field: str) -> None:
-        """Describe the reading of one unit."""
-        temperature = field == "temperature"
+    def __init__(
+        self,
+        coordinator: PrinterCoordinator,
+        unit: FilamentUnit,
+        description: UnitSensorDescription,
+    ) -> None:
+        """Describe the reading of one unit; unique ids keep the `ams_<id>_<reading>` keys."""
         super().__init__(
-            coordinator,
-            SensorEntityDescription(
-                key=f"ams_{unit_id}_{field}",
-                translation_key=f"ams_{field}",
-                translation_placeholders={"unit": str(int(unit_id) + 1)},
-                device_class=SensorDeviceClass.TEMPERATURE if temperature else None,
-                native_unit_of_measurement=UnitOfTemperature.CELSIUS if temperature else None,
-                state_class=SensorStateClass.MEASUREMENT,
-                suggested_display_precision=0 if temperature else None,
-            ),
+            coordinator, replace(description, key=f"ams_{unit.unit_id}_{description.key}")
         )
-        self._unit_id = unit_id
-        self._field = field
+        self._attr_device_info = unit_device_info(coordinator, unit)
+        self._unit_id = unit.unit_id
 
     @property
-    def native_value(self) -> float | int | None:
+    def native_value(self) -> float | int | str | None:
         """The unit's reading, None when the unit is gone."""
-        for unit in self.coordinator.data.filament_units:
-            if unit.unit_id == self._unit_id:
-                if self._field == "temperature":
-                    return _rounded(unit.temperature)
-                return unit.humidity_index
-        return None
+        unit = _unit(self.coordinator.data, self._unit_id)
+        return None if unit is None else self.entity_description.value_fn(unit)
 
     def _shown(self) -> tuple[Any, ...]:
         return (self.available, self.native_value)
@@ -429,8 +509,9 @@ class TraySensor(PrinternizerEntity, SensorEntity):
     _sources = ("filament_slots",)
 
     def __init__(self, coordinator: PrinterCoordinator, slot: FilamentSlot, kind: str) -> None:
-        """Describe one slot's reading."""
-        label = "external" if slot.slot_id == "254" else str(int(slot.slot_id) + 1)
+        """Describe one slot's reading; an AMS tray's is on its unit's device, numbered in it."""
+        unit = _unit(coordinator.data, slot.unit_id)
+        label = str(slot.position) if unit is not None and slot.position else "external"
         remaining = kind == "remaining"
         super().__init__(
             coordinator,
@@ -442,6 +523,8 @@ class TraySensor(PrinternizerEntity, SensorEntity):
                 state_class=SensorStateClass.MEASUREMENT if remaining else None,
             ),
         )
+        if unit is not None:
+            self._attr_device_info = unit_device_info(coordinator, unit)
         self._slot_id = slot.slot_id
         self._remaining = remaining
 
