@@ -8,10 +8,11 @@ from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.translation import async_get_translations
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import CONF_PRINTER_TYPE, DOMAIN, PRINTER_BAMBU, PRINTER_PRUSA
@@ -80,40 +81,36 @@ def unit_device_info(coordinator: PrinterCoordinator, unit: FilamentUnit) -> Dev
     )
 
 
+# Each adapter failure and the error a user is shown for it; the first match wins.
+_COMMAND_ERRORS: tuple[tuple[type[AdapterError], str], ...] = (
+    (ControlsLockedError, "controls_locked"),
+    (CommandConflictError, "command_conflict"),
+    (CommandRefusedError, "command_refused"),
+    (PrinterOfflineError, "command_timeout"),
+    (AdapterError, "cannot_connect"),
+)
+
+
+async def command_label(hass: HomeAssistant, command: str) -> str:
+    """A command's name in the user's language (selector `command`), else its id."""
+    strings = await async_get_translations(hass, hass.config.language, "selector", [DOMAIN])
+    return strings.get(f"component.{DOMAIN}.selector.command.options.{command}", command)
+
+
 async def run_command(coordinator: PrinterCoordinator, name: str, call: Awaitable[object]) -> None:
     """Run a printer command, turning adapter errors into translated HA errors."""
-    placeholders = {"name": coordinator.name, "command": name}
     try:
         await call
-    except ControlsLockedError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="controls_locked",
-            translation_placeholders=placeholders,
-        ) from err
-    except CommandConflictError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="command_conflict",
-            translation_placeholders=placeholders,
-        ) from err
-    except CommandRefusedError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="command_refused",
-            translation_placeholders={**placeholders, "reason": err.reason or "-"},
-        ) from err
-    except PrinterOfflineError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="command_timeout",
-            translation_placeholders=placeholders,
-        ) from err
     except AdapterError as err:
+        key = next(key for kind, key in _COMMAND_ERRORS if isinstance(err, kind))
+        placeholders = {
+            "name": coordinator.name,
+            "command": await command_label(coordinator.hass, name),
+        }
+        if isinstance(err, CommandRefusedError):
+            placeholders["reason"] = err.reason or "-"
         raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="cannot_connect",
-            translation_placeholders=placeholders,
+            translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
         ) from err
 
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from homeassistant.components.select import SelectEntity, SelectEntityDescription
+from homeassistant.components.sensor import DOMAIN as SENSOR_DOMAIN
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from .const import DOMAIN
 from .coordinator import PrinterCoordinator, PrinternizerConfigEntry
 from .entity import PrinternizerEntity
 from .printers.bambu.adapter import BambuAdapter
-from .sensor import SPEED_LEVELS
 
 PARALLEL_UPDATES = 1
+
+SPEED_LEVELS = {1: "silent", 2: "standard", 3: "sport", 4: "ludicrous"}
 
 
 async def async_setup_entry(
@@ -23,8 +27,19 @@ async def async_setup_entry(
 ) -> None:
     """Create the speed select for Bambu printers."""
     coordinator = entry.runtime_data.coordinator
+    _remove_speed_level_sensor(hass, coordinator.adapter.device_info.serial)
     if isinstance(coordinator.adapter, BambuAdapter):
         async_add_entities([SpeedSelect(coordinator, coordinator.adapter)])
+
+
+def _remove_speed_level_sensor(hass: HomeAssistant, serial: str) -> None:
+    """Drop the read-only "Speed level" sensor older versions created next to this select.
+
+    Home Assistant keeps a removed entity as "not provided" forever; the select shows the same.
+    """
+    registry = er.async_get(hass)
+    if entity_id := registry.async_get_entity_id(SENSOR_DOMAIN, DOMAIN, f"{serial}_speed_level"):
+        registry.async_remove(entity_id)
 
 
 class SpeedSelect(PrinternizerEntity, SelectEntity):

@@ -43,7 +43,6 @@ from .printers.models import (
 
 PARALLEL_UPDATES = 0
 
-SPEED_LEVELS = {1: "silent", 2: "standard", 3: "sport", 4: "ludicrous"}
 # A finish estimate moves only when it is off by more than this, so it does not tick.
 FINISH_TOLERANCE = timedelta(minutes=2)
 
@@ -54,6 +53,9 @@ class PrinterSensorDescription(SensorEntityDescription, PrinterEntityDescription
 
     value_fn: Callable[[PrinterState], Any]
     exists_fn: Callable[[PrinterState], bool] = lambda _: True
+    # Stays available and shows "offline" while the printer is unreachable (the status sensor),
+    # so dashboards and automations see the state its options list.
+    shows_offline: bool = False
     # Show whole units and move only when the reading is this far off: sensor noise around
     # x.5 would otherwise flip the shown value on every report.
     hysteresis: float | None = None
@@ -85,6 +87,9 @@ def _fan(key: str, source: str) -> PrinterSensorDescription:
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
         entity_registry_enabled_default=False,
+        # Only Bambu reports fan percent; PrusaLink reports RPM (`_rpm`), so a Prusa one would
+        # stay unknown forever.
+        brands=frozenset({PRINTER_BAMBU}),
         value_fn=lambda state: getattr(state, source),
         sources=(source,),
     )
@@ -116,15 +121,19 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
         device_class=SensorDeviceClass.ENUM,
         options=[status.value for status in PrinterStatus],
         value_fn=lambda state: state.status.value,
+        shows_offline=True,
     ),
     PrinterSensorDescription(
         key="stage",
         translation_key="stage",
         brands=frozenset({PRINTER_BAMBU}),  # PrusaLink reports neither stages nor layers
-        sources=("job",),
+        sources=("job", "status"),
         device_class=SensorDeviceClass.ENUM,
         options=sorted({"idle", *STAGES.values()}),
-        value_fn=lambda state: state.job.stage or "idle",
+        # An idle A1 reports stg_cur 0 ("printing"): the stage is only read while a job runs.
+        value_fn=lambda state: (state.job.stage or "idle")
+        if state.status in ACTIVE_STATUSES
+        else "idle",
     ),
     PrinterSensorDescription(
         key="progress",
@@ -152,6 +161,10 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
         translation_key="current_layer",
         brands=frozenset({PRINTER_BAMBU}),  # PrusaLink reports neither stages nor layers
         sources=("job",),
+        # A unit and state class make it a measurement: the logbook skips it (it changes with
+        # every layer) and the recorder keeps statistics.
+        native_unit_of_measurement="layers",
+        state_class=SensorStateClass.MEASUREMENT,
         value_fn=lambda state: state.job.current_layer,
     ),
     PrinterSensorDescription(
@@ -202,15 +215,6 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
     _fan("aux_fan", "aux_fan_percent"),
     _fan("chamber_fan", "chamber_fan_percent"),
     PrinterSensorDescription(
-        key="speed_level",
-        translation_key="speed_level",
-        device_class=SensorDeviceClass.ENUM,
-        options=list(SPEED_LEVELS.values()),
-        value_fn=lambda state: SPEED_LEVELS.get(state.speed_level or 0),
-        exists_fn=lambda state: state.speed_level is not None,
-        sources=("speed_level",),
-    ),
-    PrinterSensorDescription(
         key="wifi_signal",
         translation_key="wifi_signal",
         device_class=SensorDeviceClass.SIGNAL_STRENGTH,
@@ -233,6 +237,7 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
     PrinterSensorDescription(
         key="nozzle_diameter",
         translation_key="nozzle_diameter",
+        device_class=SensorDeviceClass.DISTANCE,
         native_unit_of_measurement=UnitOfLength.MILLIMETERS,
         entity_category=EntityCategory.DIAGNOSTIC,
         value_fn=lambda state: state.nozzle_diameter,
@@ -340,7 +345,15 @@ class PrinterSensor(PrinternizerEntity, SensorEntity):
 
     entity_description: PrinterSensorDescription
 
+    @property
+    def available(self) -> bool:
+        """Unavailable with the printer, except a sensor that shows "offline" then."""
+        return self.entity_description.shows_offline or super().available
+
     def _shown(self) -> tuple[Any, ...]:
+        if self.entity_description.shows_offline and not super().available:
+            self._attr_native_value = PrinterStatus.OFFLINE.value
+            return (True, self._attr_native_value)
         value = self.entity_description.value_fn(self.coordinator.data)
         step = self.entity_description.hysteresis
         if step is not None and value is not None:
