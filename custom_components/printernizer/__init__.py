@@ -16,6 +16,7 @@ from .actions.analytics import async_setup_analytics
 from .connect import create_adapter
 from .const import CONF_PRINTER_TYPE, DOMAIN
 from .coordinator import PrinterCoordinator, PrinternizerConfigEntry, PrinternizerData
+from .device_updates import async_follow_device
 from .entity import printer_device_info
 from .history import DATA_HISTORY, JobHistory
 from .services import async_setup_services
@@ -67,6 +68,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrinternizerConfigEntry)
     jobs.async_start(adapter.state)
     coordinator.jobs = jobs
     entry.async_on_unload(jobs.async_stop)
+    entry.async_on_unload(async_follow_device(hass, coordinator, device.id))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(entry.add_update_listener(_async_reload))
     return True

@@ -34,6 +34,8 @@ async def async_get_config_entry_diagnostics(
         },
         "device": asdict(adapter.device_info),
         "state": asdict(coordinator.data),
+        # The codes a bug report is usually about, readable without digging through the state.
+        "active_errors": [asdict(error) for error in coordinator.data.errors],
         "jobs": {
             "active": None
             if (active := entry.runtime_data.jobs.active) is None

@@ -16,6 +16,8 @@ EVENT_JOB_PAUSED: Final = "printernizer_job_paused"
 EVENT_JOB_RESUMED: Final = "printernizer_job_resumed"
 EVENT_JOB_FINISHED: Final = "printernizer_job_finished"
 EVENT_STATUS_CHANGED: Final = "printernizer_printer_status_changed"
+# A code the printer did not report before: code, severity, module and wiki url.
+EVENT_PRINTER_ERROR: Final = "printernizer_printer_error"
 
 ATTR_DEVICE_ID: Final = "device_id"
 ATTR_STATUS: Final = "status"

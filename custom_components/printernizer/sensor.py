@@ -211,6 +211,14 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
         exists_fn=lambda state: state.chamber is not None,
         hysteresis=TEMPERATURE_HYSTERESIS,
     ),
+    _temperature(
+        "chamber_target_temperature",
+        "chamber",
+        lambda state: state.chamber.target if state.chamber else None,
+        # Only printers that heat their chamber (H2 family) report a target; 0 means off.
+        exists_fn=lambda state: state.chamber is not None and state.chamber.target is not None,
+        entity_registry_enabled_default=False,
+    ),
     _fan("part_fan", "part_fan_percent"),
     _fan("aux_fan", "aux_fan_percent"),
     _fan("chamber_fan", "chamber_fan_percent"),
@@ -327,6 +335,13 @@ async def async_setup_entry(
         if description.exists_fn(state) and description.applies_to(entry)
     ]
     entities.append(EstimatedFinishSensor(coordinator))
+    if ACTIVE_ERRORS.applies_to(entry):
+        entities.append(ErrorsSensor(coordinator, ACTIVE_ERRORS))
+    entities.extend(
+        ExternalSpoolSensor(coordinator, spool, remaining)
+        for spool in state.external_spools
+        for remaining in (False, True)
+    )
     # AMS units and their trays come and go while HA runs: added and removed as they do.
     entry.async_on_unload(
         AmsDevices(coordinator, async_add_entities, _unit_sensors, _slot_sensors).async_start()
@@ -561,6 +576,101 @@ class TraySensor(PrinternizerEntity, SensorEntity):
         if slot is None or self._remaining:
             return None
         return {"color": slot.color, "name": slot.name}
+
+    def _shown(self) -> tuple[Any, ...]:
+        return (self.available, self.native_value, self.extra_state_attributes)
+
+
+ACTIVE_ERRORS = PrinterSensorDescription(
+    key="active_errors",
+    translation_key="active_errors",
+    brands=frozenset({PRINTER_BAMBU}),  # PrusaLink reports no error codes
+    sources=("errors",),
+    value_fn=lambda state: len(state.errors),
+)
+
+
+class ErrorsSensor(PrinterSensor):
+    """How many errors (HMS codes, print error) the printer reports, and which ones.
+
+    The state is the count; the attributes name each code with its severity, module and
+    Bambu's wiki page. History keeps the codes: the details follow from them and would only
+    repeat themselves in the recorder.
+    """
+
+    _unrecorded_attributes = frozenset({"errors"})
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """The active codes, and per code what a user looks up."""
+        errors = self.coordinator.data.errors
+        return {
+            "codes": [error.code for error in errors],
+            "errors": [
+                {
+                    "code": error.code,
+                    "severity": error.severity.value,
+                    "module": error.module,
+                    "url": error.url,
+                }
+                for error in errors
+            ],
+        }
+
+    def _shown(self) -> tuple[Any, ...]:
+        return (*super()._shown(), self.coordinator.data.errors)
+
+
+class ExternalSpoolSensor(PrinternizerEntity, SensorEntity):
+    """Material (with colour) or remaining amount on one external spool, keyed by its id.
+
+    An H2D has one per nozzle (254 and 255): spool 1 and 2. The unique id is the one the single
+    external spool always had (`slot_254_…`), so existing entities keep their history.
+    """
+
+    _unrecorded_attributes = frozenset({"color", "name"})
+    _sources = ("external_spools",)
+
+    def __init__(
+        self, coordinator: PrinterCoordinator, spool: FilamentSlot, remaining: bool
+    ) -> None:
+        """Describe one reading of the spool with this id."""
+        super().__init__(
+            coordinator,
+            SensorEntityDescription(
+                key=f"slot_{spool.slot_id}_{'remaining' if remaining else 'material'}",
+                translation_key="external_spool_remaining" if remaining else "external_spool",
+                translation_placeholders={"spool": str(int(spool.slot_id) - 253)},
+                native_unit_of_measurement=PERCENTAGE if remaining else None,
+                state_class=SensorStateClass.MEASUREMENT if remaining else None,
+                # Without RFID the printer rarely knows what is left on an external spool.
+                entity_registry_enabled_default=not remaining,
+            ),
+        )
+        self._spool_id = spool.slot_id
+        self._remaining = remaining
+
+    def _spool(self) -> FilamentSlot | None:
+        return next(
+            (s for s in self.coordinator.data.external_spools if s.slot_id == self._spool_id),
+            None,
+        )
+
+    @property
+    def native_value(self) -> str | int | None:
+        """Material name ("empty" when none), or remaining percent when the printer knows it."""
+        spool = self._spool()
+        if spool is None:
+            return None
+        return spool.remaining_percent if self._remaining else (spool.material or "empty")
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any] | None:
+        """Colour and product name of the loaded filament."""
+        spool = self._spool()
+        if spool is None or self._remaining:
+            return None
+        return {"color": spool.color, "name": spool.name}
 
     def _shown(self) -> tuple[Any, ...]:
         return (self.available, self.native_value, self.extra_state_attributes)
