@@ -56,7 +56,7 @@ def logo(height: int) -> Image.Image:
     measure = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
     left, top, right, bottom = measure.textbbox((0, 0), text, font=font)
     gap = round(height * 0.15)
-    image = Image.new("RGBA", (height + gap + (right - left), height), (0, 0, 0, 0))
+    image = Image.new("RGBA", (height + gap + round(right - left), height), (0, 0, 0, 0))
     image.alpha_composite(glyph(height))
     ImageDraw.Draw(image).text(
         (height + gap - left, (height - (bottom - top)) / 2 - top), text, font=font, fill=BODY
