@@ -18,6 +18,7 @@ from .const import CONF_PRINTER_TYPE, DOMAIN
 from .coordinator import PrinterCoordinator, PrinternizerConfigEntry, PrinternizerData
 from .device_updates import async_follow_device
 from .entity import printer_device_info
+from .fleet.statistics import FleetStatistics
 from .history import DATA_HISTORY, JobHistory
 from .services import async_setup_services
 from .tracking import PrinterJobs
@@ -27,6 +28,7 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 PLATFORMS = [
     Platform.BINARY_SENSOR,
     Platform.BUTTON,
+    Platform.CALENDAR,
     Platform.EVENT,
     Platform.IMAGE,
     Platform.LIGHT,
@@ -40,6 +42,8 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     history = JobHistory(hass)
     await history.async_load()
     hass.data[DATA_HISTORY] = history
+    if "recorder" in hass.config.components:
+        FleetStatistics(hass, history).async_start()
     async_setup_services(hass)
     await async_setup_analytics(hass)
     return True

@@ -58,6 +58,7 @@ from homeassistant.util.json import json_loads
 
 from .const import DOMAIN, LOGGER
 from .guard import Listeners
+from .jobs.hourly import Ended
 from .jobs.records import EnergySource, GramsSource, JobRecord, JobStatus
 
 STORAGE_KEY = "printernizer.jobs"
@@ -288,6 +289,7 @@ class JobHistory:
         self._order: list[tuple[float, str]] = []  # (started, id), ascending
         self._texts: dict[str, str] = {}  # id -> searchable text, kept once a query needed it
         self._printers: dict[str, _Printer] = {}
+        self._fleet_listeners: list[Callable[[JobRecord], None]] = []  # of every printer
         self._listener_errors = Listeners(LOGGER, "Job history")
 
     async def async_load(self) -> None:
@@ -340,6 +342,7 @@ class JobHistory:
         self._index(job_id, facts)
         self._file(job_id, entry, facts)
         self._listener_errors.call_all(self._printers[facts.serial].listeners, record)
+        self._listener_errors.call_all(self._fleet_listeners, record)
 
     def query(
         self,
@@ -444,12 +447,27 @@ class JobHistory:
             last_job_id=last_id,
         )
 
+    def ended_jobs(self) -> list[Ended]:
+        """What the fleet statistics need of every ended record (no record is parsed)."""
+        return [
+            Ended(
+                ended=facts.ended,
+                category=facts.category,
+                gross=facts.gross,
+                grams=math.fsum(facts.grams),
+                energy_kwh=facts.energy_kwh,
+                print_seconds=facts.print_seconds,
+            )
+            for facts in self._facts.values()
+            if facts.ended is not None
+        ]
+
     @callback
     def add_listener(
-        self, serial: str, listener: Callable[[JobRecord], None]
+        self, serial: str | None, listener: Callable[[JobRecord], None]
     ) -> Callable[[], None]:
-        """Call `listener` in the event loop with every record put for `serial`."""
-        listeners = self._printer(serial).listeners
+        """Call `listener` in the event loop with every record put for `serial` (None: any)."""
+        listeners = self._fleet_listeners if serial is None else self._printer(serial).listeners
         listeners.append(listener)
 
         @callback

@@ -1,0 +1,1 @@
+"""HA glue of the fleet: what spans every printer (long-term statistics so far)."""
