@@ -6,20 +6,26 @@ Each test runs the integration against a simulated printer of that model over MQ
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 import json
 from pathlib import Path
 from typing import Any
 
+from homeassistant.components.recorder import Recorder, history
 from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_capture_events
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
+)
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_wait_recording_done,
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
@@ -33,7 +39,6 @@ from custom_components.printernizer.const import (
     PRINTER_BAMBU,
 )
 from custom_components.printernizer.events import EVENT_PRINTER_ERROR
-from custom_components.printernizer.sensor import ErrorsSensor
 from simulator.bambu.payloads import ERR_FILAMENT_RUNOUT, HMS_RUNOUT, HMS_VERIFY_FAILED
 from simulator.bambu.printer import BambuSimulator
 
@@ -41,6 +46,11 @@ from ..printers.waiting import wait_until
 from .conftest import bambu_entry_data, wait_for_state
 
 type Load = Callable[..., Awaitable[tuple[BambuSimulator, MockConfigEntry]]]
+
+
+@pytest.fixture
+def mock_recorder_before_hass(async_test_recorder: Any) -> None:
+    """The recorder's database is prepared before HA starts (the history test reads it)."""
 
 
 @pytest.fixture
@@ -255,10 +265,26 @@ async def test_errors_are_readable_with_an_event_per_new_code(
     assert len(events) == 3  # clearing is not a new code
 
 
-def test_history_keeps_the_codes_not_their_details() -> None:
+async def test_history_keeps_the_codes_not_their_details(
+    recorder_mock: Recorder, hass: HomeAssistant, load: Load
+) -> None:
     """Severity, module and link follow from the code: the recorder stores the codes only."""
-    assert "errors" in ErrorsSensor._unrecorded_attributes
-    assert "codes" not in ErrorsSensor._unrecorded_attributes
+    start = dt_util.utcnow()
+    sim, _ = await load("P1S")
+    errors = entity_id(hass, sim, "active_errors")
+    await sim.update({"hms": [HMS_RUNOUT]})
+    await wait_for_state(hass, errors, "1")
+    await async_wait_recording_done(hass)
+    recorded = await hass.async_add_executor_job(
+        partial(history.state_changes_during_period, hass, start, entity_id=errors)
+    )
+    last = recorded[errors][-1]
+    assert last.state == "1"
+    assert last.attributes["codes"] == ["0700_0200_0002_0001"]
+    assert "errors" not in last.attributes
+    shown = hass.states.get(errors)
+    assert shown is not None
+    assert shown.attributes["errors"][0]["module"] == "ams"  # shown, not recorded
 
 
 # -- firmware -------------------------------------------------------------------------------------
