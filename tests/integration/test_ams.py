@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -288,6 +289,32 @@ async def test_hostile_ams_reports_are_dropped_and_the_rest_keeps_flowing(
     assert adapter.malformed >= 1
     assert coordinator.listener_errors.failures == 0
     assert adapter.callback_errors == 0
+
+
+async def test_hostile_ams_report_at_setup_creates_no_bogus_units(
+    hass: HomeAssistant, bambu_entry: MockConfigEntry, bambu_sim: BambuSimulator
+) -> None:
+    bambu_sim.report["ams"] = {"ams": copy.deepcopy(HOSTILE_UNITS), "tray_now": "255"}
+    assert await hass.config_entries.async_setup(bambu_entry.entry_id)
+    await hass.async_block_till_done()
+    devices = dr.async_entries_for_config_entry(dr.async_get(hass), bambu_entry.entry_id)
+    assert sorted(str(device.name) for device in devices) == [
+        "P1S 01P00A000000001",
+        "P1S 01P00A000000001 AMS 1",
+        "P1S 01P00A000000001 AMS 2",
+    ]
+    names = [str(state.attributes.get("friendly_name")) for state in hass.states.async_all()]
+    assert [name for name in names if "AMS" in name and " AMS 1 " not in name + " "] == [
+        "P1S 01P00A000000001 AMS 2 Humidity index",
+        "P1S 01P00A000000001 AMS 2 Temperature",
+    ]
+    assert hass.states.get(f"{AMS_2}_humidity_index").state == "unknown"  # type: ignore[union-attr]
+    # Unit 0 keeps its first tray 0 and nothing of the junk trays.
+    assert hass.states.get(f"{AMS_1}_slot_1_material").state == "PLA"  # type: ignore[union-attr]
+    assert hass.states.get(f"{AMS_1}_slot_2_material") is None
+    assert bambu_entry.runtime_data.coordinator.adapter.malformed == 1  # type: ignore[attr-defined]
+    assert await hass.config_entries.async_unload(bambu_entry.entry_id)
+    await hass.async_block_till_done()
 
 
 @pytest.fixture
