@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 import json
 from pathlib import Path
+from types import SimpleNamespace
+from unittest.mock import patch
 
 from homeassistant.components.logbook.helpers import is_sensor_continuous
 from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
-from homeassistant.const import ATTR_DEVICE_CLASS, ATTR_UNIT_OF_MEASUREMENT, STATE_UNAVAILABLE
-from homeassistant.core import HomeAssistant
+from homeassistant.const import (
+    ATTR_DEVICE_CLASS,
+    ATTR_UNIT_OF_MEASUREMENT,
+    EVENT_STATE_CHANGED,
+    STATE_UNAVAILABLE,
+)
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
+from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.printernizer import sensor
 from custom_components.printernizer.const import DOMAIN
 from simulator.bambu.printer import BambuSimulator
 from simulator.prusa import PrusaSimulator
@@ -179,3 +189,34 @@ async def test_status_stays_available_as_offline(
     assert hass.states.get(progress).state == STATE_UNAVAILABLE
     prusa_sim.go_online()
     await wait_for_state(hass, status, "idle")
+
+
+@pytest.mark.usefixtures("loaded_entry")
+async def test_estimated_finish_does_not_move_with_every_layer(
+    hass: HomeAssistant, bambu_sim: BambuSimulator
+) -> None:
+    """A timestamp is always in the logbook (no state class allowed): it must stay put.
+
+    HA's clock is tied to the simulator's, as a real printer's countdown is to the wall clock
+    (the demo's 15x clock is not, and moves it every few seconds).
+    """
+    start = dt_util.utcnow()
+    clock = SimpleNamespace(utcnow=lambda: start + timedelta(seconds=bambu_sim.clock.now()))
+    layer = entity_id(hass, "sensor", f"{bambu_sim.serial}_current_layer")
+    finish = entity_id(hass, "sensor", f"{bambu_sim.serial}_estimated_finish")
+    status = entity_id(hass, "sensor", f"{bambu_sim.serial}_status")
+    writes: dict[str, list[str]] = {layer: [], finish: []}
+
+    @callback
+    def changed(event: Event[EventStateChangedData]) -> None:
+        if (new := event.data["new_state"]) and event.data["entity_id"] in writes:
+            writes[event.data["entity_id"]].append(new.state)
+
+    unsubscribe = hass.bus.async_listen(EVENT_STATE_CHANGED, changed)
+    with patch.object(sensor, "dt_util", clock):
+        bambu_sim.start_print("Tall", total_layers=200, minutes=20)
+        await wait_for_state(hass, status, "finished", timeout=30)
+    unsubscribe()
+    assert len(writes[layer]) > 100  # many layers went by
+    times = [value for value in writes[finish] if value not in ("unknown", STATE_UNAVAILABLE)]
+    assert len(times) <= 2  # set when printing starts; at most one correction
