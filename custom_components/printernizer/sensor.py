@@ -337,8 +337,9 @@ async def async_setup_entry(
     entities.append(EstimatedFinishSensor(coordinator))
     if ACTIVE_ERRORS.applies_to(entry):
         entities.append(ErrorsSensor(coordinator, ACTIVE_ERRORS))
+    single = len(state.external_spools) == 1
     entities.extend(
-        ExternalSpoolSensor(coordinator, spool, remaining)
+        ExternalSpoolSensor(coordinator, spool, remaining=remaining, single=single)
         for spool in state.external_spools
         for remaining in (False, True)
     )
@@ -624,22 +625,29 @@ class ErrorsSensor(PrinterSensor):
 class ExternalSpoolSensor(PrinternizerEntity, SensorEntity):
     """Material (with colour) or remaining amount on one external spool, keyed by its id.
 
-    An H2D has one per nozzle (254 and 255): spool 1 and 2. The unique id is the one the single
-    external spool always had (`slot_254_…`), so existing entities keep their history.
+    An H2D has one per nozzle (254 and 255): spool 1 and 2; a printer with one calls it just
+    "External spool", as the active slot does. The unique id is the one the single external
+    spool always had (`slot_254_…`), so existing entities keep their history.
     """
 
     _unrecorded_attributes = frozenset({"color", "name"})
     _sources = ("external_spools",)
 
     def __init__(
-        self, coordinator: PrinterCoordinator, spool: FilamentSlot, remaining: bool
+        self,
+        coordinator: PrinterCoordinator,
+        spool: FilamentSlot,
+        *,
+        remaining: bool,
+        single: bool,
     ) -> None:
         """Describe one reading of the spool with this id."""
+        name = "external_spool_single" if single else "external_spool"
         super().__init__(
             coordinator,
             SensorEntityDescription(
                 key=f"slot_{spool.slot_id}_{'remaining' if remaining else 'material'}",
-                translation_key="external_spool_remaining" if remaining else "external_spool",
+                translation_key=f"{name}_remaining" if remaining else name,
                 translation_placeholders={"spool": str(int(spool.slot_id) - 253)},
                 native_unit_of_measurement=PERCENTAGE if remaining else None,
                 state_class=SensorStateClass.MEASUREMENT if remaining else None,

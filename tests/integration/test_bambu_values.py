@@ -205,7 +205,7 @@ async def test_a_printer_without_a_chamber_sensor_has_no_chamber_entity(
     # Its one external spool keeps the unique id it always had.
     spool = hass.states.get(entity_id(hass, sim, "slot_254_material"))
     assert spool is not None
-    assert spool.state == "empty"
+    assert (spool.state, spool.name) == ("empty", "P1S 0001 External spool")  # one: no number
 
 
 # -- errors ---------------------------------------------------------------------------------------
