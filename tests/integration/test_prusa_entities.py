@@ -62,11 +62,11 @@ async def press(hass: HomeAssistant, entity_id: str) -> None:
 def printer_entities(hass: HomeAssistant, entry: MockConfigEntry) -> list[str]:
     """The entity ids of the printer's enabled entities that show what the printer reports.
 
-    The job history's totals and the last print event do not depend on the printer being
-    reachable, so they are left out.
+    The job history's totals, the last print event and the job calendar do not depend on the
+    printer being reachable, so they are left out.
     """
     serial = entry.unique_id
-    history = {f"{serial}_{d.key}" for d in TOTALS} | {f"{serial}_print_events"}
+    history = {f"{serial}_{d.key}" for d in TOTALS} | {f"{serial}_print_events", f"{serial}_jobs"}
     return [
         entity.entity_id
         for entity in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
