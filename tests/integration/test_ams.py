@@ -146,7 +146,10 @@ async def test_units_plugged_in_at_runtime_appear_without_a_reload(
 
 
 async def test_unit_removed_at_runtime_loses_its_device_and_entities(
-    hass: HomeAssistant, loaded_entry: MockConfigEntry, bambu_sim: BambuSimulator
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    bambu_sim: BambuSimulator,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     await bambu_sim.plug_ams(1)
     await wait_for_state(hass, f"{AMS_2}_slot_1_material", "PLA")
@@ -167,9 +170,34 @@ async def test_unit_removed_at_runtime_loses_its_device_and_entities(
     # The unit that stays keeps its device and readings.
     assert _device(hass, bambu_sim.serial, "0") is not None
     assert hass.states.get(f"{AMS_1}_slot_1_material").state == "PLA"  # type: ignore[union-attr]
-    # Plugged in again, it comes back.
+    # Plugged in again, it comes back; also when pulled and plugged in back to back.
     await bambu_sim.plug_ams(1)
     await wait_for_state(hass, f"{AMS_2}_slot_3_material", "PETG")
+    back = hass.loop.create_future()
+    seen: list[bool] = []  # whether each new state of the entity exists
+
+    @callback
+    def changed(event: Event[EventStateChangedData]) -> None:
+        seen.append(event.data["new_state"] is not None)
+        if seen[-2:] == [False, True] and not back.done():
+            back.set_result(None)
+
+    unsubscribe = async_track_state_change_event(hass, f"{AMS_2}_humidity_index", changed)
+    await bambu_sim.unplug_ams(1)
+    await bambu_sim.plug_ams(1)
+    async with asyncio.timeout(10):
+        await back
+    unsubscribe()
+    await hass.async_block_till_done()
+    assert sorted(
+        entry.entity_id
+        for entry in er.async_entries_for_device(
+            er.async_get(hass),
+            _device(hass, bambu_sim.serial, "1").id,  # type: ignore[union-attr]
+        )
+    ) == sorted(on_unit)
+    assert [entity_id for entity_id in on_unit if hass.states.get(entity_id) is None] == []
+    assert "already exists" not in caplog.text
 
 
 async def test_devices_of_units_gone_while_ha_was_stopped_are_removed(
