@@ -10,19 +10,38 @@ shared, so CPU time is the steadier figure, and a bare loop over the records cal
 records are built beforehand (parsing them is the history's cost, see bench/job_history.py).
 Export memory is traced with tracemalloc in a separate run (tracing slows everything down) while
 rows stream from a generator of records, so the figure is what the export itself holds.
+
+The action path: the same records put into a real job history in a real Home Assistant (test
+harness, Europe/Berlin), then `printernizer.get_overview` and `printernizer.export_jobs` called
+as an automation would; the records are parsed from the history's stored entries in the
+executor, so this includes the parsing the figures above leave out. "Loop stall" is the longest
+a 1 ms ticker on the event loop waited meanwhile (the worst of the rounds); peak memory is
+traced over one more export (all threads).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 import io
+import logging
+from pathlib import Path
 import random
+import tempfile
 import time
 import tracemalloc
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from homeassistant.core import HomeAssistant
+from homeassistant.runner import HassEventLoopPolicy
+from homeassistant.setup import async_setup_component
+from pytest_homeassistant_custom_component.common import async_test_home_assistant
+
+from custom_components.printernizer.actions.analytics import async_setup_analytics
+from custom_components.printernizer.const import DOMAIN
+from custom_components.printernizer.history import DATA_HISTORY, JobHistory
 from custom_components.printernizer.jobs.analytics import (
     PeriodKind,
     calendar_period,
@@ -202,10 +221,88 @@ def calibration() -> None:
     )
 
 
+async def stalled(action: Callable[[], Awaitable[Any]]) -> tuple[Any, float, float, float]:
+    """The result, wall and CPU time (all threads) and longest event-loop stall of one await."""
+    stall = 0.0
+
+    async def ticker() -> None:
+        nonlocal stall
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(0.001)
+            stall = max(stall, time.perf_counter() - before - 0.001)
+
+    ticking = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    began, cpu = time.perf_counter(), time.process_time()
+    result = await action()
+    wall, cpu = time.perf_counter() - began, time.process_time() - cpu
+    ticking.cancel()
+    return result, wall, cpu, stall
+
+
+async def action_path(config_dir: str) -> None:
+    """Overview and export of N records through the actions in a real Home Assistant."""
+    async with async_test_home_assistant(config_dir=config_dir) as hass:
+        await hass.config.async_set_time_zone(str(TZ))
+        assert await async_setup_component(hass, "http", {})
+        history = JobHistory(hass)
+        await history.async_load()
+        for item in records():
+            history.put(item)
+        hass.data[DATA_HISTORY] = history
+        await async_setup_analytics(hass)
+
+        def call(service: str, **data: Any) -> Callable[[], Awaitable[Any]]:
+            return lambda: hass.services.async_call(
+                DOMAIN, service, data, blocking=True, return_response=True
+            )
+
+        year = {"start": "2026-01-01", "end": "2026-12-31"}
+        print(f"action path: {N} records in a job history (best of {ROUNDS})")
+        for name, action in (
+            ("get_overview, year", call("get_overview", **year)),
+            ("get_overview, month", call("get_overview", start="2026-06-01", end="2026-06-30")),
+            ("export_jobs, CSV German", call("export_jobs", **year, dialect="german")),
+            ("export_jobs, JSON", call("export_jobs", **year, format="json")),
+        ):
+            best_wall, best_cpu, worst_stall = float("inf"), float("inf"), 0.0
+            for _ in range(ROUNDS):
+                result, wall, cpu, stall = await stalled(action)
+                best_wall, best_cpu = min(best_wall, wall), min(best_cpu, cpu)
+                worst_stall = max(worst_stall, stall)
+            size = (
+                f", {result['rows']} rows, {result['size'] / 1e6:.1f} MB"
+                if "size" in result
+                else ""
+            )
+            print(
+                f"  {name + ':':26s}{best_wall * 1000:7.0f} ms wall, {best_cpu * 1000:5.0f} ms CPU,"
+                f" loop stall {worst_stall * 1000:4.0f} ms{size}"
+            )
+        tracemalloc.start()
+        await call("export_jobs", **year, dialect="german")()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        print(f"  export_jobs peak memory (traced, all threads): {peak / 1e6:.1f} MB")
+        await _cleanup(hass)
+
+
+async def _cleanup(hass: HomeAssistant) -> None:
+    for path in Path(hass.config.path(DOMAIN, "exports")).iterdir():
+        path.unlink()
+
+
 def main() -> None:
     timings(list(records()))
     calibration()
     memory()
+    logging.basicConfig(level=logging.ERROR)
+    with (
+        tempfile.TemporaryDirectory() as config_dir,
+        asyncio.Runner(loop_factory=HassEventLoopPolicy(False).new_event_loop) as runner,
+    ):
+        runner.run(action_path(config_dir))
 
 
 if __name__ == "__main__":

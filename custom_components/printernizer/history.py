@@ -413,20 +413,26 @@ class JobHistory:
         """
         order, facts_of = self._order, self._facts
         first = start.timestamp()
-        low = 0 if running_at_start else bisect_left(order, (first,))
-        high = bisect_left(order, (end.timestamp(),))
-        picked = []
-        for started, job_id in order[low:high]:
-            facts = facts_of[job_id]
-            if (
-                (serials is not None and facts.serial not in serials)
-                or (statuses is not None and facts.status not in statuses)
-                or (categories is not None and facts.category not in categories)
-                or (started < first and facts.ended is not None and facts.ended <= first)
-            ):
-                continue
-            picked.append(self._active.get(job_id) or self._main[job_id])
-        return picked
+        low = bisect_left(order, (first,))
+        ids = [job_id for _, job_id in order[low : bisect_left(order, (end.timestamp(),))]]
+        if running_at_start:
+            earlier = [
+                job_id
+                for _, job_id in order[:low]
+                if (ended := facts_of[job_id].ended) is None or ended > first
+            ]
+            ids = earlier + ids
+        if serials is not None or statuses is not None or categories is not None:
+            ids = [
+                job_id
+                for job_id in ids
+                for facts in (facts_of[job_id],)
+                if (serials is None or facts.serial in serials)
+                and (statuses is None or facts.status in statuses)
+                and (categories is None or facts.category in categories)
+            ]
+        active, main = self._active.get, self._main
+        return [active(job_id) or main[job_id] for job_id in ids]
 
     def totals(self, serial: str) -> JobTotals:
         """The serial's ended jobs summed up."""

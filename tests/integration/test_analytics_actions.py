@@ -75,7 +75,7 @@ def job(
 
 
 def march(serial: str) -> list[JobRecord]:
-    """Four jobs started in March (local time), one before it and one after it."""
+    """Four jobs started in March (local time), two before it and one after it."""
     return [
         # 00:30 on 1 March in Berlin is still 28 February in UTC.
         job("a", serial, datetime(2026, 3, 1, 0, 30), category="business", customer="ACME",
@@ -85,7 +85,8 @@ def march(serial: str) -> list[JobRecord]:
         job("c", serial, datetime(2026, 3, 31, 23, 30), status=JobStatus.FAILED,
             category="business"),
         job("e", OTHER, datetime(2026, 3, 15, 8), category="business", customer="ACME"),
-        job("before", serial, datetime(2026, 2, 28, 22), category="business"),
+        job("before", serial, datetime(2026, 2, 28, 22), category="business"),  # ends at 0:00
+        job("spanning", serial, datetime(2026, 2, 28, 23), category="business"),  # 1 h in March
         # 00:10 on 1 April in Berlin is 31 March in UTC.
         job("after", serial, datetime(2026, 4, 1, 0, 10), category="business"),
     ]  # fmt: skip
@@ -212,9 +213,10 @@ async def test_printer_stats_and_material_usage(
     assert mine["failures"] == {"failed": 1}
     assert mine["success_rate"] == 66.7
     assert mine["gross"] == pytest.approx(gross(hass, "a", "b", "c"), abs=1e-9)
-    # 2 + 1 h, and the half hour of job c left before 1 April; the period lasts 743 h.
-    assert mine["busy_hours"] == 3.5
-    assert mine["utilization"] == round(3.5 / 743 * 100, 1)
+    # 2 + 1 h, the half hour of job c before 1 April and the hour of a February job after
+    # midnight (not the one that ended at midnight); the period lasts 743 h.
+    assert mine["busy_hours"] == 4.5
+    assert mine["utilization"] == round(4.5 / 743 * 100, 1)
     usage = await call(hass, "get_material_usage", **MARCH)
     assert [(item["material"], item["grams"]) for item in usage["by_type"]] == [
         ("PLA", 300.0),
@@ -402,7 +404,7 @@ async def test_old_exports_are_removed_at_setup_and_daily(
     link.symlink_to(outside)
     age(link, 400)
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(days=1, seconds=1))
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)  # timers run in the background
     assert sorted(path.name for path in folder.iterdir()) == [
         "notes.txt",
         "printernizer-jobs-2025-02.csv",
@@ -411,6 +413,42 @@ async def test_old_exports_are_removed_at_setup_and_daily(
         "printernizer-jobs-2025-08.csv",  # a symlink is not ours: neither served nor removed
     ]
     assert outside.read_text() == "outside"
+    await hass.config_entries.async_unload(bambu_entry.entry_id)
+    await hass.async_block_till_done()
+
+
+@pytest.mark.parametrize(
+    ("saved", "kept"), [(7, 7), (0, 30), ("90", 30), (10**6, 30), (None, 30), (True, 30)]
+)
+async def test_kept_days_are_remembered_and_set_by_an_export(
+    hass: HomeAssistant,
+    bambu_entry: MockConfigEntry,
+    tmp_path: Path,
+    hass_storage: dict[str, Any],
+    saved: Any,
+    kept: int,
+) -> None:
+    hass.config.config_dir = str(tmp_path / "config")
+    hass_storage["printernizer.exports"] = {
+        "version": 1,
+        "key": "printernizer.exports",
+        "data": {"keep_days": saved},
+    }
+    folder = exports(hass)
+    folder.mkdir(parents=True)
+    for days in (kept - 1, kept + 1):
+        (folder / f"printernizer-jobs-{days}.csv").write_text("x")
+        age(folder / f"printernizer-jobs-{days}.csv", days)
+    assert await hass.config_entries.async_setup(bambu_entry.entry_id)
+    await hass.async_block_till_done()
+    assert [path.name for path in folder.iterdir()] == [f"printernizer-jobs-{kept - 1}.csv"]
+    result = await call(hass, "export_jobs", **MARCH, keep_days=400)
+    assert result["keep_days"] == 400
+    assert hass_storage["printernizer.exports"]["data"] == {"keep_days": 400}
+    age(folder / f"printernizer-jobs-{kept - 1}.csv", 399)
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(days=1, seconds=1))
+    await hass.async_block_till_done(wait_background_tasks=True)  # timers run in the background
+    assert len(list(folder.iterdir())) == 2
     await hass.config_entries.async_unload(bambu_entry.entry_id)
     await hass.async_block_till_done()
 
@@ -475,6 +513,8 @@ async def test_a_full_disk_keeps_the_earlier_export_and_the_history(hass: HomeAs
             "invalid_period",
         ),
         ({"start": "0001-01-01T00:30:00+05:00", "end": "2026-03-01"}, "invalid_period"),
+        ({"keep_days": 0}, "invalid"),
+        ({"keep_days": 3651}, "invalid"),
         ({"period": "year", "offset": -1200}, None),  # the year 826 is fine
         ({"period": "month", "offset": 1200}, None),
     ],
@@ -484,6 +524,11 @@ async def test_bad_requests_are_explained(
     hass: HomeAssistant, data: dict[str, Any], key: str | None
 ) -> None:
     for service in ("get_overview", "get_printer_stats", "get_material_usage", "export_jobs"):
+        if key == "invalid":
+            if service == "export_jobs":
+                with pytest.raises(vol.Invalid):
+                    await call(hass, service, **data)
+            continue
         if key is None:
             await call(hass, service, **data)
             continue

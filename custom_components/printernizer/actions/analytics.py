@@ -12,7 +12,8 @@ else. The response holds the view's path (opened with a bearer token, as the RES
 the same path signed for a day (`authSig`, as media and camera URLs are signed), which a browser
 or a notification link opens without a token header. Views and signed paths are unchanged from
 HA 2025.4 to 2026.x; a signed path needs a view to point at, and a view alone is of no use to a
-link. Exports older than `KEEP_DAYS` are removed at setup and then daily.
+link. Exports older than `KEEP_DAYS` (or the `keep_days` an export call set, saved) are removed
+at setup and then daily.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.event import async_track_time_interval
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
+from homeassistant.helpers.storage import Store
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 import voluptuous as vol
@@ -99,11 +101,14 @@ ATTR_PERIOD = "period"
 ATTR_FORMAT = "format"
 ATTR_DIALECT = "dialect"
 ATTR_TAG = "tag"
+ATTR_KEEP_DAYS = "keep_days"
 
 FORMAT_CSV = "csv"
 FORMAT_JSON = "json"
 EXPORT_FORMATS = (FORMAT_CSV, FORMAT_JSON)
-KEEP_DAYS: Final = 30  # exports older than this are removed
+KEEP_DAYS: Final = 30  # exports older than this are removed, unless a call said otherwise
+MAX_KEEP_DAYS: Final = 3650
+EXPORTS_STORAGE_KEY = "printernizer.exports"
 SIGNED_FOR = timedelta(days=1)  # how long a signed download link works
 CLEANUP_INTERVAL = timedelta(days=1)
 EXPORTS_URL = "/api/printernizer/exports"
@@ -152,6 +157,7 @@ EXPORT_SCHEMA = _safe(
             vol.Optional(ATTR_FORMAT, default=FORMAT_CSV): _string(20),
             vol.Optional(ATTR_DIALECT, default=INTERNATIONAL.name): _string(20),
             vol.Optional(ATTR_TAG): _string(MAX_TAG),
+            vol.Optional(ATTR_KEEP_DAYS): _whole(1, MAX_KEEP_DAYS),
         }
     )
 )
@@ -391,7 +397,8 @@ async def _export_jobs(call: ServiceCall) -> ServiceResponse:
     name = export_filename(query.period, kind, tag="-".join(filter(None, (tag, locale))))
     reader = _reader(hass, query, running_at_start=False)
     rows = export_rows(reader, dt_util.get_default_time_zone())
-    folder = hass.data[DATA_EXPORTS].folder
+    exports = hass.data[DATA_EXPORTS]
+    folder = exports.folder
     try:
         summary, size = await hass.async_add_executor_job(write_export, folder, name, write, rows)
     except OSError as err:
@@ -405,6 +412,8 @@ async def _export_jobs(call: ServiceCall) -> ServiceResponse:
             },
         ) from None
     reader.report()
+    if ATTR_KEEP_DAYS in data:
+        await exports.async_keep(data[ATTR_KEEP_DAYS])
     url = f"{EXPORTS_URL}/{name}"
     return {
         "path": str(folder / name),
@@ -415,6 +424,7 @@ async def _export_jobs(call: ServiceCall) -> ServiceResponse:
         "url": url,
         "download_url": async_sign_path(hass, url, SIGNED_FOR),
         "download_url_expires": (dt_util.utcnow() + SIGNED_FOR).isoformat(),
+        "keep_days": exports.keep_days,
         "period": query.period.as_dict(),
         **_numbers(summary.as_dict()),
     }
@@ -500,19 +510,33 @@ class ExportsView(HomeAssistantView):
 
 @dataclass(slots=True)
 class Exports:
-    """The exports folder and how long exports are kept."""
+    """The exports folder, and how many days exports are kept (saved once a call sets it)."""
 
     hass: HomeAssistant
     folder: Path
-    keep: timedelta = timedelta(days=KEEP_DAYS)
+    store: Store[dict[str, Any]]
+    keep_days: int = KEEP_DAYS
+
+    async def async_load(self) -> None:
+        """The kept days saved earlier; anything but a plausible whole number is the default."""
+        data = await self.store.async_load()
+        days = data.get(ATTR_KEEP_DAYS) if isinstance(data, dict) else None
+        if type(days) is int and 1 <= days <= MAX_KEEP_DAYS:
+            self.keep_days = days
+
+    async def async_keep(self, days: int) -> None:
+        """Keep exports this many days from now on."""
+        if days != self.keep_days:
+            self.keep_days = days
+            await self.store.async_save({ATTR_KEEP_DAYS: days})
 
     async def async_cleanup(self, _now: datetime | None = None) -> None:
-        """Remove the exports older than `keep`."""
+        """Remove the exports older than the kept days."""
         removed = await self.hass.async_add_executor_job(
-            remove_old_exports, self.folder, self.keep, time.time()
+            remove_old_exports, self.folder, timedelta(days=self.keep_days), time.time()
         )
         if removed:
-            LOGGER.info("Removed %s exports older than %s days", removed, self.keep.days)
+            LOGGER.info("Removed %s exports older than %s days", removed, self.keep_days)
 
 
 DATA_EXPORTS: HassKey[Exports] = HassKey(f"{DOMAIN}_exports")
@@ -524,7 +548,10 @@ async def async_setup_analytics(hass: HomeAssistant) -> None:
     The cleanup timer stops with Home Assistant: the actions, like the job actions, live as
     long as the integration is set up, which is until Home Assistant stops.
     """
-    exports = Exports(hass, Path(hass.config.path(DOMAIN, "exports")))
+    exports = Exports(
+        hass, Path(hass.config.path(DOMAIN, "exports")), Store(hass, 1, EXPORTS_STORAGE_KEY)
+    )
+    await exports.async_load()
     hass.data[DATA_EXPORTS] = exports
     for name, handler, schema in (
         (SERVICE_GET_OVERVIEW, _get_overview, QUERY_SCHEMA),
