@@ -44,6 +44,7 @@ class AmsDevices:
         self._slot_entities = slot_entities
         self._serial = coordinator.adapter.device_info.serial
         self._units: dict[str, FilamentUnit] = {}  # the units that have entities
+        self._unit_ids: dict[str, set[str | None]] = {}  # unit -> unique ids of its readings
         self._slots: set[str] = set()  # the slots that have entities
         self._seen: tuple[object, object] | None = None
 
@@ -96,7 +97,7 @@ class AmsDevices:
                 )
             )
             for unit_id in gone:
-                del self._units[unit_id]
+                del self._units[unit_id], self._unit_ids[unit_id]
             self._slots = {
                 slot.slot_id
                 for slot in state.filament_slots
@@ -105,10 +106,15 @@ class AmsDevices:
         new: list[Entity] = []
         for unit_id, unit in current.items():
             known = self._units.get(unit_id)
-            if known is None:
-                new.extend(self._unit_entities(self._coordinator, unit))
-            elif (known.name, known.model) != (unit.name, unit.model):
-                self._rename(unit)
+            if known is None or (known.name, known.model) != (unit.name, unit.model):
+                if known is not None:
+                    self._rename(unit)
+                # A unit that turned out to be an AMS 2 Pro gains its drying readings.
+                created = self._unit_ids.setdefault(unit_id, set())
+                for entity in self._unit_entities(self._coordinator, unit):
+                    if entity.unique_id not in created:
+                        created.add(entity.unique_id)
+                        new.append(entity)
             self._units[unit_id] = unit
         for slot in state.filament_slots:
             if slot.unit_id in current and slot.slot_id not in self._slots:
@@ -118,7 +124,7 @@ class AmsDevices:
             self._add_entities(new)
 
     def _rename(self, unit: FilamentUnit) -> None:
-        """A unit learned its model (the version reply came later): its device follows."""
+        """A unit learned its model from a later version reply: so does its device."""
         registry = dr.async_get(self._coordinator.hass)
         device = registry.async_get_device(
             identifiers={unit_identifier(self._serial, unit.unit_id)}

@@ -200,6 +200,25 @@ async def test_unit_removed_at_runtime_loses_its_device_and_entities(
     assert "already exists" not in caplog.text
 
 
+async def test_an_ams_2_pro_plugged_in_at_runtime_is_recognised_and_dries(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, bambu_sim: BambuSimulator
+) -> None:
+    await bambu_sim.plug_ams(1, "AMS 2 Pro")
+    # Only the version reply tells an AMS 2 Pro from an AMS: the printer is asked again.
+    await _wait_for_entity(hass, f"{AMS_2}_drying_time_left")
+    device = _device(hass, bambu_sim.serial, "1")
+    assert device is not None
+    assert (device.name, device.model) == ("P1S 01P00A000000001 AMS 2", "AMS 2 Pro")
+    await bambu_sim.set_ams_drying(1, 240)
+    await wait_for_state(hass, f"{AMS_2}_drying", "drying")
+    assert hass.states.get(f"{AMS_2}_drying_time_left").state == "240"  # type: ignore[union-attr]
+    # Asked once for the new unit, not for every report after it.
+    await bambu_sim.update({"ams": bambu_sim.report["ams"] | {"tray_now": "4"}})
+    await wait_for_state(hass, ACTIVE_SLOT, "AMS 2 slot 1")
+    asked = [r for r in bambu_sim.requests if r.get("info", {}).get("command") == "get_version"]
+    assert len(asked) == 2
+
+
 async def test_devices_of_units_gone_while_ha_was_stopped_are_removed(
     hass: HomeAssistant, bambu_entry: MockConfigEntry, bambu_sim: BambuSimulator
 ) -> None:

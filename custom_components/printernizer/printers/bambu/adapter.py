@@ -393,6 +393,9 @@ class BambuAdapter:
         if report.rejected != rejected:
             self._drop("an unusable value", report.last_rejected)
         self._publish_state(state)
+        # (During `start` the version reply is still awaited anyway.)
+        if "ams" in body and self._version is None and self._connection and report.take_new_units():
+            self._connection.publish(self._payload("info", "get_version"))
         if (
             state.status in ACTIVE_STATUSES
             and self._metadata_job != self._job_identity()

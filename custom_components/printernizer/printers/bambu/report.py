@@ -230,6 +230,7 @@ class ReportState:
         self._cancelled = False
         # AMS unit id -> model, from the version reply's modules (`n3f/0`: an AMS 2 Pro).
         self.ams_models: dict[int, str] = {}
+        self._asked_units: set[int] = set()  # units a version reply was asked for
         # The parts (`PrinterState` field names) changed since `take_changed` was last called.
         self._changed: set[str] = set()
 
@@ -319,6 +320,20 @@ class ReportState:
             if "ams" in self.report:
                 self._replace(self._filament())
         return self.state
+
+    def take_new_units(self) -> bool:
+        """Whether a unit appeared that the last version reply did not list (asked once each).
+
+        Only the version reply tells an AMS 2 Pro from an AMS; a unit plugged in at runtime
+        needs the printer asked again.
+        """
+        new = (
+            {int(unit.unit_id) for unit in self.state.filament_units}
+            - self.ams_models.keys()
+            - self._asked_units
+        )
+        self._asked_units |= new
+        return bool(new)
 
     def set_offline(self) -> PrinterState:
         """Mark the printer unreachable, keeping the last known values for reference."""
