@@ -316,7 +316,7 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
         translation_key="active_slot",
         value_fn=lambda state: _active_slot(state),
         exists_fn=lambda state: bool(state.filament_slots),
-        sources=("active_slot", "filament_slots", "filament_units"),
+        sources=("active_slot", "filament_slots", "filament_units", "external_spools"),
     ),
 )
 
@@ -493,8 +493,8 @@ def _unit(state: PrinterState, unit_id: str | None) -> FilamentUnit | None:
 def _active_slot(state: PrinterState) -> str | None:
     """The slot feeding the nozzle, named like the slot entities ("AMS 1 slot 2")."""
     active = state.active_slot
-    if active == "254":
-        return "External spool"
+    if active == "254":  # spool 1 where there are two (H2D), as its entities are named
+        return "External spool 1" if len(state.external_spools) > 1 else "External spool"
     slot = next((slot for slot in state.filament_slots if slot.slot_id == active), None)
     unit = _unit(state, slot.unit_id) if slot is not None else None
     if slot is None or unit is None or slot.position is None:
