@@ -47,14 +47,19 @@ class AmsDevices:
         self._unit_ids: dict[str, set[str | None]] = {}  # unit -> unique ids of its readings
         self._slots: set[str] = set()  # the slots that have entities
         self._seen: tuple[object, object] | None = None
+        # Devices of units gone while HA was stopped are dropped once units are reported: a
+        # first message without the AMS part (a delta before the full report) must not empty
+        # the registry, losing the user's names and areas.
+        self._stale_checked = False
 
     @callback
     def async_start(self) -> CALLBACK_TYPE:
-        """Add the units reported now, drop devices of units gone while HA was not running.
-
-        Returns the remover of the listener that follows later changes.
-        """
+        """Add the units reported now; returns the remover of the listener following changes."""
         self._update()
+        return self._coordinator.async_add_listener(self._update, PARTS)
+
+    def _remove_stale(self) -> None:
+        """Drop devices of units that went away while Home Assistant was not running."""
         self._remove_devices(
             device
             for device in dr.async_entries_for_config_entry(
@@ -62,7 +67,6 @@ class AmsDevices:
             )
             if self._unit_of(device) not in (None, *self._units)
         )
-        return self._coordinator.async_add_listener(self._update, PARTS)
 
     def _unit_of(self, device: dr.DeviceEntry) -> str | None:
         """The unit id a device of this entry stands for; None for the printer itself."""
@@ -122,6 +126,9 @@ class AmsDevices:
                 new.extend(self._slot_entities(self._coordinator, slot))
         if new:
             self._add_entities(new)
+        if not self._stale_checked and current:
+            self._stale_checked = True
+            self._remove_stale()
 
     def _rename(self, unit: FilamentUnit) -> None:
         """A unit learned its model from a later version reply: so does its device."""

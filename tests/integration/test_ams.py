@@ -240,6 +240,33 @@ async def test_devices_of_units_gone_while_ha_was_stopped_are_removed(
     await hass.async_block_till_done()
 
 
+async def test_a_report_without_units_at_setup_keeps_the_devices_until_units_are_reported(
+    hass: HomeAssistant, bambu_entry: MockConfigEntry, bambu_sim: BambuSimulator
+) -> None:
+    """A first message without the AMS part must not wipe the devices (names, areas) away."""
+    registry = dr.async_get(hass)
+    registry.async_get_or_create(
+        config_entry_id=bambu_entry.entry_id, identifiers={(DOMAIN, bambu_sim.serial)}
+    )
+    for unit_id in ("0", "3"):
+        registry.async_get_or_create(
+            config_entry_id=bambu_entry.entry_id,
+            identifiers={(DOMAIN, f"{bambu_sim.serial}_ams_{unit_id}")},
+            via_device=(DOMAIN, bambu_sim.serial),
+        )
+    await bambu_sim.unplug_ams(0)
+    assert await hass.config_entries.async_setup(bambu_entry.entry_id)
+    await hass.async_block_till_done()
+    assert _device(hass, bambu_sim.serial, "0") is not None
+    assert _device(hass, bambu_sim.serial, "3") is not None
+    await bambu_sim.plug_ams(0)
+    await _wait_for_entity(hass, f"{AMS_1}_humidity_index")
+    assert _device(hass, bambu_sim.serial, "0") is not None
+    assert _device(hass, bambu_sim.serial, "3") is None
+    assert await hass.config_entries.async_unload(bambu_entry.entry_id)
+    await hass.async_block_till_done()
+
+
 async def test_active_slot_is_named_like_the_slot_entities(
     hass: HomeAssistant, loaded_entry: MockConfigEntry, bambu_sim: BambuSimulator
 ) -> None:
