@@ -6,21 +6,28 @@ behind one push-fed coordinator.
 
 from __future__ import annotations
 
+from typing import Any
+
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
-from homeassistant.core import HomeAssistant
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import config_validation as cv, device_registry as dr
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.typing import ConfigType
 
 from .actions.analytics import async_setup_analytics
 from .connect import create_adapter
-from .const import CONF_PRINTER_TYPE, DOMAIN
+from .const import CONF_PRINTER_TYPE, DOMAIN, SIGNAL_FLEET_UPDATED
 from .coordinator import PrinterCoordinator, PrinternizerConfigEntry, PrinternizerData
 from .device_updates import async_follow_device
 from .entity import printer_device_info
+from .fleet import migration
+from .fleet.entry import async_ensure_fleet, async_setup_fleet, async_unload_fleet
 from .fleet.statistics import FleetStatistics
 from .history import DATA_HISTORY, JobHistory
 from .services import async_setup_services
+from .settings import is_fleet_entry, printer_cost_options
 from .tracking import PrinterJobs
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
@@ -49,8 +56,15 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     return True
 
 
+async def async_migrate_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> bool:
+    """Move older entries' prices to the fleet (see fleet.migration)."""
+    return await migration.async_migrate_entry(hass, entry)
+
+
 async def async_setup_entry(hass: HomeAssistant, entry: PrinternizerConfigEntry) -> bool:
-    """Connect to the printer and create its entities."""
+    """Connect to the printer and create its entities; or set up the fleet."""
+    if is_fleet_entry(entry):
+        return await async_setup_fleet(hass, entry)  # type: ignore[arg-type]
     adapter = create_adapter(entry.data, entry.options, async_get_clientsession(hass))
     coordinator = PrinterCoordinator(hass, entry, adapter)
     await coordinator.async_config_entry_first_refresh()
@@ -59,7 +73,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrinternizerConfigEntry)
     )
     jobs = PrinterJobs(
         hass,
-        options=dict(entry.options),
+        options=printer_cost_options(hass, entry.options),
         printer_type=entry.data[CONF_PRINTER_TYPE],
         serial=adapter.device_info.serial,
         name=entry.title,
@@ -75,11 +89,20 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrinternizerConfigEntry)
     entry.async_on_unload(async_follow_device(hass, coordinator, device.id))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(entry.add_update_listener(_async_reload))
+
+    @callback
+    def _fleet_updated() -> None:
+        jobs.async_set_options(printer_cost_options(hass, entry.options))
+
+    entry.async_on_unload(async_dispatcher_connect(hass, SIGNAL_FLEET_UPDATED, _fleet_updated))
+    async_ensure_fleet(hass)
     return True
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: PrinternizerConfigEntry) -> bool:
     """Remove the entities; the coordinator's shutdown disconnects the printer."""
+    if is_fleet_entry(entry):
+        return await async_unload_fleet(hass, entry)  # type: ignore[arg-type]
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
 
 

@@ -12,16 +12,19 @@ from typing import Any
 
 from homeassistant.components.calendar import CalendarEntity, CalendarEvent
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util
 
-from .const import DOMAIN
+from .const import DOMAIN, FLEET_UNIQUE_ID
 from .coordinator import PrinterCoordinator, PrinternizerConfigEntry
 from .entity import printer_device_info
+from .fleet.entry import fleet_device_info
 from .history import DATA_HISTORY, JobHistory, read_entry
 from .jobs.analytics import money
 from .jobs.records import JobRecord, JobStatus
+from .settings import is_fleet_entry
 
 PARALLEL_UPDATES = 0
 
@@ -37,23 +40,35 @@ async def async_setup_entry(
     entry: PrinternizerConfigEntry,
     async_add_entities: AddEntitiesCallback,
 ) -> None:
-    """One job calendar for the printer."""
+    """One job calendar for the printer; the fleet's has every printer's jobs."""
+    if is_fleet_entry(entry):
+        fleet = JobCalendar(None, hass.data[DATA_HISTORY], device_info=fleet_device_info(entry))
+        async_add_entities([fleet])
+        return
     async_add_entities([JobCalendar(entry.runtime_data.coordinator, hass.data[DATA_HISTORY])])
 
 
 class JobCalendar(CalendarEntity):
-    """The printer's jobs as calendar events, from the job history."""
+    """The printer's jobs as calendar events, from the job history (no printer: the fleet's)."""
 
     _attr_has_entity_name = True
     _attr_translation_key = "jobs"
 
-    def __init__(self, coordinator: PrinterCoordinator, history: JobHistory) -> None:
+    def __init__(
+        self,
+        coordinator: PrinterCoordinator | None,
+        history: JobHistory,
+        *,
+        device_info: DeviceInfo | None = None,
+    ) -> None:
         """Bind to the printer; the history is shared by every printer."""
         self._coordinator = coordinator
         self._history = history
-        self._serial = coordinator.adapter.device_info.serial
-        self._attr_unique_id = f"{self._serial}_jobs"
-        self._attr_device_info = printer_device_info(coordinator)
+        self._serial = None if coordinator is None else coordinator.adapter.device_info.serial
+        self._attr_unique_id = f"{self._serial or FLEET_UNIQUE_ID}_jobs"
+        self._attr_device_info = device_info or (
+            None if coordinator is None else printer_device_info(coordinator)
+        )
         self._running: JobRecord | None = None
         self._labels: dict[str, str] = {}
         self._written: tuple[Any, ...] | None = None
@@ -62,10 +77,15 @@ class JobCalendar(CalendarEntity):
         """Find a running job and follow the printer's records from now on."""
         await super().async_added_to_hass()
         self._labels = await _labels(self.hass)
-        self._running = next(
-            (r for r in self._history.restore_set(self._serial) if r.status is JobStatus.ACTIVE),
-            None,
-        )
+        if self._serial is not None:
+            self._running = next(
+                (
+                    r
+                    for r in self._history.restore_set(self._serial)
+                    if r.status is JobStatus.ACTIVE
+                ),
+                None,
+            )
         self.async_on_remove(self._history.add_listener(self._serial, self._record_put))
 
     @callback
@@ -105,8 +125,9 @@ class JobCalendar(CalendarEntity):
     ) -> list[CalendarEvent]:
         """The jobs that overlap [start_date, end_date), oldest first."""
         now = dt_util.utcnow()
+        serials = None if self._serial is None else {self._serial}
         entries = self._history.entries(
-            start_date, end_date, serials={self._serial}, running_at_start=True
+            start_date, end_date, serials=serials, running_at_start=True
         )
         return [
             self._event(record, now)
@@ -119,7 +140,9 @@ class JobCalendar(CalendarEntity):
         if record.ended_at is not None:
             end = record.ended_at
         else:
-            remaining = self._coordinator.data.job.remaining_minutes
+            remaining = (
+                None if self._coordinator is None else self._coordinator.data.job.remaining_minutes
+            )
             estimate = _UNKNOWN_REMAINING if remaining is None else timedelta(minutes=remaining)
             end = max(now, start) + max(estimate, _SHORTEST)
         return CalendarEvent(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from homeassistant.config_entries import (
     ConfigEntry,
@@ -17,8 +17,6 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import section
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.selector import (
-    EntitySelector,
-    EntitySelectorConfig,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -28,7 +26,6 @@ from homeassistant.helpers.selector import (
     TextSelector,
     TextSelectorConfig,
     TextSelectorType,
-    TimeSelector,
 )
 import voluptuous as vol
 
@@ -38,44 +35,24 @@ from .const import (
     AUTH_PASSWORD,
     CONF_ACCESS_CODE,
     CONF_AUTH_METHOD,
-    CONF_CATEGORIES,
     CONF_CERTIFICATE,
-    CONF_COSTS,
-    CONF_ENERGY_PRICE_ENTITY,
-    CONF_ENERGY_SENSOR,
+    CONF_ENTRY_TYPE,
     CONF_FTPS_PORT,
-    CONF_IDLE_POLL_SECONDS,
     CONF_MODEL,
     CONF_MQTT_PORT,
     CONF_PRINTER_TYPE,
-    CONF_REFRESH_MINUTES,
     CONF_SERIAL,
     DEFAULT_FTPS_PORT,
-    DEFAULT_IDLE_POLL_SECONDS,
     DEFAULT_MQTT_PORT,
-    DEFAULT_REFRESH_MINUTES,
     DEFAULT_USERNAME,
     DOMAIN,
+    ENTRY_TYPE_FLEET,
+    FLEET_UNIQUE_ID,
     LOGGER,
     PRINTER_BAMBU,
     PRINTER_PRUSA,
 )
-from .coordinator import PrinternizerConfigEntry
-from .costs import (
-    OPT_AVERAGE_POWER,
-    OPT_BUSINESS_END,
-    OPT_BUSINESS_START,
-    OPT_BUSINESS_WEEKDAYS,
-    OPT_CATEGORY_MODE,
-    OPT_ENERGY_PRICE,
-    OPT_VAT_PERCENT,
-    OPT_WEAR_PER_HOUR,
-    WEEKDAYS,
-    CategoryMode,
-    Material,
-    material_price_option,
-    parse_settings,
-)
+from .options_flow import FleetOptionsFlow, PrinternizerOptionsFlow
 from .printers.bambu.adapter import BambuAdapter, Timing as BambuTiming
 from .printers.bambu.tls import fetch_certificate, fingerprint
 from .printers.base import PrinterAdapter
@@ -88,16 +65,15 @@ from .printers.errors import (
 )
 from .printers.models import DeviceInfo
 from .printers.prusa.adapter import PrusaAdapter, Timing as PrusaTiming
-from .settings import cost_settings
+from .settings import is_fleet_entry
 
 CONF_ADVANCED = "advanced"
 STEP_PRUSA_API_KEY = "prusa_api_key"
 # Seconds a printer gets to send its identity and first report while the user waits.
 VALIDATION_TIMEOUT = 10.0
 
-# What the cost model assumes for options never set: the sections suggest these.
-_DEFAULT_SETTINGS = parse_settings({}, currency="")
-
+STEP_FLEET = "fleet"
+FLEET_TITLE = "Printernizer fleet"
 _PORT = NumberSelector(NumberSelectorConfig(min=1, max=65535, mode=NumberSelectorMode.BOX))
 _PASSWORD = TextSelector(TextSelectorConfig(type=TextSelectorType.PASSWORD))
 _AUTH_METHOD = SelectSelector(
@@ -232,9 +208,13 @@ async def _validate(hass: HomeAssistant, data: dict[str, Any]) -> tuple[DeviceIn
 
 
 class PrinternizerConfigFlow(ConfigFlow, domain=DOMAIN):
-    """One config entry per printer, keyed by its serial."""
+    """One config entry per printer, keyed by its serial, and the one fleet entry.
+
+    Minor version 2: prices, VAT and business hours moved to the fleet (see fleet.migration).
+    """
 
     VERSION = 1
+    MINOR_VERSION = 2
 
     def __init__(self) -> None:
         """Start an empty flow."""
@@ -244,14 +224,40 @@ class PrinternizerConfigFlow(ConfigFlow, domain=DOMAIN):
 
     @staticmethod
     @callback
-    def async_get_options_flow(config_entry: PrinternizerConfigEntry) -> PrinternizerOptionsFlow:
-        """Tunables of a printer."""
+    def async_get_options_flow(config_entry: ConfigEntry[Any]) -> OptionsFlow:
+        """Tunables of a printer, or the fleet's prices and hours."""
+        if is_fleet_entry(config_entry):
+            return FleetOptionsFlow()
         return PrinternizerOptionsFlow()
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Pick the printer brand, and for PrusaLink how it logs in."""
+        """Pick the printer brand, and for PrusaLink how it logs in; or the fleet settings."""
         return self.async_show_menu(
-            step_id="user", menu_options=[PRINTER_BAMBU, PRINTER_PRUSA, STEP_PRUSA_API_KEY]
+            step_id="user",
+            menu_options=[PRINTER_BAMBU, PRINTER_PRUSA, STEP_PRUSA_API_KEY, STEP_FLEET],
+        )
+
+    async def async_step_fleet(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Add the fleet settings by hand (the first printer adds them too): one per HA."""
+        await self.async_set_unique_id(FLEET_UNIQUE_ID)
+        self._abort_if_unique_id_configured()
+        if user_input is not None:
+            return self._async_create_fleet({})
+        return self.async_show_form(step_id=STEP_FLEET)
+
+    async def async_step_system(self, discovery_info: dict[str, Any]) -> ConfigFlowResult:
+        """Create the fleet without asking: with a printer's setup or its migration.
+
+        `options` are the fleet's first options (a migration's, taken from its printer).
+        """
+        await self.async_set_unique_id(FLEET_UNIQUE_ID)
+        self._abort_if_unique_id_configured()
+        options = discovery_info.get("options")
+        return self._async_create_fleet(options if isinstance(options, dict) else {})
+
+    def _async_create_fleet(self, options: dict[str, Any]) -> ConfigFlowResult:
+        return self.async_create_entry(
+            title=FLEET_TITLE, data={CONF_ENTRY_TYPE: ENTRY_TYPE_FLEET}, options=options
         )
 
     async def async_step_bambu(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
@@ -379,6 +385,8 @@ class PrinternizerConfigFlow(ConfigFlow, domain=DOMAIN):
         credentials next.
         """
         entry = self._get_reconfigure_entry()
+        if is_fleet_entry(entry):
+            return self.async_abort(reason="fleet_in_options")
         prusa = entry.data[CONF_PRINTER_TYPE] == PRINTER_PRUSA
         current = _auth_method(entry.data)
         errors: dict[str, str] = {}
@@ -443,160 +451,3 @@ class PrinternizerConfigFlow(ConfigFlow, domain=DOMAIN):
         if not loaded:
             self.hass.config_entries.async_schedule_reload(entry.entry_id)
         return self.async_abort(reason=reason)
-
-
-class PrinternizerOptionsFlow(OptionsFlow):
-    """Per-printer tunables: the brand's polling field, then costs and categories sections.
-
-    Stored options: `{<polling key>: n, "costs": {...}, "categories": {...}}`; a section holds
-    only the fields that have a value, so a cleared price is absent (unknown, never 0).
-    """
-
-    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """One form; it is checked with the cost model before it is stored."""
-        errors: dict[str, str] = {}
-        values: Mapping[str, Any] = self.config_entry.options
-        if user_input is not None:
-            # The frontend always sends both sections; a caller that leaves one out keeps it.
-            options = {**self.config_entry.options, **user_input}
-            if not (errors := _options_errors(self.hass, options)):
-                return self.async_create_entry(data=options)
-            values = options
-        return self.async_show_form(
-            step_id="init",
-            data_schema=self.add_suggested_values_to_schema(
-                _options_schema(self.hass, self.config_entry.data[CONF_PRINTER_TYPE], values),
-                _suggestions(values),
-            ),
-            errors=errors,
-        )
-
-
-def _options_errors(hass: HomeAssistant, options: Mapping[str, Any]) -> dict[str, str]:
-    """The form error for options the cost model rejects, by the section at fault.
-
-    The selectors already bound every field, so the categories section can only fail on its
-    times (start equal to end); the costs section on a number the selector lets through
-    (NaN, infinity).
-    """
-    try:
-        cost_settings(hass, {CONF_CATEGORIES: options.get(CONF_CATEGORIES, {})})
-    except ValueError as err:
-        LOGGER.debug("Rejected categories options: %s", err)
-        return {"base": "invalid_business_hours"}
-    try:
-        cost_settings(hass, options)
-    except ValueError as err:
-        LOGGER.debug("Rejected costs options: %s", err)
-        return {"base": "invalid_costs"}
-    return {}
-
-
-def _suggestions(values: Mapping[str, Any]) -> dict[str, Any]:
-    """What the sections' fields show: stored (or just entered) values over the defaults.
-
-    Section fields carry no voluptuous defaults: a default would be put back into a field the
-    user cleared, and a price must be clearable. The polling field keeps its default.
-    """
-    rule = _DEFAULT_SETTINGS.category
-    defaults: dict[str, dict[str, Any]] = {
-        CONF_COSTS: {},  # empty VAT means none: the user sets a rate, none is assumed
-        CONF_CATEGORIES: {
-            OPT_CATEGORY_MODE: rule.mode.value,
-            OPT_BUSINESS_WEEKDAYS: [WEEKDAYS[day] for day in sorted(rule.weekdays)],
-            OPT_BUSINESS_START: rule.start.isoformat(),
-            OPT_BUSINESS_END: rule.end.isoformat(),
-        },
-    }
-    suggestions: dict[str, Any] = {}
-    for key, section_defaults in defaults.items():
-        current = values.get(key)
-        merged = {**section_defaults, **(current if isinstance(current, Mapping) else {})}
-        suggestions[key] = {name: value for name, value in merged.items() if value is not None}
-    return suggestions
-
-
-def _box(
-    unit: str, *, step: float | Literal["any"] = 0.01, high: float | None = None
-) -> NumberSelector:
-    config = NumberSelectorConfig(
-        min=0, step=step, mode=NumberSelectorMode.BOX, unit_of_measurement=unit
-    )
-    if high is not None:
-        config["max"] = high
-    return NumberSelector(config)
-
-
-def _options_schema(
-    hass: HomeAssistant, printer_type: str, values: Mapping[str, Any]
-) -> vol.Schema:
-    """The brand's polling field (default: its current value) and the two collapsed sections."""
-    if printer_type == PRINTER_PRUSA:
-        key, default, low, high, unit = (
-            CONF_IDLE_POLL_SECONDS,
-            DEFAULT_IDLE_POLL_SECONDS,
-            30,
-            300,
-            "s",
-        )
-    else:
-        key, default, low, high, unit = (
-            CONF_REFRESH_MINUTES,
-            DEFAULT_REFRESH_MINUTES,
-            1,
-            60,
-            "min",
-        )
-    currency = hass.config.currency
-    costs_fields: dict[vol.Marker, Any] = {
-        vol.Optional(material_price_option(material)): _box(f"{currency}/kg")
-        for material in Material
-    }
-    costs_fields |= {
-        vol.Optional(OPT_ENERGY_PRICE): _box(f"{currency}/kWh", step="any"),  # tariffs: 0.3245
-        vol.Optional(CONF_ENERGY_PRICE_ENTITY): EntitySelector(
-            EntitySelectorConfig(filter={"domain": ["sensor", "input_number"]})
-        ),
-        vol.Optional(CONF_ENERGY_SENSOR): EntitySelector(
-            EntitySelectorConfig(filter={"domain": "sensor", "device_class": "energy"})
-        ),
-        vol.Optional(OPT_AVERAGE_POWER): _box("W", step=1),
-        vol.Optional(OPT_WEAR_PER_HOUR): _box(f"{currency}/h"),
-        vol.Optional(OPT_VAT_PERCENT): _box("%", step=0.1, high=100),
-    }
-    categories_fields = {
-        vol.Optional(OPT_CATEGORY_MODE): SelectSelector(
-            SelectSelectorConfig(
-                options=[mode.value for mode in CategoryMode],
-                mode=SelectSelectorMode.LIST,
-                translation_key="category_mode",
-            )
-        ),
-        vol.Optional(OPT_BUSINESS_WEEKDAYS): SelectSelector(
-            SelectSelectorConfig(
-                options=list(WEEKDAYS),
-                multiple=True,
-                mode=SelectSelectorMode.LIST,
-                translation_key="weekday",
-            )
-        ),
-        vol.Optional(OPT_BUSINESS_START): TimeSelector(),
-        vol.Optional(OPT_BUSINESS_END): TimeSelector(),
-    }
-    return vol.Schema(
-        {
-            vol.Required(key, default=values.get(key, default)): NumberSelector(
-                NumberSelectorConfig(
-                    min=low,
-                    max=high,
-                    step=1,
-                    mode=NumberSelectorMode.BOX,
-                    unit_of_measurement=unit,
-                )
-            ),
-            vol.Optional(CONF_COSTS): section(vol.Schema(costs_fields), {"collapsed": True}),
-            vol.Optional(CONF_CATEGORIES): section(
-                vol.Schema(categories_fields), {"collapsed": True}
-            ),
-        }
-    )

@@ -39,3 +39,10 @@ CONF_COSTS: Final = "costs"
 CONF_CATEGORIES: Final = "categories"
 CONF_ENERGY_SENSOR: Final = "energy_sensor"
 CONF_ENERGY_PRICE_ENTITY: Final = "energy_price_entity"
+
+# The fleet: one config entry per HA holding what every printer shares (prices, VAT, hours).
+CONF_ENTRY_TYPE: Final = "entry_type"
+ENTRY_TYPE_FLEET: Final = "fleet"
+FLEET_UNIQUE_ID: Final = "fleet"
+CONF_CURRENCY: Final = "currency"
+SIGNAL_FLEET_UPDATED: Final = "printernizer_fleet_updated"

@@ -23,7 +23,7 @@ from homeassistant.helpers.trigger import TriggerActionType, TriggerInfo
 from homeassistant.helpers.typing import ConfigType
 import voluptuous as vol
 
-from .const import DOMAIN
+from .const import DOMAIN, FLEET_UNIQUE_ID
 from .events import ATTR_DEVICE_ID, TRIGGER_TYPES, TRIGGERS
 
 TRIGGER_SCHEMA: Final = DEVICE_TRIGGER_BASE_SCHEMA.extend(
@@ -35,6 +35,8 @@ async def async_get_triggers(hass: HomeAssistant, device_id: str) -> list[dict[s
     """Every trigger type for one of our printers; none for any other device."""
     device = dr.async_get(hass).async_get(device_id)
     if device is None or not any(identifier[0] == DOMAIN for identifier in device.identifiers):
+        return []
+    if (DOMAIN, FLEET_UNIQUE_ID) in device.identifiers:  # the fleet prints nothing itself
         return []
     return [
         {

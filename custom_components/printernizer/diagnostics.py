@@ -15,6 +15,7 @@ from .coordinator import PrinternizerConfigEntry
 from .printers.bambu.adapter import BambuAdapter
 from .printers.bambu.tls import fingerprint
 from .printers.prusa.adapter import PrusaAdapter
+from .settings import is_fleet_entry
 
 TO_REDACT = {CONF_ACCESS_CODE, CONF_CERTIFICATE, CONF_PASSWORD, "api_key", "sn"}
 # Who a print was for is the user's business, not a bug report's.
@@ -25,6 +26,8 @@ async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: PrinternizerConfigEntry
 ) -> dict[str, Any]:
     """Entry, device, normalized state and the raw report, for bug reports."""
+    if is_fleet_entry(entry):  # prices and hours, no device to report on
+        return {"entry": {"options": dict(entry.options)}}
     coordinator = entry.runtime_data.coordinator
     adapter = coordinator.adapter
     data: dict[str, Any] = {

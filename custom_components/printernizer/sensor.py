@@ -31,6 +31,7 @@ from .ams import AmsDevices
 from .const import PRINTER_BAMBU, PRINTER_PRUSA
 from .coordinator import PrinterCoordinator, PrinternizerConfigEntry
 from .entity import PrinterEntityDescription, PrinternizerEntity, unit_device_info
+from .fleet.sensor import async_setup_fleet_sensors
 from .job_sensor import RUNNING, TOTALS, JobTotalSensor, RunningJobSensor
 from .printers.bambu.report import STAGES
 from .printers.models import (
@@ -40,6 +41,7 @@ from .printers.models import (
     PrinterState,
     PrinterStatus,
 )
+from .settings import is_fleet_entry
 
 PARALLEL_UPDATES = 0
 
@@ -326,7 +328,10 @@ async def async_setup_entry(
     entry: PrinternizerConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Create the sensors this printer has data for."""
+    """Create the sensors this printer has data for (the fleet's: see fleet.sensor)."""
+    if is_fleet_entry(entry):
+        await async_setup_fleet_sensors(entry, async_add_entities)  # type: ignore[arg-type]
+        return
     coordinator = entry.runtime_data.coordinator
     state = coordinator.data
     entities: list[SensorEntity] = [

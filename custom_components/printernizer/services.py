@@ -34,6 +34,7 @@ from .history import DATA_HISTORY
 from .jobs import JobRecord, JobStatus
 from .jobs.costing import corrected_materials, record_costs
 from .printers.values import MAX_MAGNITUDE, MAX_NOTE, note, number, text
+from .settings import is_fleet_entry
 
 SERVICE_LIST_JOBS = "list_jobs"
 SERVICE_GET_JOB = "get_job"
@@ -223,7 +224,7 @@ def _loaded_entries(hass: HomeAssistant) -> list[PrinternizerConfigEntry]:
     return [
         entry
         for entry in hass.config_entries.async_entries(DOMAIN)
-        if entry.state is ConfigEntryState.LOADED
+        if entry.state is ConfigEntryState.LOADED and not is_fleet_entry(entry)
     ]
 
 
@@ -246,7 +247,7 @@ def _targets(hass: HomeAssistant, data: dict[str, Any]) -> list[PrinternizerConf
     entries = []
     for entry_id in dict.fromkeys(entry_ids):
         entry = hass.config_entries.async_get_entry(entry_id)
-        if entry is None or entry.domain != DOMAIN:
+        if entry is None or entry.domain != DOMAIN or is_fleet_entry(entry):
             raise _error("printer_not_found", target=entry_id)
         if entry.state is not ConfigEntryState.LOADED:
             raise _error("printer_not_loaded", name=entry.title)

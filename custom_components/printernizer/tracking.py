@@ -97,7 +97,7 @@ class PrinterJobs:
         self.device_id = device_id
         self.history = history
         self._options = options
-        # Options only change through a reload, so they are parsed once, not per push.
+        # Parsed once, not per push: they change by a reload or `async_set_options`.
         self._settings = cost_settings(hass, options)
         self._metadata = metadata
         self._on_change = on_change
@@ -137,6 +137,20 @@ class PrinterJobs:
             self._settings,
             energy_price_per_kwh=energy_price(self.hass, self._options, self._settings),
         )
+
+    @callback
+    def async_set_options(self, options: dict[str, Any]) -> None:
+        """Price with new options from now on (the fleet's changed; the machine's did not).
+
+        Options the cost model refuses are logged and the current ones kept.
+        """
+        try:
+            settings = cost_settings(self.hass, options)
+        except ValueError as err:
+            LOGGER.warning("Cost options of %s not applied: %s", self.name, err)
+            return
+        self._options, self._settings = options, settings
+        self._on_change()
 
     @callback
     def async_start(self, state: PrinterState) -> None:

@@ -125,7 +125,12 @@ async def _open_bambu_form(hass: HomeAssistant) -> FlowResult:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "user"
-    assert result["menu_options"] == [PRINTER_BAMBU, PRINTER_PRUSA, config_flow.STEP_PRUSA_API_KEY]
+    assert result["menu_options"] == [
+        PRINTER_BAMBU,
+        PRINTER_PRUSA,
+        config_flow.STEP_PRUSA_API_KEY,
+        config_flow.STEP_FLEET,
+    ]
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"next_step_id": PRINTER_BAMBU}
     )

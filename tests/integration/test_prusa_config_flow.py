@@ -194,7 +194,10 @@ async def test_add_printer_already_configured_updates_the_address(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
-    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+    # The printer's entry only (its first setup added the fleet's beside it).
+    assert [e for e in hass.config_entries.async_entries(DOMAIN) if e.unique_id != "fleet"] == [
+        prusa_entry
+    ]
     assert prusa_entry.data[CONF_HOST] == f"127.0.0.1:{prusa_sim.port}"
     await hass.async_block_till_done()
     assert prusa_entry.state is ConfigEntryState.LOADED  # retried at once with the new address
@@ -334,7 +337,12 @@ def _key(sim: PrusaSimulator) -> str:
 async def _open_api_key_form(hass: HomeAssistant) -> FlowResult:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert result["type"] is FlowResultType.MENU
-    assert result["menu_options"] == ["bambu", PRINTER_PRUSA, config_flow.STEP_PRUSA_API_KEY]
+    assert result["menu_options"] == [
+        "bambu",
+        PRINTER_PRUSA,
+        config_flow.STEP_PRUSA_API_KEY,
+        config_flow.STEP_FLEET,
+    ]
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {"next_step_id": config_flow.STEP_PRUSA_API_KEY}
     )
