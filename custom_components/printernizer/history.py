@@ -43,6 +43,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 import inspect
 import math
+from operator import itemgetter
 import os
 import shutil
 from typing import Any, NamedTuple, get_args
@@ -97,6 +98,7 @@ _NUMBERS = frozenset({int, float})  # type() in it: bool is no amount
 # What _read raises for a record not in stored form; `from_dict` then decides if it reads it.
 _NOT_STORED_FORM = (KeyError, TypeError, ValueError, OverflowError)
 _fromisoformat = datetime.fromisoformat
+_ID = itemgetter(1)  # of an (started, id) key of JobHistory._order
 MAX_AMOUNT = Decimal(10) ** 15
 
 # Newer Home Assistant serializes delayed saves in the event loop unless the data is thread-safe,
@@ -414,7 +416,8 @@ class JobHistory:
         order, facts_of = self._order, self._facts
         first = start.timestamp()
         low = bisect_left(order, (first,))
-        ids = [job_id for _, job_id in order[low : bisect_left(order, (end.timestamp(),))]]
+        # In C where it can be: this runs in the event loop, over every record of a year.
+        ids = list(map(_ID, order[low : bisect_left(order, (end.timestamp(),))]))
         if running_at_start:
             earlier = [
                 job_id
@@ -431,8 +434,16 @@ class JobHistory:
                 and (statuses is None or facts.status in statuses)
                 and (categories is None or facts.category in categories)
             ]
-        active, main = self._active.get, self._main
-        return [active(job_id) or main[job_id] for job_id in ids]
+        # A record in both files has the same entry in both; only active ones miss in _main.
+        entries = list(map(self._main.get, ids))
+        index = -1
+        try:
+            while True:
+                index = entries.index(None, index + 1)
+                entries[index] = self._active[ids[index]]
+        except ValueError:  # no more active records
+            pass
+        return entries  # type: ignore[return-value]  # no None left
 
     def totals(self, serial: str) -> JobTotals:
         """The serial's ended jobs summed up."""

@@ -183,6 +183,39 @@ async def test_overview_filters(hass: HomeAssistant, bambu_sim: BambuSimulator) 
 
 
 @pytest.mark.usefixtures("entry")
+async def test_running_jobs_count_as_running(hass: HomeAssistant) -> None:
+    """Running jobs live in the history's other file: they are counted and exported too."""
+    history = hass.data[DATA_HISTORY]
+    for job_id, day in (("run1", 5), ("run2", 20)):
+        running = job(job_id, f"PRINTER{day}", datetime(2026, 3, day, 12))
+        history.put(
+            JobRecord(
+                id=running.id,
+                serial=running.serial,
+                printer_name=running.printer_name,
+                started_at=running.started_at,
+                updated_at=running.started_at,
+                job_name=running.job_name,
+            )
+        )
+    result = await call(hass, "get_overview", **MARCH)
+    assert result["jobs"] == 6
+    assert result["by_status"]["active"] == 2
+    export = await call(hass, "export_jobs", **MARCH, format="json")
+    rows = json.loads(Path(export["path"]).read_text(encoding="utf-8"))
+    assert [row["job"] for row in rows] == [
+        "Part a",
+        "Part run1",
+        "Part b",
+        "Part e",
+        "Part run2",
+        "Part c",
+    ]
+    assert rows[1]["status"] == "active"
+    assert rows[1]["gross"] is None  # not yet known, never 0
+
+
+@pytest.mark.usefixtures("entry")
 async def test_calendar_periods_are_local(hass: HomeAssistant, bambu_sim: BambuSimulator) -> None:
     """Last month, this year: whatever today is, counted in Home Assistant's time zone."""
     now = dt_util.now()
