@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.service import async_get_all_descriptions
 from homeassistant.util import dt as dt_util
 from hypothesis import strategies as st
 import pytest
@@ -629,3 +630,27 @@ async def test_hostile_action_data_is_refused_or_answered(
     assert {"invalid_choice", "custom_period_range", "printer_not_found"} <= set(outcomes)
     folder = exports(hass)
     assert all(path.parent == folder for path in folder.iterdir())
+
+
+@pytest.mark.usefixtures("entry")
+async def test_actions_are_described_in_both_languages(hass: HomeAssistant) -> None:
+    """What the action editor shows: every field with a selector, a name in en and de."""
+    described = (await async_get_all_descriptions(hass))[DOMAIN]
+    component = Path(analytics.__file__).parents[1]
+    languages = {
+        language: json.loads((component / "translations" / f"{language}.json").read_text())
+        for language in ("en", "de")
+    }
+    query = {"period", "offset", "start", "end", "device_id", "category", "status", "customer"}
+    for service, expected in (
+        ("get_overview", query),
+        ("get_printer_stats", query),
+        ("get_material_usage", query),
+        ("export_jobs", query | {"format", "dialect", "tag", "keep_days"}),
+    ):
+        fields = described[service]["fields"]
+        assert set(fields) == expected, service
+        assert all("selector" in field for field in fields.values()), service
+        for language, strings in languages.items():
+            assert set(strings["services"][service]["fields"]) == expected, (language, service)
+            assert strings["services"][service]["name"], (language, service)
