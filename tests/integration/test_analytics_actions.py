@@ -6,6 +6,7 @@ The history is filled through its own API with records priced by the integration
 
 from __future__ import annotations
 
+import asyncio
 import csv
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -14,6 +15,7 @@ import io
 import json
 import os
 from pathlib import Path
+import threading
 import time
 from typing import Any
 from unittest.mock import patch
@@ -365,7 +367,7 @@ async def test_hostile_file_names_are_not_served(
     secret.write_text("password: hunter2\n")
     (folder / "printernizer-jobs-link.csv").symlink_to(secret)
     (folder / "notes.txt").write_text("not an export")
-    (folder / ".printernizer-jobs-2026-03.csv.part").write_text("half")
+    (folder / ".printernizer-jobs-2026-03.csv.0123abcd.part").write_text("half")
     (folder / "printernizer-jobs-dir.csv").mkdir()
     client = await hass_client()
     base = analytics.EXPORTS_URL
@@ -389,7 +391,7 @@ async def test_hostile_file_names_are_not_served(
     for name in (
         "printernizer-jobs-link.csv",
         "notes.txt",
-        ".printernizer-jobs-2026-03.csv.part",
+        ".printernizer-jobs-2026-03.csv.0123abcd.part",
         "printernizer-jobs-dir.csv",
         f"{result['file_name']}%00",
         f"{result['file_name']}%00.csv",
@@ -424,7 +426,7 @@ async def test_old_exports_are_removed_at_setup_and_daily(
         "printernizer-jobs-2025-02.csv": 29,  # young enough
         "printernizer-jobs-2025-03.json": 20,
         "printernizer-jobs-2025-04.json": 31,  # too old
-        ".printernizer-jobs-2025-05.csv.part": 31,  # a partial file left by a crash
+        ".printernizer-jobs-2025-05.csv.0123abcd.part": 31,  # a partial file left by a crash
         "notes.txt": 400,  # not ours
         "printernizer-jobs-2025-06.txt": 400,  # not a name we write
     }
@@ -488,6 +490,35 @@ async def test_kept_days_are_remembered_and_set_by_an_export(
 
 
 @pytest.mark.usefixtures("entry")
+async def test_two_exports_of_one_name_at_once_both_succeed(hass: HomeAssistant) -> None:
+    """Both calls have their files open before either writes (a barrier in the first write)."""
+    barrier = threading.Barrier(2, timeout=10)
+    real_open = open
+
+    class Meeting(io.TextIOWrapper):
+        met = False
+
+        def write(self, text: str) -> int:
+            if not self.met:
+                self.met = True
+                barrier.wait()
+            return super().write(text)
+
+    def meeting(file: Any, mode: str = "r", **kwargs: Any) -> Any:
+        return Meeting(real_open(file, mode + "b"), **kwargs)
+
+    with patch.object(analytics, "open", meeting, create=True):
+        first, second = await asyncio.gather(
+            call(hass, "export_jobs", **MARCH), call(hass, "export_jobs", **MARCH)
+        )
+    assert first["path"] == second["path"]
+    assert list(exports(hass).iterdir()) == [Path(first["path"])]
+    rows = read_csv(Path(first["path"]), "international")
+    assert len(rows) == 5
+    assert rows[0] == list(COLUMNS)
+
+
+@pytest.mark.usefixtures("entry")
 async def test_a_full_disk_keeps_the_earlier_export_and_the_history(hass: HomeAssistant) -> None:
     earlier = await call(hass, "export_jobs", **MARCH)
     path = Path(earlier["path"])
@@ -508,7 +539,7 @@ async def test_a_full_disk_keeps_the_earlier_export_and_the_history(hass: HomeAs
             return super().write(text)
 
     def full_disk(file: Any, mode: str = "r", **kwargs: Any) -> Any:
-        assert mode == "w"
+        assert mode == "x"
         return FullDisk(real_open(file, "wb"), **kwargs)
 
     with (

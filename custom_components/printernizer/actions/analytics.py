@@ -26,6 +26,7 @@ from functools import partial
 import os
 from pathlib import Path
 import re
+import secrets
 import stat
 import time
 from typing import Any, Final, TextIO
@@ -118,7 +119,9 @@ MAX_FILTER = 100
 _PARTIAL = ".part"
 # What export_filename makes (a slug, then the extension); the view serves nothing else.
 _EXPORT_NAME = re.compile(r"printernizer-jobs-[A-Za-z0-9_-]{1,120}\.(?:csv|json)")
-_PARTIAL_NAME = re.compile(r"\.printernizer-jobs-[A-Za-z0-9_-]{1,120}\.(?:csv|json)\.part")
+_PARTIAL_NAME = re.compile(
+    r"\.printernizer-jobs-[A-Za-z0-9_-]{1,120}\.(?:csv|json)\.[0-9a-f]{8}\.part"
+)
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _CONTENT_TYPES = {FORMAT_CSV: "text/csv; charset=utf-8", FORMAT_JSON: "application/json"}
 # Amounts in the pure core's dicts (strings with two places) that responses give as numbers.
@@ -366,13 +369,14 @@ def write_export(
     """Write the rows to `folder/name` through a partial file; what it wrote, size in bytes.
 
     Runs in the executor. On any failure the partial file goes and an earlier export of that
-    name stays as it was.
+    name stays as it was. Each call has a partial file of its own: two exports of one name at
+    once each write a whole file, and the later one stays.
     """
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
-    part = folder / f".{name}{_PARTIAL}"
+    part = folder / f".{name}.{secrets.token_hex(4)}{_PARTIAL}"
     try:
-        with open(part, "w", encoding="utf-8", newline="") as file:
+        with open(part, "x", encoding="utf-8", newline="") as file:
             summary = write(file, rows)
         os.replace(part, path)
     except BaseException:
