@@ -664,9 +664,10 @@ async def test_hostile_action_data_is_refused_or_answered(
 
 
 def test_actions_are_described_in_both_languages() -> None:
-    """What the action editor shows: every field with a selector, a name in en and de."""
+    """What the action editor shows: every field with a selector, a name in en and de, an icon."""
     component = Path(analytics.__file__).parents[1]
     described = load_yaml_dict(str(component / "services.yaml"))
+    icons = json.loads((component / "icons.json").read_text())
     languages = {
         language: json.loads((component / "translations" / f"{language}.json").read_text())
         for language in ("en", "de")
@@ -684,3 +685,4 @@ def test_actions_are_described_in_both_languages() -> None:
         for language, strings in languages.items():
             assert set(strings["services"][service]["fields"]) == expected, (language, service)
             assert strings["services"][service]["name"], (language, service)
+        assert icons["services"][service]["service"].startswith("mdi:"), service
