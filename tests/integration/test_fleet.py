@@ -17,11 +17,13 @@ from homeassistant.config_entries import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.printernizer import device_trigger, diagnostics
 from custom_components.printernizer.const import (
     CONF_CATEGORIES,
     CONF_COSTS,
@@ -264,4 +266,22 @@ async def test_the_fleet_from_the_add_menu_and_never_two(hass: HomeAssistant) ->
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "invalid_business_hours"}
     assert fleet.options == {}
+
+    # The fleet is no printer: job actions refuse it, it has no printer triggers, and its
+    # diagnostics are its options.
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, FLEET_UNIQUE_ID)})
+    assert device is not None
+    with pytest.raises(ServiceValidationError) as refused:
+        await hass.services.async_call(
+            DOMAIN,
+            "list_jobs",
+            {"device_id": [device.id]},
+            blocking=True,
+            return_response=True,
+        )
+    assert refused.value.translation_key == "printer_not_found"
+    assert await device_trigger.async_get_triggers(hass, device.id) == []
+    assert await diagnostics.async_get_config_entry_diagnostics(hass, fleet) == {
+        "entry": {"options": {}}
+    }
     assert await hass.config_entries.async_unload(fleet.entry_id)
