@@ -169,6 +169,14 @@ async def test_overview_counts_jobs_by_their_local_start_day(
 
 
 @pytest.mark.usefixtures("entry")
+async def test_responses_are_plain_json(hass: HomeAssistant) -> None:
+    """What a script's response variable and the websocket API get: no Decimal, no NaN."""
+    for service in ("get_overview", "get_printer_stats", "get_material_usage", "export_jobs"):
+        result = await call(hass, service, **MARCH)
+        assert json.loads(json.dumps(result, allow_nan=False)) == result, service
+
+
+@pytest.mark.usefixtures("entry")
 async def test_overview_filters(hass: HomeAssistant, bambu_sim: BambuSimulator) -> None:
     device = printer_device(hass, bambu_sim.serial)
     cases = [
