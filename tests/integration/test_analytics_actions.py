@@ -34,7 +34,7 @@ import voluptuous as vol
 from yarl import URL
 
 from custom_components.printernizer.actions import analytics
-from custom_components.printernizer.const import DOMAIN
+from custom_components.printernizer.const import DOMAIN, FLEET_UNIQUE_ID
 from custom_components.printernizer.history import DATA_HISTORY
 from custom_components.printernizer.jobs import JobRecord, JobStatus, MaterialUse
 from custom_components.printernizer.jobs.costing import record_costs
@@ -191,6 +191,24 @@ async def test_overview_filters(hass: HomeAssistant, bambu_sim: BambuSimulator) 
         result = await call(hass, "get_overview", **MARCH, **filters)
         assert result["jobs"] == len(expected), filters
         assert result["gross"] == pytest.approx(gross(hass, *expected), abs=1e-9), filters
+
+
+@pytest.mark.usefixtures("entry")
+async def test_a_filament_unit_stands_for_its_printer_and_the_fleet_is_no_printer(
+    hass: HomeAssistant, bambu_sim: BambuSimulator
+) -> None:
+    registry = dr.async_get(hass)
+    printer = printer_device(hass, bambu_sim.serial)
+    units = [device for device in registry.devices.values() if device.via_device_id == printer]
+    assert units  # the simulated P1S has an AMS
+    result = await call(hass, "get_overview", **MARCH, device_id=units[0].id)
+    assert result["jobs"] == 3
+    fleet = registry.async_get_device(identifiers={(DOMAIN, FLEET_UNIQUE_ID)})
+    assert fleet is not None
+    for service in ("get_overview", "export_jobs"):
+        with pytest.raises(ServiceValidationError) as err:
+            await call(hass, service, **MARCH, device_id=[printer, fleet.id])
+        assert refused(err.value) == "printer_not_found"
 
 
 @pytest.mark.usefixtures("entry")

@@ -48,7 +48,7 @@ from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 import voluptuous as vol
 
-from ..const import DOMAIN, LOGGER
+from ..const import DOMAIN, FLEET_UNIQUE_ID, LOGGER
 from ..costs import Category
 from ..history import DATA_HISTORY, read_entry
 from ..jobs import JobRecord, JobStatus
@@ -219,15 +219,22 @@ def _period(data: Mapping[str, Any]) -> Period:
 
 
 def _serials(hass: HomeAssistant, device_ids: list[str]) -> frozenset[str] | None:
-    """The serials of the printers' devices; a device of no printer is refused."""
+    """The serials of the printers' devices; a device of no printer (the fleet) is refused.
+
+    A filament unit's device (AMS) stands for its printer, as in the job actions.
+    """
     if not device_ids:
         return None
     devices = dr.async_get(hass)
     serials: set[str] = set()
     for device_id in device_ids:
         device = devices.async_get(device_id)
+        if device is not None and device.via_device_id is not None:
+            device = devices.async_get(device.via_device_id)
         found = [
-            ident for domain, ident in (device.identifiers if device else ()) if domain == DOMAIN
+            ident
+            for domain, ident in (device.identifiers if device else ())
+            if domain == DOMAIN and ident != FLEET_UNIQUE_ID
         ]
         if not found:
             raise _error("printer_not_found", target=device_id)
