@@ -34,11 +34,12 @@ import voluptuous as vol
 from yarl import URL
 
 from custom_components.printernizer.actions import analytics
-from custom_components.printernizer.const import DOMAIN, FLEET_UNIQUE_ID
+from custom_components.printernizer.const import CONF_COSTS, CONF_CURRENCY, DOMAIN, FLEET_UNIQUE_ID
 from custom_components.printernizer.history import DATA_HISTORY
 from custom_components.printernizer.jobs import JobRecord, JobStatus, MaterialUse
 from custom_components.printernizer.jobs.costing import record_costs
 from custom_components.printernizer.jobs.export import COLUMNS, GERMAN
+from custom_components.printernizer.settings import fleet_entry
 from simulator.bambu.printer import BambuSimulator
 
 from .test_services import PRICES, call_data, examples, refused
@@ -242,6 +243,24 @@ async def test_running_jobs_count_as_running(hass: HomeAssistant) -> None:
     ]
     assert rows[1]["status"] == "active"
     assert rows[1]["gross"] is None  # not yet known, never 0
+
+
+@pytest.mark.usefixtures("entry")
+async def test_money_is_in_the_fleets_currency(hass: HomeAssistant) -> None:
+    """Jobs priced in another currency are counted apart, never summed in."""
+    fleet = fleet_entry(hass)
+    assert fleet is not None
+    hass.config_entries.async_update_entry(
+        fleet, options={**fleet.options, CONF_COSTS: {CONF_CURRENCY: "CHF"}}
+    )
+    await hass.async_block_till_done()
+    result = await call(hass, "get_overview", **MARCH)
+    assert result["currency"] == "CHF"
+    assert result["jobs_other_currency"] == 4
+    assert result["jobs_without_cost"] == 4
+    assert result["gross"] == 0.0
+    export = await call(hass, "export_jobs", **MARCH)
+    assert set(export["totals"]) == {"EUR"}  # the export keeps each job's own currency
 
 
 @pytest.mark.usefixtures("entry")

@@ -92,6 +92,7 @@ from ..services import (
     _user_text,
     _whole,
 )
+from ..settings import fleet_currency, fleet_options
 
 SERVICE_GET_OVERVIEW = "get_overview"
 SERVICE_GET_PRINTER_STATS = "get_printer_stats"
@@ -192,6 +193,7 @@ class _Query:
     categories: frozenset[str] | None
     customers: frozenset[str] | None
     printers: dict[str, str]  # serial -> name of the loaded printers in the filter
+    currency: str  # the fleet's: money in others is counted apart
 
 
 def _period(data: Mapping[str, Any]) -> Period:
@@ -260,6 +262,7 @@ def _query(hass: HomeAssistant, data: Mapping[str, Any]) -> _Query:
             for serial, name in printers.items()
             if serials is None or serial in serials
         },
+        currency=fleet_currency(hass, fleet_options(hass)),
     )
 
 
@@ -320,7 +323,7 @@ async def _get_overview(call: ServiceCall) -> ServiceResponse:
             overview,
             reader,
             query.period,
-            currency=hass.config.currency,
+            currency=query.currency,
             now=dt_util.utcnow(),
             printers=query.printers,
         )
@@ -339,7 +342,7 @@ async def _get_printer_stats(call: ServiceCall) -> ServiceResponse:
             printer_stats,
             reader,
             query.period,
-            currency=hass.config.currency,
+            currency=query.currency,
             now=dt_util.utcnow(),
             printers=query.printers,
         )
@@ -347,7 +350,7 @@ async def _get_printer_stats(call: ServiceCall) -> ServiceResponse:
     reader.report()
     return {
         "period": query.period.as_dict(),
-        "currency": hass.config.currency,
+        "currency": query.currency,
         "printers": _numbers([item.as_dict() for item in stats]),
     }
 
@@ -357,12 +360,12 @@ async def _get_material_usage(call: ServiceCall) -> ServiceResponse:
     query = _query(hass, call.data)
     reader = _reader(hass, query, running_at_start=False)
     usage = await hass.async_add_executor_job(
-        partial(material_usage, reader, query.period, currency=hass.config.currency)
+        partial(material_usage, reader, query.period, currency=query.currency)
     )
     reader.report()
     return {
         "period": query.period.as_dict(),
-        "currency": hass.config.currency,
+        "currency": query.currency,
         **_numbers(usage.as_dict()),
     }
 
