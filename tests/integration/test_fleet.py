@@ -5,10 +5,11 @@ Driven through HA's flows and the simulated P1S printing over MQTT on 127.0.0.1.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
     SOURCE_SYSTEM,
@@ -21,7 +22,7 @@ from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.printernizer import device_trigger, diagnostics
 from custom_components.printernizer.const import (
@@ -284,4 +285,57 @@ async def test_the_fleet_from_the_add_menu_and_never_two(hass: HomeAssistant) ->
     assert await diagnostics.async_get_config_entry_diagnostics(hass, fleet) == {
         "entry": {"options": {}}
     }
+    assert await hass.config_entries.async_unload(fleet.entry_id)
+
+
+async def test_today_and_the_month_start_again_at_midnight_on_the_1st(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory
+) -> None:
+    tz = dt_util.get_default_time_zone()
+    afternoon = datetime(2026, 11, 30, 15, 0, tzinfo=tz)
+    freezer.move_to(afternoon)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_SYSTEM}, data={"options": {}}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    started = afternoon - timedelta(hours=1)
+    hass.data[DATA_HISTORY].put(
+        JobRecord(
+            id="job-1",
+            serial="01P00A000000001",
+            printer_name="P1S",
+            started_at=started,
+            updated_at=started + timedelta(minutes=30),
+            ended_at=started + timedelta(minutes=30),
+            duration_seconds=1800.0,
+            status=JobStatus.COMPLETED,
+            category="business",
+            cost={
+                "currency": "EUR",
+                "material": "0.84",
+                "energy": "0.00",
+                "wear": "0.00",
+                "net": "0.84",
+                "vat": "0.16",
+                "gross": "1.00",
+                "vat_percent": "19.00",
+            },
+        )
+    )
+    await hass.async_block_till_done()
+    assert hass.states.get(SENSOR.format("business_cost_this_month")).state == "1.00"
+    assert hass.states.get(SENSOR.format("jobs_today")).state == "1"
+
+    midnight = datetime(2026, 12, 1, 0, 0, 1, tzinfo=tz)
+    freezer.move_to(midnight)
+    async_fire_time_changed(hass, midnight)
+    await hass.async_block_till_done()
+    assert hass.states.get(SENSOR.format("jobs_today")).state == "0"
+    cost = hass.states.get(SENSOR.format("business_cost_this_month"))
+    assert cost.state == "0.00"
+    assert datetime.fromisoformat(cost.attributes["last_reset"]) == datetime(2026, 12, 1, tzinfo=tz)
+    # The job still counts for the last 30 days.
+    assert hass.states.get(SENSOR.format("success_rate_30_days")).state == "100.0"
+    (fleet,) = hass.config_entries.async_entries(DOMAIN)
     assert await hass.config_entries.async_unload(fleet.entry_id)
