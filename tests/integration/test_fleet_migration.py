@@ -12,6 +12,7 @@ from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.printernizer.const import (
@@ -27,13 +28,17 @@ from custom_components.printernizer.const import (
     FLEET_UNIQUE_ID,
     PRINTER_BAMBU,
 )
-from custom_components.printernizer.costs import Material
+from custom_components.printernizer.costs import WEEKDAYS, Material
 from custom_components.printernizer.settings import (
     cost_settings,
     energy_price_entity,
     energy_sensor,
     fleet_entry,
+    fleet_seed,
+    merged_options,
+    migrated_options,
     printer_cost_options,
+    printer_overrides,
 )
 from simulator.bambu.printer import BambuSimulator
 
@@ -102,8 +107,11 @@ def _old_entry(hass: HomeAssistant, serial: str, options: dict[str, Any]) -> Moc
 
 def _bills_the_same(hass: HomeAssistant, old: dict[str, Any], new: dict[str, Any]) -> None:
     """What the printer priced with before is what it prices with through the fleet now."""
+    _same_bills(hass, old, printer_cost_options(hass, new))
+
+
+def _same_bills(hass: HomeAssistant, old: dict[str, Any], after_options: dict[str, Any]) -> None:
     before = cost_settings(hass, old)
-    after_options = printer_cost_options(hass, new)
     after = cost_settings(hass, after_options)
     # A price unknown before is the fleet's now; every price the printer knew is kept.
     assert {m: p for m, p in after.material_prices.items() if m in before.material_prices} == (
@@ -261,3 +269,77 @@ async def test_an_old_printer_sets_up_and_prices_as_before(
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert await hass.config_entries.async_unload(fleet.entry_id)
     await hass.async_block_till_done()
+
+
+_PRICE = st.one_of(st.none(), st.sampled_from([0, 0.3245, 7, 19, 20, 24.99, 30]))
+_COSTS = st.fixed_dictionaries(
+    {},
+    optional={
+        "price_per_kg_pla": _PRICE,
+        "price_per_kg_petg": _PRICE,
+        "energy_price_per_kwh": _PRICE,
+        CONF_ENERGY_PRICE_ENTITY: st.sampled_from([PRICE_ENTITY, "sensor.other", ""]),
+        "vat_percent": _PRICE,
+        "wear_per_hour": _PRICE,
+        "average_power_w": _PRICE,
+    },
+)
+_CATEGORIES = st.one_of(
+    st.just({}),
+    st.fixed_dictionaries(
+        {
+            "category_mode": st.sampled_from(["business", "private", "business_hours"]),
+            "business_weekdays": st.sampled_from([["mon", "tue", "sat"], list(WEEKDAYS[:5])]),
+            "business_start": st.sampled_from(["08:00:00", "22:00", "06:00:00"]),
+            "business_end": st.sampled_from(["18:00:00", "06:00:00"]),
+        }
+    ),
+)
+_OPTIONS = st.fixed_dictionaries({CONF_COSTS: _COSTS, CONF_CATEGORIES: _CATEGORIES})
+
+
+def _priced_with(hass: HomeAssistant, options: dict[str, Any]) -> tuple[Any, ...]:
+    settings = cost_settings(hass, options)
+    return (settings, energy_price_entity(options), energy_sensor(options))
+
+
+@settings(
+    derandomize=True,
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(fleet=_OPTIONS, printer=_OPTIONS)
+def test_leaving_out_what_equals_the_fleet_never_changes_a_price(
+    hass: HomeAssistant, fleet: dict[str, Any], printer: dict[str, Any]
+) -> None:
+    """Saving a printer's options (and migrating) drops only what the fleet gives anyway."""
+    assume(not any(_invalid(hass, options) for options in (fleet, printer)))
+    kept = printer_overrides(fleet, printer)
+    assert _priced_with(hass, merged_options(fleet, kept)) == _priced_with(
+        hass, merged_options(fleet, printer)
+    )
+
+
+@settings(
+    derandomize=True,
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(first=_OPTIONS, other=_OPTIONS)
+def test_a_migrated_printer_bills_as_before(
+    hass: HomeAssistant, first: dict[str, Any], other: dict[str, Any]
+) -> None:
+    """Whatever the first printer seeded the fleet with, another printer's bills stay."""
+    assume(not any(_invalid(hass, options) for options in (first, other)))
+    fleet = fleet_seed(first)
+    _same_bills(hass, other, merged_options(fleet, migrated_options(fleet, other)))
+
+
+def _invalid(hass: HomeAssistant, options: dict[str, Any]) -> bool:
+    try:
+        cost_settings(hass, options)
+    except ValueError:
+        return True
+    return False
