@@ -58,7 +58,13 @@ from .costs import (
     material_price_option,
     parse_settings,
 )
-from .settings import cost_settings, fleet_options, merged_options, printer_overrides
+from .settings import (
+    cost_settings,
+    fleet_currency,
+    fleet_options,
+    merged_options,
+    printer_overrides,
+)
 
 # What the cost model assumes for options never set: the sections suggest these.
 _DEFAULT_SETTINGS = parse_settings({}, currency="")
@@ -115,7 +121,9 @@ class FleetOptionsFlow(OptionsFlow):
         suggestions[CONF_COSTS].setdefault(CONF_CURRENCY, self.hass.config.currency)
         return self.async_show_form(
             step_id=STEP_FLEET,
-            data_schema=self.add_suggested_values_to_schema(_fleet_schema(self.hass), suggestions),
+            data_schema=self.add_suggested_values_to_schema(
+                _fleet_schema(fleet_currency(self.hass, values)), suggestions
+            ),
             errors=errors,
         )
 
@@ -236,7 +244,7 @@ def _options_schema(
             60,
             "min",
         )
-    currency = hass.config.currency
+    currency = fleet_currency(hass, fleet_options(hass))
     costs_fields = _price_fields(currency) | {
         vol.Optional(CONF_ENERGY_SENSOR): EntitySelector(
             EntitySelectorConfig(filter={"domain": "sensor", "device_class": "energy"})
@@ -264,9 +272,9 @@ def _options_schema(
     )
 
 
-def _fleet_schema(hass: HomeAssistant) -> vol.Schema:
+def _fleet_schema(currency: str) -> vol.Schema:
     """Prices, VAT and currency; then business hours. Both open: this is where prices live."""
-    costs_fields = _price_fields(hass.config.currency) | {
+    costs_fields = _price_fields(currency) | {
         vol.Optional(OPT_VAT_PERCENT): _vat(),
         vol.Optional(CONF_CURRENCY): SelectSelector(
             SelectSelectorConfig(

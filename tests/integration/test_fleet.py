@@ -217,6 +217,14 @@ async def test_a_printer_override_beats_the_fleet(
         CONF_CATEGORIES: {},
     }
     await hass.async_block_till_done()
+
+    # The fleet's currency, not HA's, is what jobs and the fleet's money sensors are in.
+    await _set_fleet_options(
+        hass, {**FLEET_PRICES, CONF_COSTS: {**FLEET_PRICES[CONF_COSTS], "currency": "CHF"}}
+    )
+    assert bambu_entry.runtime_data.jobs.settings().currency == "CHF"
+    unit = hass.states.get(SENSOR.format("business_cost_this_month")).attributes
+    assert unit["unit_of_measurement"] == "CHF"
     fleet = fleet_entry(hass)
     assert fleet is not None
     assert await hass.config_entries.async_unload(bambu_entry.entry_id)
