@@ -1,1 +1,1 @@
-"""HA glue of the fleet: what spans every printer (long-term statistics so far)."""
+"""HA glue of the fleet: its entry and migration, its device's sensors, long-term statistics."""
