@@ -570,6 +570,7 @@ def test_with_costs_stores_the_breakdown() -> None:
         material_prices={Material.PLA: Decimal(20)},
         energy_price_per_kwh=Decimal("0.30"),
         average_power_w=Decimal(150),
+        vat_percent=Decimal(19),
     )
     breakdown = job_costs(
         settings,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 import pytest
@@ -70,7 +69,7 @@ async def test_certificate_change_while_running_is_reported(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     await bambu_sim.rotate_certificate()
-    await wait_for_state(hass, "sensor.p1s_01p00a000000001_status", STATE_UNAVAILABLE)
+    await wait_for_state(hass, "sensor.p1s_01p00a000000001_status", "offline")
     await wait_until_logged(caplog, "different certificate")
 
 

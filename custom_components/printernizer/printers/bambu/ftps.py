@@ -107,9 +107,11 @@ class _Sockets:
 class _ImplicitFtpTls(ftplib.FTP_TLS):
     """FTP_TLS speaking TLS from the first byte and resuming its TLS session on data channels."""
 
-    def __init__(self, sockets: _Sockets, *, context: ssl.SSLContext, timeout: float) -> None:
+    def __init__(
+        self, sockets: _Sockets | None = None, *, context: ssl.SSLContext, timeout: float
+    ) -> None:
         super().__init__(context=context, timeout=timeout)
-        self._sockets = sockets
+        self._sockets = sockets or _Sockets()
         self._mine: list[socket.socket] = []
 
     def _wrap(
