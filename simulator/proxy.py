@@ -20,6 +20,8 @@ import contextlib
 from types import TracebackType
 from typing import Self
 
+from simulator.servers import closed_server
+
 # What a captive portal or a confused device answers; not a TLS ServerHello.
 JUNK = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n"
 _CHUNK = 65536
@@ -73,7 +75,7 @@ class FaultProxy:
         """Stop listening and abort every connection; nothing is left running."""
         self._flowing.set()
         if self._server is not None:
-            self._server.close()
+            await closed_server(self._server)
         await self.cut()
         if self._server is not None:
             await self._server.wait_closed()

@@ -11,6 +11,8 @@ import contextlib
 import logging
 import ssl
 
+from simulator.servers import closed_server
+
 from .mqtt import PUBLISH, SUBSCRIBE, ProtocolError, read_packet, split_publish, subscribe_filters
 
 _LOGGER = logging.getLogger(__name__)
@@ -48,7 +50,7 @@ class MqttFront:
     async def stop(self) -> None:
         """Stop listening and cut every client off."""
         if self._server is not None:
-            self._server.close()
+            await closed_server(self._server)
             await self.drop_all()
             await self._server.wait_closed()
             self._server = None

@@ -20,6 +20,8 @@ import ssl
 import stat
 from typing import BinaryIO
 
+from simulator.servers import close_server, closed_server
+
 _LOGGER = logging.getLogger(__name__)
 
 USER = "bblp"
@@ -79,7 +81,7 @@ class BambuFtpsServer:
         server, self._server = self._server, None
         if server is None:
             return
-        server.close()
+        await closed_server(server)
         sessions = list(self._sessions)
         for session in sessions:
             session.task.cancel()
@@ -123,13 +125,12 @@ class _Passive:
 
     def stop_listening(self) -> None:
         if self._server is not None:
-            self._server.close()
+            close_server(self._server)
 
     def abort(self) -> None:
         """Tear down the listener and any connection it accepted."""
         if self._server is not None:
-            self._server.close()
-            self._server.abort_clients()
+            close_server(self._server, abort_clients=True)
         self.connection.cancel()
 
 

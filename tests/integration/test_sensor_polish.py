@@ -219,4 +219,7 @@ async def test_estimated_finish_does_not_move_with_every_layer(
     unsubscribe()
     assert len(writes[layer]) > 100  # many layers went by
     times = [value for value in writes[finish] if value not in ("unknown", STATE_UNAVAILABLE)]
-    assert len(times) <= 2  # set when printing starts; at most one correction
+    # Set when printing starts, corrected when the printer's countdown drifts by more than the
+    # 2-minute damping (a loaded machine's simulator lags its clock): never once per layer.
+    assert 1 <= len(times) <= 5
+    assert len(times) * 20 < len(writes[layer])
