@@ -314,13 +314,14 @@ def _numbers(value: Any) -> Any:
     return value
 
 
-async def _get_overview(call: ServiceCall) -> ServiceResponse:
+async def _over_jobs[T](call: ServiceCall, figures: Callable[..., T]) -> tuple[_Query, T]:
+    """The call's period and filters, and `figures` over the jobs running in it (executor)."""
     hass = call.hass
     query = _query(hass, call.data)
     reader = _reader(hass, query, running_at_start=True)
     result = await hass.async_add_executor_job(
         partial(
-            overview,
+            figures,
             reader,
             query.period,
             currency=query.currency,
@@ -329,25 +330,17 @@ async def _get_overview(call: ServiceCall) -> ServiceResponse:
         )
     )
     reader.report()
+    return query, result
+
+
+async def _get_overview(call: ServiceCall) -> ServiceResponse:
+    _, result = await _over_jobs(call, overview)
     response: dict[str, Any] = _numbers(result.as_dict())
     return response
 
 
 async def _get_printer_stats(call: ServiceCall) -> ServiceResponse:
-    hass = call.hass
-    query = _query(hass, call.data)
-    reader = _reader(hass, query, running_at_start=True)
-    stats = await hass.async_add_executor_job(
-        partial(
-            printer_stats,
-            reader,
-            query.period,
-            currency=query.currency,
-            now=dt_util.utcnow(),
-            printers=query.printers,
-        )
-    )
-    reader.report()
+    query, stats = await _over_jobs(call, printer_stats)
     return {
         "period": query.period.as_dict(),
         "currency": query.currency,
