@@ -30,9 +30,12 @@ SEED = int(os.environ.get("SOAK_SEED", "20261202"))
 BAMBU_PRINTERS = int(os.environ.get("SOAK_BAMBU", "6"))
 PRUSA_PRINTERS = int(os.environ.get("SOAK_PRUSA", "4"))
 FAULT_INTERVAL = (0.2, 0.8)  # seconds between faults, fleet-wide
-# Idle again: within this share of a core of the fleet's idle before the faults (a spinning
-# loop, like paho replaying one bad packet forever, takes a whole core).
+# Idle again: within this share of a core, plus a quarter of the idle before the faults, of
+# that idle (a spinning loop, like paho replaying one bad packet forever, takes a whole core).
+# The proportional part is for coverage tracing, which makes an idle fleet cost 70-90 % of a
+# core and its noise 15 points; without coverage the idle is about 12 %.
 IDLE_CPU_MORE = 0.15
+IDLE_CPU_NOISE = 0.25
 
 
 @pytest.mark.soak
@@ -136,7 +139,7 @@ async def test_fleet_survives_faults(
     assert not errors, "\n".join(f"{n} x {line}" for line, n in errors.most_common())
     assert not unavailable, unavailable
     assert not leaked, leaked
-    assert idle_after < idle_before + IDLE_CPU_MORE, summary
+    assert idle_after < idle_before * (1 + IDLE_CPU_NOISE) + IDLE_CPU_MORE, summary
     assert len(fleet.printed) >= len(fleet.bambu) + len(fleet.prusa), summary
     assert fleet.faults.total() >= SOAK_SECONDS / 2, summary
 
