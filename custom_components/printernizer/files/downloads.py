@@ -81,11 +81,8 @@ class PartWriter:
 
     def __call__(self, chunk: bytes) -> None:
         """Write one chunk; raises StopDownload to end the transfer."""
-        if self.cancelled:
+        if self.cancelled or self._file is None:
             raise StopDownload(None, "cancelled")
-        if self._file is None:
-            self.open()
-        assert self._file is not None
         done = self.bytes_done + len(chunk)
         if done > self._max_bytes:
             raise StopDownload(FailureReason.TOO_LARGE, f"larger than {self._max_bytes} bytes")
@@ -130,7 +127,8 @@ class PartWriter:
         return self._hash.hexdigest()
 
     def discard(self) -> None:
-        """Close and delete the partial file (idempotent)."""
+        """Close and delete the partial file (idempotent); later chunks are refused."""
+        self.cancelled = True
         if self._file is not None:
             self._file.close()
             self._file = None

@@ -23,7 +23,12 @@ from typing import Any, Protocol, TypeVar
 import uuid
 
 from ..printers.base import FileSource
-from ..printers.errors import AdapterError, AuthenticationError, PrinterOfflineError
+from ..printers.errors import (
+    AdapterError,
+    AuthenticationError,
+    PrinterOfflineError,
+    ProtocolError,
+)
 from . import local
 from .downloads import PartWriter, StopDownload, backoff
 from .errors import (
@@ -526,6 +531,10 @@ class FileManager:
                 try:
                     await self._executor(writer.restart)
                     await printer.source.fetch_file(remote, writer)
+                    if remote.size is not None and writer.bytes_done != remote.size:
+                        raise ProtocolError(
+                            f"got {writer.bytes_done} of {remote.size} bytes of {remote.name}"
+                        )
                     sha256 = await self._executor(writer.finish, dest)
                 except StopDownload as err:
                     if err.reason is None:

@@ -71,11 +71,16 @@ class RemoteEntry:
 
 
 class _Sockets:
-    """The sockets of running sessions, so `close()` can end them from another thread."""
+    """The sockets of running sessions, so `close()` can end them from another thread.
 
-    def __init__(self) -> None:
+    A tracker with a `parent` (one transfer's) hands its sockets to the parent too, so closing
+    the client still ends every transfer while closing the transfer ends only its own.
+    """
+
+    def __init__(self, parent: _Sockets | None = None) -> None:
         self._lock = threading.Lock()
         self._open: set[socket.socket] = set()
+        self._parent = parent
         self.closed = False
 
     def add(self, sock: socket.socket) -> None:
@@ -83,7 +88,17 @@ class _Sockets:
         with self._lock:
             if not self.closed:
                 self._open.add(sock)
-                return
+                added = True
+            else:
+                added = False
+        if added and self._parent is not None:
+            try:
+                self._parent.add(sock)
+            except PrinterOfflineError:
+                self.discard(sock)
+                raise
+        if added:
+            return
         sock.close()
         raise PrinterOfflineError("FTPS client closed")
 
@@ -91,6 +106,8 @@ class _Sockets:
         """Stop tracking a socket its session has closed."""
         with self._lock:
             self._open.discard(sock)
+        if self._parent is not None:
+            self._parent.discard(sock)
 
     def close(self) -> None:
         """Refuse new sockets and shut the open ones down, which ends any blocking call on them."""
@@ -102,6 +119,17 @@ class _Sockets:
             # a thread blocked in a read or handshake is still using.
             with contextlib.suppress(OSError):
                 socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class FtpsTransfer:
+    """One transfer's sockets: `close()` (from any thread) ends just that transfer."""
+
+    def __init__(self, sockets: _Sockets) -> None:
+        self.sockets = sockets
+
+    def close(self) -> None:
+        """Shut the transfer's sockets down; its blocking call then fails promptly."""
+        self.sockets.close()
 
 
 class _ImplicitFtpTls(ftplib.FTP_TLS):
@@ -201,6 +229,35 @@ class BambuFtpsClient:
         """End running transfers and refuse new ones; safe from any thread, e.g. on unload."""
         self._sockets.close()
 
+    def transfer(self) -> FtpsTransfer:
+        """A handle that can end one `retrieve` (cancel) without closing the client."""
+        return FtpsTransfer(_Sockets(self._sockets))
+
+    def retrieve(
+        self,
+        remote_path: str,
+        sink: Callable[[bytes], object],
+        *,
+        transfer: FtpsTransfer | None = None,
+        max_bytes: int | None = None,
+    ) -> int:
+        """Stream a remote file into `sink` chunk by chunk; returns the byte count.
+
+        Whatever `sink` raises ends the transfer (the session is closed) and propagates.
+        `transfer.close()` from another thread ends it with an adapter error. A missing file
+        (or one the printer will not hand out now) raises RemoteFileNotFoundError.
+        """
+        _check_path(remote_path)
+        sockets = transfer.sockets if transfer is not None else None
+        with self._session(sockets) as ftp:
+            return _retrieve(ftp, f"RETR {remote_path}", sink, max_bytes)
+
+    def delete(self, remote_path: str) -> None:
+        """Delete a remote file; RemoteFileNotFoundError when it is not there."""
+        _check_path(remote_path)
+        with self._session() as ftp:
+            ftp.delete(remote_path)
+
     def list_dir(self, path: str = "/") -> list[RemoteEntry]:
         """Entries of a remote directory, without "." and ".."."""
         _check_path(path)
@@ -273,11 +330,12 @@ class BambuFtpsClient:
         return sent
 
     @contextlib.contextmanager
-    def _session(self) -> Iterator[_ImplicitFtpTls]:
+    def _session(self, sockets: _Sockets | None = None) -> Iterator[_ImplicitFtpTls]:
         """A logged-in connection with protected data channels."""
-        if self._sockets.closed:
+        sockets = sockets or self._sockets
+        if self._sockets.closed or sockets.closed:
             raise PrinterOfflineError("FTPS client closed")
-        ftp = _ImplicitFtpTls(self._sockets, context=self._ssl_context, timeout=self._timeout)
+        ftp = _ImplicitFtpTls(sockets, context=self._ssl_context, timeout=self._timeout)
         try:
             with _mapped_errors(connecting=True):
                 ftp.connect(self._host, self._port)

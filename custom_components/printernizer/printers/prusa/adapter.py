@@ -33,7 +33,14 @@ from ..models import DeviceInfo, JobMetadata, PrinterState, changed_parts
 from ..values import integer, mapping, number
 from .client import Download, HttpStatusError, PrusaClient, base_url
 from .device import Family, device_info, family
-from .files import PrusaFile, download_route, is_bgcode, parse_listing, thumbnail_route
+from .files import (
+    PrusaFile,
+    PrusaFiles,
+    download_route,
+    is_bgcode,
+    parse_listing,
+    thumbnail_route,
+)
 from .metadata import (
     BGCODE_MAGIC,
     MAX_THUMBNAIL_BYTES,
@@ -99,6 +106,9 @@ class PrusaAdapter:
             password=config.password,
             api_key=config.api_key,
             timeout=self._timing.request_timeout,
+        )
+        self.files = PrusaFiles(
+            self._client, lambda: self._family, lambda: self.state, self.list_files
         )
         self._name = config.host
         self._status = StatusState()

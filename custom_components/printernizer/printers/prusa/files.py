@@ -7,14 +7,27 @@ in `display_name`. Download and thumbnail routes differ per family, so the print
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
+from ...files.errors import PrinterBusyError, RemoteMissingError
+from ...files.model import FileKind, RemoteFile, kind_of
+from ..base import ChunkSink
+from ..models import ACTIVE_STATUSES, PrinterState
 from ..values import mapping, text, timestamp
+from .client import HttpStatusError, PrusaClient
 from .device import Family
 from .status import file_path
 from .values import Fields, byte_count
+
+MAX_DEPTH: Final = 3
+MAX_FILES: Final = 2000
+MAX_THUMBNAIL_BYTES: Final = 2 * 1024 * 1024
+_SINK_BYTES: Final = 1 << 20
+_PNG_MAGIC: Final = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -98,3 +111,128 @@ def is_bgcode(file: dict[str, Any]) -> bool:
     """Binary G-code by its long or 8.3 name (`.bgcode` / `.BGC`)."""
     names = (text(file.get("display_name")) or "", text(file.get("name")) or "")
     return any(name.lower().endswith((".bgcode", ".bgc")) for name in names)
+
+
+class PrusaFiles:
+    """`FileSource` for one PrusaLink printer (see `printers.base.FileSource`).
+
+    `folder` is a storage (`/usb` on Buddy, `/local` on a Pi) or a folder in it; subfolders are
+    walked a few levels deep. `RemoteFile.name` is the long name, `path` the API path (8.3 on
+    Buddy). Every request shares the client's per-printer lock, so a download pauses polling:
+    the printer serves one request at a time anyway.
+    """
+
+    def __init__(
+        self,
+        client: PrusaClient,
+        family: Callable[[], Family],
+        state: Callable[[], PrinterState],
+        listing: Callable[[str], Awaitable[tuple[PrusaFile, ...]]],
+    ) -> None:
+        self._client = client
+        self._family = family
+        self._state = state
+        self._listing = listing
+        self._routes: dict[str, tuple[str | None, str | None]] = {}
+
+    @property
+    def file_folders(self) -> tuple[str, ...]:
+        """The one writable storage of this family."""
+        return ("/usb",) if self._family() == "buddy" else ("/local",)
+
+    async def list_folder(self, folder: str) -> list[RemoteFile]:
+        """Print files and others of a storage, subfolders included up to MAX_DEPTH levels."""
+        found: list[RemoteFile] = []
+        pending = [(folder, "", 0)]
+        while pending and len(found) < MAX_FILES:
+            current, relative, depth = pending.pop(0)
+            try:
+                files = await self._listing(relative)
+            except HttpStatusError as err:
+                if err.status == 404:
+                    if current == folder:
+                        raise RemoteMissingError(f"{folder}: no such storage") from err
+                    continue
+                raise
+            for item in files:
+                if item.kind == "FOLDER":
+                    if depth + 1 < MAX_DEPTH:
+                        shown = f"{current.rstrip('/')}/{item.display_name}"
+                        pending.append((shown, f"{relative}/{item.name}".strip("/"), depth + 1))
+                    continue
+                if item.read_only and item.download is None and item.size in (None, 0):
+                    continue  # a transfer still being written
+                self._routes[item.path] = (item.download, item.thumbnail)
+                found.append(
+                    RemoteFile(
+                        folder=current,
+                        name=item.display_name,
+                        size=item.size,
+                        modified=item.modified,
+                        kind=kind_of(item.display_name),
+                        has_thumbnail=item.thumbnail is not None,
+                        path=item.path,
+                    )
+                )
+        return found
+
+    async def fetch_file(self, file: RemoteFile, sink: ChunkSink) -> None:
+        """Stream the file; the sink runs in the executor, a megabyte at a time."""
+        route = self._download_route(file)
+        loop = asyncio.get_running_loop()
+        buffer = bytearray()
+        try:
+            async with self._client.stream(route) as download:
+                async for chunk in download.chunks():
+                    buffer += chunk
+                    if len(buffer) >= _SINK_BYTES:
+                        data, buffer = bytes(buffer), bytearray()
+                        await loop.run_in_executor(None, sink, data)
+            if buffer:
+                await loop.run_in_executor(None, sink, bytes(buffer))
+        except HttpStatusError as err:
+            if err.status == 404:
+                raise RemoteMissingError(f"{file.name}: not on the printer any more") from err
+            if err.status == 409:
+                raise PrinterBusyError(f"{file.name}: the printer refuses it now") from err
+            raise
+
+    async def fetch_thumbnail(self, file: RemoteFile) -> bytes | None:
+        """The printer's PNG preview of a print file, within the size limit."""
+        route = self._routes.get(file.path, (None, None))[1]
+        if route is None:
+            if self._family() != "buddy" or not file.path:
+                return None
+            route = f"/thumb/l{file.path}"
+        try:
+            image = await self._client.get_bytes(route, MAX_THUMBNAIL_BYTES)
+        except HttpStatusError:
+            return None
+        return image if image and image.startswith(_PNG_MAGIC) else None
+
+    async def delete_file(self, file: RemoteFile) -> None:
+        """DELETE on the files API; 409 (busy, printing) and 404 become file errors."""
+        try:
+            await self._client.request("DELETE", f"/api/v1/files{file.path}")
+        except HttpStatusError as err:
+            if err.status == 404:
+                raise RemoteMissingError(f"{file.name}: not on the printer") from err
+            if err.status == 409:
+                raise PrinterBusyError(f"{file.name}: the printer refuses it now") from err
+            raise
+
+    def in_use(self, file: RemoteFile) -> bool:
+        """The job's file by API path or long name; any print file when the job has none."""
+        state = self._state()
+        if state.status not in ACTIVE_STATUSES:
+            return False
+        job = state.job
+        if not (job.file or job.name):
+            return file.kind is FileKind.PRINT
+        return file.path == job.file or file.name == job.name
+
+    def _download_route(self, file: RemoteFile) -> str:
+        ref = self._routes.get(file.path, (None, None))[0]
+        if ref:
+            return ref
+        return file.path if self._family() == "buddy" else f"/api/files{file.path}/raw"
