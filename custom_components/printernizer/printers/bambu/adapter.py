@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 import contextlib
 from dataclasses import dataclass, field
+import functools
 import itertools
 import json
 import logging
@@ -23,6 +24,7 @@ from ..errors import (
 from ..models import ACTIVE_STATUSES, DeviceInfo, JobMetadata, PrinterState, PrinterStatus
 from ..values import loads, text
 from .ams import unit_models
+from .files import BambuFiles
 from .ftps import BambuFtpsClient
 from .metadata import fetch_job_metadata
 from .mqtt import MqttConnection
@@ -79,7 +81,8 @@ class BambuAdapter:
         self._sequence = itertools.count(1)
         self._connection: MqttConnection | None = None
         self._ftps: BambuFtpsClient | None = None
-        self._ftps_calls: set[asyncio.Future[JobMetadata]] = set()
+        self._ftps_calls: set[asyncio.Future[Any]] = set()
+        self.files = BambuFiles(lambda: self._ftps, lambda: self.state, self._in_ftps_thread)
         self._metadata_job: tuple[object, ...] | None = None
         self._metadata_task: asyncio.Task[JobMetadata | None] | None = None
         self._watchdog: asyncio.TimerHandle | None = None
@@ -275,7 +278,18 @@ class BambuAdapter:
         )
         return self._metadata_task
 
-    def _ftps_done(self, call: asyncio.Future[JobMetadata]) -> None:
+    def _in_ftps_thread(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run a blocking FTPS call in a worker thread that `stop()` waits for."""
+        if self._stopped:
+            raise PrinterOfflineError("The adapter was stopped")
+        call = asyncio.get_running_loop().run_in_executor(
+            None, functools.partial(func, *args, **kwargs)
+        )
+        self._ftps_calls.add(call)
+        call.add_done_callback(self._ftps_done)
+        return asyncio.shield(call)
+
+    def _ftps_done(self, call: asyncio.Future[Any]) -> None:
         """Forget a finished transfer; its outcome was awaited, or nobody wants it any more."""
         self._ftps_calls.discard(call)
         if not call.cancelled():
