@@ -512,6 +512,7 @@ class FileManager:
             free_space=self._free_space,
             on_progress=progress,
         )
+        previous = printer.records.get(key)
         await self._record(
             printer,
             LocalRecord(
@@ -564,7 +565,7 @@ class FileManager:
                     continue
                 break
         except BaseException:
-            await asyncio.shield(self._executor(writer.discard))
+            await asyncio.shield(self._forget(printer, writer, key, previous))
             raise
         info = await self._executor(dest.stat)
         record = LocalRecord(
@@ -616,6 +617,22 @@ class FileManager:
                 ),
             )
         self._set(download, state=DownloadState.FAILED, error=reason)
+
+    async def _forget(
+        self,
+        printer: _Printer,
+        writer: PartWriter,
+        key: tuple[str, str],
+        previous: LocalRecord | None,
+    ) -> None:
+        """After a cancel: no partial file, and the record as it was before."""
+        await self._executor(writer.discard)
+        if previous is None:
+            printer.records.pop(key, None)
+        else:
+            printer.records[key] = previous
+        if printer.directory is not None:
+            await self._executor(local.save_index, printer.directory, dict(printer.records))
 
     async def _record(self, printer: _Printer, record: LocalRecord) -> None:
         printer.records[(record.folder, record.name)] = record
