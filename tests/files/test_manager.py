@@ -134,11 +134,12 @@ async def test_download_lands_in_the_month_folder_with_its_checksum(
     assert status.local_path == tmp_path / "files" / SERIAL / "2026-12" / "Benchy.gcode.3mf"
     assert status.local_path.read_bytes() == data
     assert status.progress == 100.0
-    assert [u.state for u in updates][0] is DownloadState.QUEUED
+    assert next(u.state for u in updates) is DownloadState.QUEUED
     assert updates[-1].state is DownloadState.COMPLETED
     entry = next(e for e in await manager.list_files(SERIAL) if e.name == "Benchy.gcode.3mf")
     assert entry.status is FileStatus.DOWNLOADED
-    assert entry.sha256 == status.sha256 and entry.local_path == status.local_path
+    assert entry.sha256 == status.sha256
+    assert entry.local_path == status.local_path
     assert parts(tmp_path) == []
 
 
@@ -152,7 +153,8 @@ async def test_the_index_survives_a_restart(
     again.add_printer(SERIAL, source)
     await again.start()
     entry = next(e for e in await again.list_files(SERIAL) if e.name == "Cube.3mf")
-    assert entry.status is FileStatus.DOWNLOADED and entry.sha256 == status.sha256
+    assert entry.status is FileStatus.DOWNLOADED
+    assert entry.sha256 == status.sha256
     await again.stop()
 
 
@@ -164,9 +166,11 @@ async def test_an_interrupted_transfer_is_retried_from_scratch(
     status = await finished(manager, await manager.download(SERIAL, "/cache", "Benchy.gcode.3mf"))
     data = source.files["/cache"]["Benchy.gcode.3mf"]
     assert status.state is DownloadState.COMPLETED
-    assert status.attempts == 2 and source.fetches == 2
+    assert status.attempts == 2
+    assert source.fetches == 2
     assert status.sha256 == hashlib.sha256(data).hexdigest()
-    assert status.local_path is not None and status.local_path.read_bytes() == data
+    assert status.local_path is not None
+    assert status.local_path.read_bytes() == data
     assert parts(tmp_path) == []
 
 
@@ -180,8 +184,10 @@ async def test_a_download_that_keeps_failing_ends_failed_with_a_reason(
     assert status.error == FailureReason.PRINTER_UNAVAILABLE
     assert source.fetches == FAST.retries + 1
     entry = next(e for e in await manager.list_files(SERIAL) if e.name == "Benchy.gcode.3mf")
-    assert entry.status is FileStatus.FAILED and entry.reason == "printer_unavailable"
-    assert parts(tmp_path) == [] and not list((tmp_path / "files" / SERIAL).rglob("Benchy*"))
+    assert entry.status is FileStatus.FAILED
+    assert entry.reason == "printer_unavailable"
+    assert parts(tmp_path) == []
+    assert not list((tmp_path / "files" / SERIAL).rglob("Benchy*"))
 
 
 async def test_cancel_ends_the_transfer_and_leaves_nothing(
@@ -193,7 +199,8 @@ async def test_cancel_ends_the_transfer_and_leaves_nothing(
     async with asyncio.timeout(5):
         await source.started.wait()
     entry = next(e for e in await manager.list_files(SERIAL) if e.name == "Benchy.gcode.3mf")
-    assert entry.status is FileStatus.DOWNLOADING and entry.download_id == download_id
+    assert entry.status is FileStatus.DOWNLOADING
+    assert entry.download_id == download_id
     status = await manager.cancel(download_id)
     assert status.state is DownloadState.CANCELLED
     assert parts(tmp_path) == []
@@ -240,8 +247,10 @@ async def test_a_file_that_grows_past_the_limit_is_stopped(
     await files.start()
     await files.list_files(SERIAL)
     status = await finished(files, await files.download(SERIAL, "/cache", "Benchy.gcode.3mf"))
-    assert status.state is DownloadState.FAILED and status.error == FailureReason.TOO_LARGE
-    assert parts(tmp_path) == [] and not list((tmp_path / "f").rglob("Benchy*"))
+    assert status.state is DownloadState.FAILED
+    assert status.error == FailureReason.TOO_LARGE
+    assert parts(tmp_path) == []
+    assert not list((tmp_path / "f").rglob("Benchy*"))
     await files.stop()
 
 
@@ -268,7 +277,8 @@ async def test_a_disk_filling_up_during_the_download_fails_it(
     await files.start()
     await files.list_files(SERIAL)
     status = await finished(files, await files.download(SERIAL, "/cache", "Benchy.gcode.3mf"))
-    assert status.state is DownloadState.FAILED and status.error == FailureReason.DISK_FULL
+    assert status.state is DownloadState.FAILED
+    assert status.error == FailureReason.DISK_FULL
     assert source.fetches == 1  # a full disk is not retried
     assert parts(tmp_path) == []
     await files.stop()
@@ -298,9 +308,11 @@ async def test_restart_removes_a_partial_file_and_marks_it_failed(
     files = FileManager(tmp_path / "files", FAST, free_space=lambda _: BIG_DISK, clock=clock)
     files.add_printer(SERIAL, source)
     await files.start()
-    assert not part.exists() and not stray.exists()
+    assert not part.exists()
+    assert not stray.exists()
     entry = next(e for e in await files.list_files(SERIAL) if e.name == "Benchy.gcode.3mf")
-    assert entry.status is FileStatus.FAILED and entry.reason == "interrupted"
+    assert entry.status is FileStatus.FAILED
+    assert entry.reason == "interrupted"
     index = json.loads((directory.parent / ".index.json").read_text())
     assert index["files"][0]["state"] == "failed"
     # and a new download of it works
@@ -374,7 +386,8 @@ async def test_same_name_in_two_folders_gets_two_local_files(
     one = await finished(manager, await manager.download(SERIAL, "/cache", "Cube.3mf"))
     two = await finished(manager, await manager.download(SERIAL, "/", "Cube.3mf"))
     assert one.local_path != two.local_path
-    assert two.local_path is not None and two.local_path.name == "Cube (2).3mf"
+    assert two.local_path is not None
+    assert two.local_path.name == "Cube (2).3mf"
     assert two.local_path.read_bytes() == b"root cube"
 
 
@@ -395,14 +408,20 @@ async def test_cleanup_dry_run_then_real(
     assert first.local_path is not None
 
     dry = await manager.cleanup(candidates)
-    assert dry.dry_run and len(dry.deleted) == 3
-    assert old.local_path is not None and old.local_path.exists()
-    assert dup.local_path is not None and dup.local_path.exists() and leftover.exists()
+    assert dry.dry_run
+    assert len(dry.deleted) == 3
+    assert old.local_path is not None
+    assert old.local_path.exists()
+    assert dup.local_path is not None
+    assert dup.local_path.exists()
+    assert leftover.exists()
 
     real = await manager.cleanup(candidates, dry_run=False)
     assert real.freed_bytes == dry.freed_bytes > 0
-    assert not old.local_path.exists() and not dup.local_path.exists()
-    assert not leftover.exists() and first.local_path.exists()
+    assert not old.local_path.exists()
+    assert not dup.local_path.exists()
+    assert not leftover.exists()
+    assert first.local_path.exists()
     statuses = {e.folder + e.name: e.status for e in await manager.list_files(SERIAL)}
     assert statuses["/cacheBenchy.gcode.3mf"] is FileStatus.ON_PRINTER
     assert statuses["/cacheCube.3mf"] is FileStatus.DOWNLOADED
@@ -435,7 +454,8 @@ async def test_printer_files_are_deleted_only_when_asked_and_never_while_printed
     names = {c.name for c in candidates if c.on_printer}
     assert names == {"Cube.3mf", "video_2026-12-01.mp4"}  # not the one being printed
     result = await manager.cleanup(candidates, dry_run=False)
-    assert source.deleted == [] and {r for _, r in result.skipped} == {"printer_not_allowed"}
+    assert source.deleted == []
+    assert {r for _, r in result.skipped} == {"printer_not_allowed"}
     result = await manager.cleanup(candidates, dry_run=False, on_printer=True)
     assert sorted(source.deleted) == ["Cube.3mf", "video_2026-12-01.mp4"]
     with pytest.raises(FileInUseError):
@@ -450,6 +470,7 @@ async def test_local_only_after_the_printer_forgot_the_file(
     status = await finished(manager, await manager.download(SERIAL, "/cache", "Cube.3mf"))
     del source.files["/cache"]["Cube.3mf"]
     entry = next(e for e in await manager.list_files(SERIAL, refresh=True) if e.name == "Cube.3mf")
-    assert entry.status is FileStatus.LOCAL_ONLY and entry.local_path == status.local_path
+    assert entry.status is FileStatus.LOCAL_ONLY
+    assert entry.local_path == status.local_path
     assert await manager.usage(SERIAL) == 400
     assert [e.name for e in await manager.local_entries(SERIAL)] == ["Cube.3mf"]

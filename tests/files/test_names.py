@@ -58,8 +58,11 @@ def test_hostile_names_become_one_safe_component(
     tmp_path: Path, hostile: str, expected: str | None
 ) -> None:
     name = safe_name(hostile)
-    assert name and name not in (".", "..")
-    assert "/" not in name and "\\" not in name and "\0" not in name
+    assert name
+    assert name not in (".", "..")
+    assert "/" not in name
+    assert "\\" not in name
+    assert "\0" not in name
     assert all(unicodedata.category(char)[0] != "C" for char in name)
     assert len(name.encode()) <= MAX_NAME_BYTES
     assert name.split(".")[0].upper() not in ("CON", "NUL", "COM1", "LPT9")
