@@ -278,12 +278,14 @@ class PrinterJobs:
                 data["percent"] = event.percent
             self._fire(_KIND_EVENTS[event.kind], self._job_data(record) | data)
 
-    def _started(self, record: JobRecord) -> JobRecord:
-        category = categorize(
+    def _category(self, record: JobRecord) -> str:
+        return categorize(
             record.started_at, self._settings.category, dt_util.get_default_time_zone()
-        )
+        ).value
+
+    def _started(self, record: JobRecord) -> JobRecord:
         readings = () if self._meter_last is None else (float(self._meter_last),)
-        record = replace(record, category=category.value, meter_readings=readings)
+        record = replace(record, category=self._category(record), meter_readings=readings)
         self.history.put(record)
         self.tracker.amend(record)
         return record
@@ -297,6 +299,8 @@ class PrinterJobs:
             record = replace(
                 record, meter_readings=(*record.meter_readings, float(self._meter_last))
             )
+        if record.category is None:  # a print only seen at its end never got a start event
+            record = replace(record, category=self._category(record))
         priced = record_costs(record, self.settings(), fallback_material=self._material)
         self.history.put(priced)
         LOGGER.debug("Job %s on %s ended %s", priced.id, self.name, priced.status)

@@ -135,6 +135,9 @@ class Fleet:
     events: list[tuple[float, str, str]] = field(default_factory=list)  # (time, serial, what)
     _busy: dict[str, float] = field(default_factory=dict)  # serial -> no new fault before
     _quiet: asyncio.Event = field(default_factory=asyncio.Event)  # set: no new faults
+    # Cleared while HA restarts: a print then may run its whole (compressed) length unseen, and
+    # a PrusaLink printer keeps nothing of it to record. Prints already running go on.
+    _up: asyncio.Event = field(default_factory=asyncio.Event)
     _fault_tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def note(self, serial: str, what: str) -> None:
@@ -196,13 +199,36 @@ class Fleet:
             prusa.entry = self._entry(prusa.sim.serial, data, options)
         await self._set_up()
         assert all(entry.state is ConfigEntryState.LOADED for entry in self.entries)
+        self._up.set()
 
     async def _set_up(self) -> None:
         """Set up every entry (the first one sets up the rest with the integration)."""
         for entry in self.entries:
             if entry.state is ConfigEntryState.NOT_LOADED:
                 await self.hass.config_entries.async_setup(entry.entry_id)
+            if entry.state is ConfigEntryState.LOADED:
+                self._follow(entry)
+            else:
+                self.note(entry.unique_id or "", f"HA: set-up {entry.state.value}")
         await self.hass.async_block_till_done()
+
+    def _follow(self, entry: MockConfigEntry) -> None:
+        """Write what HA sees of the printer (online, status, job id) into its story."""
+        coordinator = entry.runtime_data.coordinator
+        serial = entry.unique_id or ""
+        seen: list[tuple[bool, str, str | None]] = []
+
+        def changed() -> None:
+            state = coordinator.data
+            now = (state.online, state.status.value, state.job.job_id or state.job.name)
+            if not seen or seen[-1] != now:
+                seen.append(now)
+                self.note(
+                    serial, f"  HA sees {now[1]} job {now[2]}" + ("" if now[0] else " (offline)")
+                )
+
+        changed()
+        entry.async_on_unload(coordinator.async_add_listener(changed))
 
     def _entry(self, serial: str, data: dict[str, Any], options: dict[str, Any]) -> MockConfigEntry:
         entry = MockConfigEntry(
@@ -225,6 +251,7 @@ class Fleet:
     async def restart_home_assistant(self) -> None:
         """Unload, keep only the stored history, set up again: as test_jobs' restart does."""
         self.note("*", "HA restart: unloading")
+        self._up.clear()
         await self.unload()
         history: JobHistory = self.hass.data[DATA_HISTORY]
         await history.async_save_now()
@@ -233,6 +260,7 @@ class Fleet:
         self.hass.data[DATA_HISTORY] = fresh
         await self._set_up()
         self.note("*", "HA restart: set up again")
+        self._up.set()
         self.restarts += 1
 
     # -- what HA shows -----------------------------------------------------------------------
@@ -298,6 +326,7 @@ class Fleet:
         """Print back to back; cancel or fail some jobs once HA has seen them start."""
         sim, number = printer.sim, 0
         while not stop.is_set():
+            await self._up.wait()
             number += 1
             name = f"Soak {sim.serial[-2:]} #{number}"
             task = sim.start_print(name, total_layers=20, minutes=self.rng.uniform(*BAMBU_MINUTES))
@@ -331,6 +360,7 @@ class Fleet:
         """Print back to back; stop or fail some jobs once HA has seen them start."""
         sim = printer.sim
         while not stop.is_set():
+            await self._up.wait()
             task = sim.start_print(minutes=self.rng.uniform(*PRUSA_MINUTES))
             assert sim.job is not None
             key = str(sim.job.id)

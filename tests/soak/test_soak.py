@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 import contextlib
+from functools import partial
 import logging
 import os
 from pathlib import Path
@@ -20,6 +21,9 @@ import time
 
 from homeassistant.core import HomeAssistant
 import pytest
+
+from custom_components.printernizer import connect
+from custom_components.printernizer.printers.prusa.adapter import Timing as PrusaTiming
 
 from .fleet import Fleet, open_sockets
 
@@ -35,6 +39,9 @@ FAULT_INTERVAL = (0.2, 0.8)  # seconds between faults, fleet-wide
 # The proportional part is for coverage tracing, which makes an idle fleet cost 70-90 % of a
 # core and its noise 15 points; without coverage the idle is about 12 %.
 IDLE_CPU_MORE = 0.15
+# Seconds; a print lasts 5-9 of them (PRUSA_MINUTES at PRUSA_SPEED), so several polls see it.
+PRUSA_ACTIVE_POLL = 1.0
+PRUSA_BACKOFF_CAP = 3.0
 IDLE_CPU_NOISE = 0.25
 
 
@@ -46,8 +53,17 @@ async def test_fleet_survives_faults(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     caplog.set_level(logging.WARNING)
+    # Prusa prints last seconds here, not hours: poll and back off on the same compressed
+    # scale, or a print can begin and end inside one back-off after a fault and leave nothing
+    # to record (Buddy drops the job from its status once the print is over).
+    monkeypatch.setattr(
+        connect,
+        "PrusaTiming",
+        partial(PrusaTiming, active_interval=PRUSA_ACTIVE_POLL, backoff_cap=PRUSA_BACKOFF_CAP),
+    )
     fleet = Fleet(hass, random.Random(SEED))
     ports: set[int] = set()
     async with contextlib.AsyncExitStack() as stack:

@@ -15,6 +15,11 @@ events. Rules, each one so a print is recorded exactly once:
   through a status change first, so a start time that changes mid-print is the printer's glitch.
 * A job ends on finished -> completed, cancelled -> cancelled, failed/error -> failed, all with
   the same identity. Idle or another job's identity ends it as unknown: the end was not seen.
+* A print the tracker never saw running (it ran while HA was down, or between two polls) but
+  whose end screen shows an identity other than the last ended job's is recorded at once with
+  its outcome and `closed_after_restart`: it starts when the printer says and ends now (or
+  after its printing time). Only a tracker that knows the printer's last job does this, so the
+  job a printer shows when it is first added is not taken for a new print.
 * Offline snapshots never start or end a job. Offline time counts as printing, never as paused:
   a pause open when the printer drops is closed there and reopened (not recounted) if the printer
   is still paused when it returns.
@@ -33,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 import math
 import uuid
@@ -56,6 +61,11 @@ _OUTCOMES = {
     PrinterStatus.ERROR: JobStatus.FAILED,
 }
 _ENDED_EARLY = frozenset({JobStatus.CANCELLED, JobStatus.FAILED, JobStatus.UNKNOWN})
+# The end screens a print leaves behind; an error state may have nothing to do with a job.
+_UNSEEN_OUTCOMES = frozenset(
+    {PrinterStatus.FINISHED, PrinterStatus.CANCELLED, PrinterStatus.FAILED}
+)
+_YEAR = 366 * 86400
 
 
 class EventKind(StrEnum):
@@ -354,6 +364,13 @@ class JobTracker:
             ended is not None and ended.matches(seen, match_start_time=self._match_start)
         ):
             events += self._start(state, now)
+        elif (
+            state.status in _UNSEEN_OUTCOMES
+            and ended is not None
+            and (seen.job_id or seen.name or seen.file)
+            and not ended.matches(seen, match_start_time=self._match_start)
+        ):
+            events.append(JobEvent(kind=EventKind.FINISHED, record=self._unseen(state, now)))
         return events
 
     def attach_metadata(
@@ -468,6 +485,38 @@ class JobTracker:
         return events + [
             JobEvent(kind=EventKind.PROGRESS, record=updated, percent=p) for p in percents
         ]
+
+    def _unseen(self, state: PrinterState, now: datetime) -> JobRecord:
+        """A print that started and ended while the tracker did not look; it becomes the last.
+
+        It starts when the printer says (or now) and ends now, or earlier by its printing time.
+        """
+        job = state.job
+        printer_start = None if job.started_at is None else _utc(job.started_at)
+        started = printer_start if printer_start is not None and printer_start < now else now
+        ended = now
+        if job.printing_seconds is not None and job.printing_seconds >= 0:
+            ended = min(now, started + timedelta(seconds=min(job.printing_seconds, _YEAR)))
+        record = JobRecord(
+            id=self._new_id(),
+            serial=self.serial,
+            printer_name=self.printer_name,
+            started_at=started,
+            updated_at=now,
+            job_name=job.name,
+            file=job.file,
+            printer_job_id=job.job_id,
+            printer_started_at=printer_start,
+        )
+        final = finish_record(
+            record,
+            _OUTCOMES[state.status],
+            ended_at=ended,
+            progress=job.progress,
+            closed_after_restart=True,
+        )
+        self._ended = JobIdentity.of_record(final)
+        return final
 
     def _start(self, state: PrinterState, now: datetime) -> list[JobEvent]:
         job = state.job
