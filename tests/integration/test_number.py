@@ -1,4 +1,4 @@
-"""Heater targets: set in HA, sent as G-code, applied by the simulated printer, reported back."""
+"""Heater targets: set in HA, sent to the simulated printer, applied there, reported back."""
 
 from __future__ import annotations
 
@@ -18,11 +18,12 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 import voluptuous as vol
 
+from custom_components.printernizer.const import CONF_IDLE_POLL_SECONDS, DOMAIN
 from simulator.bambu.printer import BambuSimulator
 from simulator.prusa import PrusaSimulator
 
 from ..printers.waiting import wait_until
-from .conftest import wait_for_state
+from .conftest import FAST_IDLE_POLL, prusa_entry_data, wait_for_state
 from .printer_models import Load, entity_ids, gcode_lines, models
 
 
@@ -164,3 +165,69 @@ async def test_buddy_prusalink_offers_no_targets(
 ) -> None:
     # Buddy firmware has no route to set a temperature (PrusaLink issues #4740, #5100).
     assert entity_ids(hass, NUMBER_DOMAIN, prusa_sim.serial) == {}
+
+
+@pytest.fixture
+async def loaded_pi_entry(
+    hass: HomeAssistant, pi_sim: PrusaSimulator
+) -> AsyncIterator[MockConfigEntry]:
+    """The MK3S (Prusa-Link on a Pi) set up; unloaded afterwards."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=pi_sim.serial,
+        title="MK3S prusa-mk3s",
+        data=prusa_entry_data(pi_sim),
+        options={CONF_IDLE_POLL_SECONDS: FAST_IDLE_POLL},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    yield entry
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+def target_posts(sim: PrusaSimulator) -> list[str]:
+    return [
+        request.path
+        for request in sim.requests
+        if request.method == "POST" and request.path.startswith("/api/printer/")
+    ]
+
+
+@pytest.mark.usefixtures("loaded_pi_entry")
+async def test_prusa_link_on_a_pi_sets_nozzle_and_bed(
+    hass: HomeAssistant, pi_sim: PrusaSimulator
+) -> None:
+    numbers = entity_ids(hass, NUMBER_DOMAIN, pi_sim.serial)
+    assert set(numbers) == {"nozzle_target", "bed_target"}
+    # Prusa-Link's own limits for the printers it drives.
+    assert hass.states.get(numbers["nozzle_target"]).attributes["max"] == 305
+    assert hass.states.get(numbers["bed_target"]).attributes["max"] == 125
+    await set_value(hass, numbers["nozzle_target"], 215)
+    await wait_for_state(hass, numbers["nozzle_target"], "215.0")
+    assert pi_sim.target_nozzle == 215.0
+    await set_value(hass, numbers["bed_target"], 60)
+    await wait_for_state(hass, numbers["bed_target"], "60.0")
+    assert pi_sim.target_bed == 60.0
+    assert target_posts(pi_sim) == ["/api/printer/tool", "/api/printer/bed"]
+    with pytest.raises(ServiceValidationError):
+        await set_value(hass, numbers["bed_target"], 126)
+    assert len(target_posts(pi_sim)) == 2
+
+
+@pytest.mark.usefixtures("loaded_pi_entry")
+@pytest.mark.parametrize(
+    ("status", "refusal"), [(409, "command_conflict"), (400, "command_refused")]
+)
+async def test_a_pi_refusing_a_target_says_so(
+    hass: HomeAssistant, pi_sim: PrusaSimulator, status: int, refusal: str
+) -> None:
+    numbers = entity_ids(hass, NUMBER_DOMAIN, pi_sim.serial)
+    problem = {"title": "Temperature Too High", "message": "Temperature too high"}
+    pi_sim.faults.serve("/api/printer/bed", problem, status=status)
+    with pytest.raises(HomeAssistantError) as err:
+        await set_value(hass, numbers["bed_target"], 100)
+    assert err.value.translation_key == refusal
+    assert err.value.translation_placeholders["command"] == "Set bed target"
+    assert pi_sim.target_bed == 0.0
