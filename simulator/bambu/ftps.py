@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 import contextlib
+from dataclasses import dataclass, field
 import datetime as dt
 import hmac
 import logging
@@ -43,6 +44,30 @@ _FIXED_REPLIES = {
 _DataAction = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
+@dataclass(slots=True)
+class FtpsFaults:
+    """Misbehaviour on demand, and counters so tests can tell a client hammers the printer.
+
+    `refuse` makes LIST, NLST, RETR and SIZE answer 550, as firmware does while printing (a
+    callable is asked each time, so it can follow the print state). `rate` slows RETR down to
+    that many bytes per second. The next `drops` RETRs send `drop_after` bytes, then cut the
+    data connection and answer 426. `phantoms` adds LIST lines for files that are not there
+    (hostile names; files that vanish before they are fetched): folder -> [(name, size)].
+    """
+
+    refuse: bool | Callable[[], bool] = False
+    rate: float | None = None
+    drop_after: int = 0
+    drops: int = 0
+    phantoms: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    listed: list[str] = field(default_factory=list)  # LIST/NLST arguments, in order
+    fetched: list[str] = field(default_factory=list)  # RETR arguments, in order
+
+    def refusing(self) -> bool:
+        """Whether file access is refused right now."""
+        return self.refuse() if callable(self.refuse) else self.refuse
+
+
 class BambuFtpsServer:
     """Implicit FTPS over asyncio; `root` is the simulated SD card."""
 
@@ -58,6 +83,7 @@ class BambuFtpsServer:
         self.access_code = access_code
         self.ssl_context = ssl_context
         self.require_session_reuse = require_session_reuse
+        self.faults = FtpsFaults()
         self._server: asyncio.Server | None = None
         self._sessions: set[_Session] = set()
 
@@ -273,7 +299,7 @@ class _Session:
         await self._reply(250, "Directory successfully changed.")
 
     async def _cmd_size(self, arg: str) -> None:
-        found = await self._stat(arg, stat.S_ISREG)
+        found = None if self._server.faults.refusing() else await self._stat(arg, stat.S_ISREG)
         if found is None:
             await self._reply(550, "Could not get file size.")
         else:
@@ -337,11 +363,17 @@ class _Session:
 
     async def _cmd_nlst(self, arg: str, *, long: bool = False) -> None:
         target = " ".join(word for word in arg.split(" ") if not word.startswith("-"))
+        faults = self._server.faults
+        faults.listed.append(target)
         resolved = self._resolve(target)
         lines = await asyncio.to_thread(_list, resolved[1], long) if resolved else None
-        if lines is None:
+        if lines is None or faults.refusing():
             await self._reply(550, "No such file or directory.")
             return
+        assert resolved is not None
+        now = dt.datetime.now(dt.UTC)
+        for name, size in faults.phantoms.get(resolved[0], ()):
+            lines.append(_phantom_line(name, size, now) if long else name)
         payload = "".join(f"{line}\r\n" for line in lines).encode()
 
         async def send(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -351,18 +383,33 @@ class _Session:
         await self._data_transfer("Here comes the directory listing.", send)
 
     async def _cmd_retr(self, arg: str) -> None:
-        found = await self._stat(arg, stat.S_ISREG)
+        faults = self._server.faults
+        faults.fetched.append(arg)
+        found = None if faults.refusing() else await self._stat(arg, stat.S_ISREG)
         if found is None:
             await self._reply(550, "Failed to open file.")
             return
         path = found[1]
+        cut = faults.drop_after if faults.drops > 0 else None
+        if cut is not None:
+            faults.drops -= 1
+        rate = faults.rate
 
         async def send(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             file = await asyncio.to_thread(path.open, "rb")
+            sent = 0
             try:
                 while chunk := await asyncio.to_thread(file.read, _CHUNK):
+                    if cut is not None and sent + len(chunk) > cut:
+                        writer.write(chunk[: cut - sent])
+                        await writer.drain()
+                        writer.transport.abort()
+                        raise ConnectionResetError("transfer cut (fault injected)")
                     writer.write(chunk)
                     await writer.drain()
+                    sent += len(chunk)
+                    if rate:
+                        await asyncio.sleep(len(chunk) / rate)
             finally:
                 await asyncio.to_thread(file.close)
 
@@ -452,6 +499,11 @@ def _list(path: pathlib.Path, long: bool) -> list[str] | None:
         return [name for name, _ in entries]
     now = dt.datetime.now(dt.UTC)
     return [_list_line(name, info, now) for name, info in entries]
+
+
+def _phantom_line(name: str, size: int, now: dt.datetime) -> str:
+    """A LIST line for a file that does not exist (its name may be anything but a newline)."""
+    return f"-rw-r--r-- 1 1000 1000 {size:>8} {_MONTHS[now.month - 1]} {now.day:>2} 00:00 {name}"
 
 
 def _list_line(name: str, info: os.stat_result, now: dt.datetime) -> str:

@@ -89,6 +89,21 @@ class VirtualFolder:
 type Entry = VirtualFile | VirtualFolder
 
 
+@dataclass(slots=True)
+class DownloadFaults:
+    """How file downloads from a storage misbehave.
+
+    `rate` slows them to that many bytes per second; the next `drops` downloads send
+    `drop_after` bytes of the announced length and then cut the connection. `downloads` counts
+    requests, so tests can tell a client is not hammering the printer.
+    """
+
+    rate: float | None = None
+    drop_after: int = 0
+    drops: int = 0
+    downloads: int = 0
+
+
 class Storage:
     """One storage; `generation` changes with every modification (ETags follow it)."""
 
@@ -106,6 +121,7 @@ class Storage:
         self.short_names, self.capacity, self.read_only = short_names, capacity, read_only
         self.root = VirtualFolder(name, name, int(time.time()), read_only=read_only)
         self.generation = 1
+        self.download_faults = DownloadFaults()
 
     # -- lookup ----------------------------------------------------------------------------
 

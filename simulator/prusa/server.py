@@ -7,6 +7,7 @@ Handlers only implement the API and raise `Problem` for error replies.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 import json
 import time
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 _TRUE = {"buddy": ("?1", "1", "true"), "pi": ("?1",)}
 _CHUNK = 64 * 1024
+_DOWNLOAD_CHUNK = 256 * 1024
 
 
 @dataclass(slots=True)
@@ -79,6 +81,8 @@ class PrusaLinkApi:
         else:
             app.router.add_get("/api/thumbnails/{storage}{path:/.+}", self.get_thumbnail)
             app.router.add_get("/api/files/{storage}{path:/.+}/raw", self.download)
+            app.router.add_post("/api/printer/tool", self.set_target)
+            app.router.add_post("/api/printer/bed", self.set_target)
         return app
 
     # -- the gate every request passes -----------------------------------------------------
@@ -203,6 +207,30 @@ class PrusaLinkApi:
             raise Problem(400, "Unknown command")
         else:
             raise Problem(405)
+        return web.Response(status=204)
+
+    async def set_target(self, request: web.Request) -> web.Response:
+        """POST /api/printer/tool|bed (the Pi only): a heater target, in any printer state."""
+        try:
+            body = await request.json()
+        except ValueError:
+            raise Problem(400, "Invalid JSON") from None
+        if not isinstance(body, dict) or body.get("command") != "target":
+            return web.Response(status=204)  # other commands (extrude, flowrate) are not simulated
+        tool = request.path.endswith("/tool")
+        targets = body.get("targets") if tool else body
+        target = targets.get("tool0" if tool else "target") if isinstance(targets, dict) else None
+        if isinstance(target, bool) or not isinstance(target, int | float):
+            raise Problem(400, "Invalid temperature")
+        if target < 0:
+            raise Problem(400, "Temperature too low", title="Temperature Too Low")
+        if target > (305 if tool else 125):
+            raise Problem(400, "Temperature too high", title="Temperature Too High")
+        self.sim.advance()
+        if tool:
+            self.sim.target_nozzle = float(target)
+        else:
+            self.sim.target_bed = float(target)
         return web.Response(status=204)
 
     def _require(self, condition: bool, title: str) -> None:
@@ -429,18 +457,48 @@ class PrusaLinkApi:
         headers = {"ETag": etag} if self.buddy else {}
         return web.Response(body=image, content_type="image/png", headers=headers)
 
-    async def download(self, request: web.Request) -> web.Response:
-        """Buddy /usb/...; Pi /api/files/local/.../raw (no downloads from the SD card)."""
+    async def download(self, request: web.Request) -> web.StreamResponse:
+        """Buddy /usb/...; Pi /api/files/local/.../raw (no downloads from the SD card).
+
+        Streamed in chunks when a storage's `download_faults` slow or cut the transfer.
+        """
         storage, entry = self._file(request)
         if storage.read_only:
             raise Problem(404, "Location `sdcard` is not supported, use local.",
                           title="SDCard is not Suppported")  # fmt: skip
+        faults = storage.download_faults
+        faults.downloads += 1
+        cut = faults.drop_after if faults.drops > 0 else None
+        if cut is not None:
+            faults.drops -= 1
         disposition = f'attachment; filename="{entry.short_name}"'
-        return web.Response(
-            body=entry.data,
-            content_type="application/octet-stream",
-            headers={"Content-Disposition": disposition},
+        if cut is None and not faults.rate:  # whole, so the generic faults (truncate) apply
+            return web.Response(
+                body=entry.data,
+                content_type="application/octet-stream",
+                headers={"Content-Disposition": disposition},
+            )
+        response = web.StreamResponse(
+            headers={
+                "Content-Disposition": disposition,
+                "Content-Type": "application/octet-stream",
+            }
         )
+        response.content_length = len(entry.data)
+        await response.prepare(request)
+        data = memoryview(entry.data)
+        for offset in range(0, len(data), _DOWNLOAD_CHUNK):
+            chunk = data[offset : offset + _DOWNLOAD_CHUNK]
+            if cut is not None and offset + len(chunk) > cut:
+                await response.write(bytes(chunk[: max(0, cut - offset)]))
+                if request.transport is not None:
+                    request.transport.abort()
+                return response
+            await response.write(bytes(chunk))
+            if faults.rate:
+                await asyncio.sleep(len(chunk) / faults.rate)
+        await response.write_eof()
+        return response
 
 
 def _http_date(timestamp: int) -> str:

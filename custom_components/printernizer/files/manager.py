@@ -548,7 +548,9 @@ class FileManager:
                     return
                 except AdapterError as err:
                     reason = _reason(err)
-                    if attempt > limits.retries or isinstance(err, AuthenticationError):
+                    # A vanished file and refused credentials stay so: no retry.
+                    final = isinstance(err, (AuthenticationError, RemoteMissingError))
+                    if attempt > limits.retries or final:
                         await self._fail(printer, download, reason, relpath)
                         return
                     delay = backoff(attempt, limits.retry_delay, limits.retry_delay_cap)

@@ -90,6 +90,8 @@ class BambuFiles:
             # A thread cannot be cancelled: end its sockets and let it see that.
             transfer.close()
             await asyncio.wait([call])
+            if not call.cancelled():
+                call.exception()  # the thread's error after its sockets were shut: expected
             raise
         except RemoteFileNotFoundError as err:
             if self._printing():
