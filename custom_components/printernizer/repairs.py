@@ -111,7 +111,7 @@ class PrinterIssues:
     entry: PrinternizerConfigEntry
     _reported_locked: bool = False
     _refused_locked: bool = False
-    _locked_issue: bool = False
+    _locked_issue: bool | None = None  # unknown until the first state: a reload resyncs
 
     def _id(self, kind: str) -> str:
         return issue_id(kind, self.entry.entry_id)

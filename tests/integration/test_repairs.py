@@ -201,6 +201,17 @@ async def test_lockdown_reported_by_the_printer_raises_and_clears_the_issue(
     await _until(lambda: _issue(hass, "controls_locked", loaded_entry) is None)
 
 
+async def test_lockdown_lifted_while_unloaded_clears_the_issue_at_setup(
+    hass: HomeAssistant, bambu_sim: BambuSimulator, loaded_entry: MockConfigEntry
+) -> None:
+    bambu_sim.set_lockdown(True)
+    await _until(lambda: _issue(hass, "controls_locked", loaded_entry))
+    assert await hass.config_entries.async_unload(loaded_entry.entry_id)
+    bambu_sim.set_lockdown(False)
+    assert await hass.config_entries.async_setup(loaded_entry.entry_id)
+    assert _issue(hass, "controls_locked", loaded_entry) is None
+
+
 async def test_lockdown_at_setup_raises_the_issue(
     hass: HomeAssistant, bambu_sim: BambuSimulator, bambu_entry: MockConfigEntry
 ) -> None:
@@ -296,6 +307,7 @@ async def test_prusalink_reporting_old_firmware_raises_the_issue_and_keeps_worki
         ("buddy", "MK4", "99999999999999.1", False),
         ("buddy", "MK4", "4.\u00b2.0", False),
         ("buddy", "MK4", "\x00" * 10_000, False),
+        ("buddy", "MK4", "\u0664.\u0666.\u0660", False),  # Arabic-Indic digits: not a version
     ],
 )
 def test_firmware_minimum(
