@@ -1,0 +1,612 @@
+"""File actions, events and sensors through HA against the simulated P1S (FTPS) and MK4 (HTTP).
+
+Files are put on the simulated printers' storage; every listing, download, cancel and delete
+goes over 127.0.0.1 through the real adapters and the file manager. Downloads are awaited on
+their events (bounded), never on a sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from homeassistant.components import media_source
+from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers.event import async_track_state_change_event
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+import voluptuous as vol
+
+from custom_components.printernizer.actions.files import MAX_NAME
+from custom_components.printernizer.const import (
+    CONF_ENTRY_TYPE,
+    DOMAIN,
+    ENTRY_TYPE_FLEET,
+    FLEET_UNIQUE_ID,
+)
+from custom_components.printernizer.events import EVENT_JOB_FINISHED
+from custom_components.printernizer.printer_files import (
+    EVENT_FILE_DOWNLOAD_COMPLETED,
+    EVENT_FILE_DOWNLOAD_FAILED,
+    printer_files,
+)
+from simulator.bambu.printer import BambuSimulator
+from simulator.prusa import PrusaSimulator
+
+MODEL = os.urandom(300_000)  # a "3MF" the printer holds
+VIDEO = b"\x00\x00\x00\x18ftypmp42" + os.urandom(200_000)
+TIMEOUT = 30
+TRANSLATIONS = Path(__file__).parents[2] / "custom_components/printernizer/translations"
+
+
+def fleet_entry(files: dict[str, Any]) -> MockConfigEntry:
+    return MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=FLEET_UNIQUE_ID,
+        title="Fleet",
+        data={CONF_ENTRY_TYPE: ENTRY_TYPE_FLEET},
+        options={"files": files},
+    )
+
+
+async def write(hass: HomeAssistant, path: Path, data: bytes) -> None:
+    """Put a file in place (its folder created) off the event loop."""
+
+    def put() -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    await hass.async_add_executor_job(put)
+
+
+async def read(hass: HomeAssistant, path: Path) -> bytes:
+    return await hass.async_add_executor_job(path.read_bytes)
+
+
+async def local_files(hass: HomeAssistant, folder: Path) -> list[str]:
+    """Every file under a folder but the manager's index, partial files included."""
+
+    def find() -> list[str]:
+        return sorted(
+            str(path.relative_to(folder))
+            for path in folder.rglob("*")
+            if path.is_file() and path.name != ".index.json"
+        )
+
+    return await hass.async_add_executor_job(find)
+
+
+async def set_up(hass: HomeAssistant, entry: MockConfigEntry, tmp_path: Path) -> None:
+    hass.config.config_dir = str(tmp_path / "config")
+    assert await async_setup_component(hass, "media_source", {})
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+@pytest.fixture
+async def bambu(
+    hass: HomeAssistant, bambu_entry: MockConfigEntry, bambu_sim: BambuSimulator, tmp_path: Path
+) -> AsyncIterator[MockConfigEntry]:
+    """The P1S loaded with a model and a timelapse on its SD card."""
+    await write(hass, bambu_sim.sdcard / "model" / "Benchy.3mf", MODEL)
+    await write(hass, bambu_sim.sdcard / "timelapse" / "video_2026-12-01_10-00-00.mp4", VIDEO)
+    fleet_entry({"max_file_size_mb": 1}).add_to_hass(hass)
+    await set_up(hass, bambu_entry, tmp_path)
+    yield bambu_entry
+    assert await hass.config_entries.async_unload(bambu_entry.entry_id)
+    await hass.async_block_till_done()
+
+
+@pytest.fixture
+async def prusa(
+    hass: HomeAssistant, prusa_entry: MockConfigEntry, prusa_sim: PrusaSimulator, tmp_path: Path
+) -> AsyncIterator[MockConfigEntry]:
+    """The MK4 loaded with a G-code file on its USB stick."""
+    prusa_sim.files["usb"].add_file("Part.gcode", MODEL)
+    await set_up(hass, prusa_entry, tmp_path)
+    yield prusa_entry
+    assert await hass.config_entries.async_unload(prusa_entry.entry_id)
+    await hass.async_block_till_done()
+
+
+def device_id(hass: HomeAssistant, serial: str) -> str:
+    device = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, serial)})
+    assert device is not None
+    return device.id
+
+
+async def call(hass: HomeAssistant, service: str, **data: Any) -> Any:
+    return await hass.services.async_call(
+        DOMAIN, service, data, blocking=True, return_response=True
+    )
+
+
+class Events:
+    """The file events seen, and a bounded wait for the one of a download."""
+
+    def __init__(self, hass: HomeAssistant) -> None:
+        self.seen: list[Event] = []
+        self._waiting: dict[str, asyncio.Future[Event]] = {}
+        self._unsubscribe = [
+            hass.bus.async_listen(kind, self._on_event)
+            for kind in (EVENT_FILE_DOWNLOAD_COMPLETED, EVENT_FILE_DOWNLOAD_FAILED)
+        ]
+
+    @callback
+    def _on_event(self, event: Event) -> None:
+        self.seen.append(event)
+        for key in (event.data["download_id"], "*"):
+            waiting = self._waiting.get(key)
+            if waiting is not None and not waiting.done():
+                waiting.set_result(event)
+
+    async def first(self) -> Event:
+        if self.seen:
+            return self.seen[0]
+        future = self._waiting.setdefault("*", asyncio.get_running_loop().create_future())
+        async with asyncio.timeout(TIMEOUT):
+            return await future
+
+    async def of(self, download_id: str) -> Event:
+        for event in self.seen:
+            if event.data["download_id"] == download_id:
+                return event
+        future = self._waiting.setdefault(download_id, asyncio.get_running_loop().create_future())
+        async with asyncio.timeout(TIMEOUT):
+            return await future
+
+    def close(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+
+
+@pytest.fixture
+def events(hass: HomeAssistant) -> AsyncIterator[Events]:
+    seen = Events(hass)
+    yield seen
+    seen.close()
+
+
+async def wait_for_attribute(
+    hass: HomeAssistant, entity_id: str, attribute: str, expected: Any
+) -> None:
+    """Wait (bounded) until an entity's attribute shows a value, on its state changes."""
+    reached = asyncio.get_running_loop().create_future()
+
+    @callback
+    def changed(event: Event) -> None:
+        new = event.data["new_state"]
+        if new is not None and new.attributes.get(attribute) == expected and not reached.done():
+            reached.set_result(None)
+
+    unsubscribe = async_track_state_change_event(hass, entity_id, changed)
+    try:
+        state = hass.states.get(entity_id)
+        if state is None or state.attributes.get(attribute) != expected:
+            async with asyncio.timeout(TIMEOUT):
+                await reached
+    finally:
+        unsubscribe()
+
+
+def sensor(hass: HomeAssistant, serial: str, key: str) -> str:
+    entity_id = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, f"{serial}_{key}")
+    assert entity_id is not None, key
+    return entity_id
+
+
+async def test_bambu_list_download_and_browse(
+    hass: HomeAssistant, bambu: MockConfigEntry, bambu_sim: BambuSimulator, events: Events
+) -> None:
+    serial = bambu_sim.serial
+    printer = device_id(hass, serial)
+    activity = sensor(hass, serial, "download_activity")
+    assert hass.states.get(activity).state == "idle"
+    shown: list[tuple[str, Any]] = []
+
+    @callback
+    def track(event: Event) -> None:
+        if event.data["entity_id"] == activity and (new := event.data["new_state"]):
+            shown.append((new.state, new.attributes.get("file")))
+
+    unsubscribe = hass.bus.async_listen("state_changed", track)
+
+    listing = await call(hass, "list_files", device_id=printer)
+    assert listing["serial"] == serial
+    files = {(item["folder"], item["name"]): item for item in listing["files"]}
+    model = files["/model", "Benchy.3mf"]
+    assert (model["kind"], model["status"], model["size"]) == ("print", "on_printer", len(MODEL))
+    timelapse = files["/timelapse", "video_2026-12-01_10-00-00.mp4"]
+    assert (timelapse["kind"], timelapse["status"]) == ("timelapse", "on_printer")
+    only = await call(hass, "list_files", device_id=printer, kind="timelapse")
+    assert [item["name"] for item in only["files"]] == ["video_2026-12-01_10-00-00.mp4"]
+
+    started = await call(
+        hass, "download_file", device_id=printer, folder="/timelapse", name=timelapse["name"]
+    )
+    done = await events.of(started["download_id"])
+    unsubscribe()
+    assert done.event_type == EVENT_FILE_DOWNLOAD_COMPLETED
+    assert done.data["device_id"] == printer
+    assert done.data["serial"] == serial
+    assert done.data["sha256"] == hashlib.sha256(VIDEO).hexdigest()
+    local = Path(done.data["local_path"])
+    assert await read(hass, local) == VIDEO
+    root = Path(hass.config.path(DOMAIN, "files"))
+    assert local.parent.parent == root / serial
+    assert ("downloading", timelapse["name"]) in shown
+    assert hass.states.get(activity).state == "idle"
+
+    status = await call(hass, "get_download_status", download_id=started["download_id"])
+    assert (status["state"], status["progress"], status["serial"]) == ("completed", 100.0, serial)
+    listing = await call(hass, "list_files", device_id=printer, status=["downloaded"])
+    (copy,) = listing["files"]
+    assert copy["sha256"] == done.data["sha256"]
+    assert copy["media_content_id"] == done.data["media_content_id"]
+    # The local copy plays in the media browser under the printer and its month.
+    assert await media_source.async_resolve_media(hass, copy["media_content_id"], None)
+
+    storage = hass.states.get(sensor(hass, serial, "local_files_size"))
+    assert storage.attributes["unit_of_measurement"] == "MB"
+    assert float(storage.state) == pytest.approx(len(VIDEO) / 1_000_000, abs=0.05)
+
+
+async def test_prusa_download_and_delete(
+    hass: HomeAssistant, prusa: MockConfigEntry, prusa_sim: PrusaSimulator, events: Events
+) -> None:
+    printer = device_id(hass, prusa_sim.serial)
+    listing = await call(hass, "list_files", device_id=printer, refresh=True)
+    (part,) = [item for item in listing["files"] if item["name"] == "Part.gcode"]
+    assert (part["folder"], part["kind"], part["status"]) == ("/usb", "print", "on_printer")
+    started = await call(hass, "download_file", device_id=printer, folder="/usb", name="Part.gcode")
+    done = await events.of(started["download_id"])
+    assert done.event_type == EVENT_FILE_DOWNLOAD_COMPLETED
+    assert await read(hass, Path(done.data["local_path"])) == MODEL
+    assert done.data["sha256"] == hashlib.sha256(MODEL).hexdigest()
+
+    deleted = await call(
+        hass, "delete_printer_file", device_id=printer, folder="/usb", name="Part.gcode"
+    )
+    assert deleted["deleted"] == {"folder": "/usb", "name": "Part.gcode"}
+    listing = await call(hass, "list_files", device_id=printer, refresh=True)
+    (left,) = [item for item in listing["files"] if item["name"] == "Part.gcode"]
+    assert left["status"] == "local_only"  # the local copy stays
+    assert await read(hass, Path(done.data["local_path"])) == MODEL
+
+
+async def test_a_file_that_grows_past_the_limit_fails_with_an_event(
+    hass: HomeAssistant, bambu: MockConfigEntry, bambu_sim: BambuSimulator, events: Events
+) -> None:
+    """The fleet allows 1 MB; the printer listed a smaller file that then grew."""
+    printer = device_id(hass, bambu_sim.serial)
+    await call(hass, "list_files", device_id=printer)
+    await write(hass, bambu_sim.sdcard / "model" / "Benchy.3mf", os.urandom(3 * 1024 * 1024))
+    started = await call(
+        hass, "download_file", device_id=printer, folder="/model", name="Benchy.3mf"
+    )
+    failed = await events.of(started["download_id"])
+    assert failed.event_type == EVENT_FILE_DOWNLOAD_FAILED
+    assert failed.data["error"] == "too_large"
+    assert failed.data["local_path"] is None
+    folder = Path(hass.config.path(DOMAIN, "files")) / bambu_sim.serial
+    assert await local_files(hass, folder) == []  # no partial file left
+    status = await call(hass, "get_download_status", download_id=started["download_id"])
+    assert status["state"] == "failed"
+    listing = await call(hass, "list_files", device_id=printer, status="failed")
+    assert [(item["name"], item["reason"]) for item in listing["files"]] == [
+        ("Benchy.3mf", "too_large")
+    ]
+
+
+async def test_a_listed_file_over_the_limit_is_refused_at_once(
+    hass: HomeAssistant, bambu: MockConfigEntry, bambu_sim: BambuSimulator
+) -> None:
+    await write(hass, bambu_sim.sdcard / "model" / "Big.3mf", os.urandom(2 * 1024 * 1024))
+    printer = device_id(hass, bambu_sim.serial)
+    await call(hass, "list_files", device_id=printer, refresh=True)
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "download_file", device_id=printer, folder="/model", name="Big.3mf")
+    assert err.value.translation_key == "file_too_large"
+
+
+async def test_cancel_a_download(
+    hass: HomeAssistant, prusa: MockConfigEntry, prusa_sim: PrusaSimulator, events: Events
+) -> None:
+    """The MK4 answers slowly; the download is cancelled while it waits for the file."""
+    printer = device_id(hass, prusa_sim.serial)
+    await call(hass, "list_files", device_id=printer)
+    activity = sensor(hass, prusa_sim.serial, "download_activity")
+    prusa_sim.faults.latency = 5
+    started = await call(hass, "download_file", device_id=printer, folder="/usb", name="Part.gcode")
+    await wait_for_attribute(hass, activity, "state", "running")
+    assert hass.states.get(activity).attributes["file"] == "Part.gcode"
+    cancelled = await call(hass, "cancel_download", download_id=started["download_id"])
+    prusa_sim.faults.latency = 0
+    assert cancelled["state"] == "cancelled"
+    assert hass.states.get(activity).state == "idle"
+    assert events.seen == []  # neither completed nor failed
+    printer_folder = Path(hass.config.path(DOMAIN, "files")) / prusa_sim.serial
+    assert await local_files(hass, printer_folder) == []
+    # Cancelling again changes nothing.
+    again = await call(hass, "cancel_download", download_id=started["download_id"])
+    assert again["state"] == "cancelled"
+
+
+async def test_cleanup_dry_run_then_real(
+    hass: HomeAssistant, bambu: MockConfigEntry, bambu_sim: BambuSimulator, events: Events
+) -> None:
+    printer = device_id(hass, bambu_sim.serial)
+    await call(hass, "list_files", device_id=printer)
+    started = await call(
+        hass,
+        "download_file",
+        device_id=printer,
+        folder="/timelapse",
+        name="video_2026-12-01_10-00-00.mp4",
+    )
+    local = Path((await events.of(started["download_id"])).data["local_path"])
+    # A copy of the same content under another name is a duplicate; a leftover partial too.
+    duplicate = local.with_name("copy.mp4")
+    await write(hass, duplicate, VIDEO)
+    os.utime(duplicate, (local.stat().st_mtime + 10,) * 2)
+    leftover = local.with_name(".video.mp4.0123abcd.part")
+    await write(hass, leftover, b"half")
+
+    candidates = await call(hass, "get_cleanup_candidates", older_than_days=0)
+    why = {item["name"]: item["why"] for item in candidates["candidates"]}
+    assert why[leftover.name] == "partial"
+    assert candidates["count"] == len(candidates["candidates"]) >= 2
+    dry = await call(hass, "cleanup_files", older_than_days=0)
+    assert dry["dry_run"] is True
+    assert dry["freed_bytes"] == candidates["bytes"]
+    assert all(path.exists() for path in (local, duplicate, leftover))  # nothing deleted
+
+    real = await call(hass, "cleanup_files", older_than_days=0, dry_run=False)
+    assert real["dry_run"] is False
+    assert not leftover.exists()
+    assert not local.exists()
+    assert (bambu_sim.sdcard / "timelapse" / "video_2026-12-01_10-00-00.mp4").exists()
+    storage = hass.states.get(sensor(hass, bambu_sim.serial, "local_files_size"))
+    assert float(storage.state) < len(VIDEO) / 1_000_000 * 2
+
+
+async def test_printer_files_are_deleted_only_when_asked(
+    hass: HomeAssistant, bambu: MockConfigEntry, bambu_sim: BambuSimulator
+) -> None:
+    printer = device_id(hass, bambu_sim.serial)
+    old = 1_600_000_000  # 2020
+    target = bambu_sim.sdcard / "model" / "Benchy.3mf"
+    os.utime(target, (old, old))
+    await call(hass, "list_files", device_id=printer, refresh=True)
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "get_cleanup_candidates", include_printer=True)
+    assert err.value.translation_key == "printer_cleanup_needs_age"
+    found = await call(
+        hass, "get_cleanup_candidates", device_id=printer, older_than_days=365, include_printer=True
+    )
+    assert [(item["name"], item["on_printer"]) for item in found["candidates"]] == [
+        ("Benchy.3mf", True)
+    ]
+    kept = await call(
+        hass,
+        "cleanup_files",
+        device_id=printer,
+        older_than_days=365,
+        include_printer=True,
+        dry_run=False,
+    )
+    assert kept["deleted"] == []
+    assert [item["reason"] for item in kept["skipped"]] == ["printer_not_allowed"]
+    assert target.exists()
+    gone = await call(
+        hass,
+        "cleanup_files",
+        device_id=printer,
+        older_than_days=365,
+        include_printer=True,
+        dry_run=False,
+        on_printer=True,
+    )
+    assert [item["name"] for item in gone["deleted"]] == ["Benchy.3mf"]
+    assert not target.exists()
+
+
+HOSTILE_NAMES = [
+    "../../secrets.yaml",
+    "../model/Benchy.3mf",
+    "/etc/passwd",
+    "..",
+    ".",
+    "C:\\Windows\\win.ini",
+    "Benchy.3mf/../../x",
+    "Benchy.3mf\x00.png",
+    "a\nb",
+    "\u202egnp.3mf",
+    "\uff42\uff45\uff4e\uff43\uff48\uff59\uff0e\uff13\uff4d\uff46",  # fullwidth benchy.3mf
+    "CON",
+    "x" * MAX_NAME,
+    "Benchy.3mf ",
+    "%2e%2e%2fsecrets.yaml",
+    "~/.ssh/id_rsa",
+    "timelapse/../../../../etc/shadow",
+    "video_2026-12-01_10-00-00.mp4",  # a real name, in the wrong folder
+    "Benchy.3MF",
+    "\\\\server\\share\\x.3mf",
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES, ids=repr)
+async def test_hostile_file_names_are_refused(
+    hass: HomeAssistant, bambu: MockConfigEntry, bambu_sim: BambuSimulator, name: str
+) -> None:
+    printer = device_id(hass, bambu_sim.serial)
+    for service in ("download_file", "delete_printer_file"):
+        with pytest.raises(ServiceValidationError) as err:
+            await call(hass, service, device_id=printer, folder="/model", name=name)
+        assert err.value.translation_key in ("unknown_file", "invalid_file_name"), service
+    root = Path(hass.config.path(DOMAIN, "files"))
+    assert await local_files(hass, root) == []
+    assert await read(hass, bambu_sim.sdcard / "model" / "Benchy.3mf") == MODEL
+
+
+@pytest.mark.parametrize(
+    ("service", "data"),
+    [
+        ("download_file", {"folder": "/model"}),
+        ("download_file", {"folder": "/model", "name": ""}),
+        ("download_file", {"folder": "/model", "name": "x" * (MAX_NAME + 1)}),
+        ("download_file", {"folder": ["/model"], "name": "Benchy.3mf"}),
+        ("download_file", {"folder": "/model", "name": {"a": 1}}),
+        ("list_files", {"kind": "video"}),
+        ("list_files", {"status": ["gone"]}),
+        ("list_files", {"refresh": "maybe"}),
+        ("get_cleanup_candidates", {"older_than_days": -1}),
+        ("get_cleanup_candidates", {"older_than_days": 1e300}),
+        ("get_cleanup_candidates", {"older_than_days": float("nan")}),
+        ("get_cleanup_candidates", {"min_size_mb": "lots"}),
+        ("cleanup_files", {"dry_run": "perhaps"}),
+        ("cleanup_files", {"on_printer": [True]}),
+        ("get_download_status", {}),
+        ("get_download_status", {"download_id": "x" * 65}),
+        ("cancel_download", {"download_id": ["a"]}),
+    ],
+    ids=repr,
+)
+async def test_malformed_calls_are_invalid(
+    hass: HomeAssistant, bambu: MockConfigEntry, service: str, data: dict[str, Any]
+) -> None:
+    with pytest.raises(vol.Invalid):
+        await call(hass, service, **data)
+
+
+@pytest.mark.parametrize(
+    ("service", "data", "key"),
+    [
+        ("list_files", {}, "no_target"),
+        ("download_file", {"folder": "/model", "name": "Benchy.3mf"}, "no_target"),
+        ("list_files", {"device_id": "not-a-device"}, "printer_not_found"),
+        ("list_files", {"config_entry_id": "not-an-entry"}, "printer_not_found"),
+        ("get_download_status", {"download_id": "../../etc/passwd"}, "unknown_download"),
+        ("get_download_status", {"download_id": "0" * 32}, "unknown_download"),
+        ("cancel_download", {"download_id": "f" * 32}, "unknown_download"),
+        ("get_download_status", {"download_id": ""}, "unknown_download"),
+        ("download_file", {"folder": "/model\x7f", "name": "Benchy.3mf"}, "invalid_file_name"),
+        ("download_file", {"folder": "/model", "name": "\ud800"}, "invalid_file_name"),
+        ("delete_printer_file", {"folder": "/model", "name": "a\x00b"}, "invalid_file_name"),
+    ],
+    ids=repr,
+)
+async def test_bad_requests_are_explained(
+    hass: HomeAssistant,
+    bambu: MockConfigEntry,
+    bambu_sim: BambuSimulator,
+    service: str,
+    data: dict[str, Any],
+    key: str,
+) -> None:
+    if key == "invalid_file_name":
+        data = {**data, "device_id": device_id(hass, bambu_sim.serial)}
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, service, **data)
+    assert err.value.translation_key == key
+
+
+async def test_the_fleet_device_is_not_a_printer(
+    hass: HomeAssistant, bambu: MockConfigEntry, bambu_sim: BambuSimulator
+) -> None:
+    fleet = dr.async_get(hass).async_get_device(identifiers={(DOMAIN, FLEET_UNIQUE_ID)})
+    assert fleet is not None
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, "list_files", device_id=fleet.id)
+    assert err.value.translation_key == "printer_not_found"
+    with pytest.raises(ServiceValidationError) as err:
+        await call(
+            hass,
+            "list_files",
+            device_id=[device_id(hass, bambu_sim.serial), device_id(hass, bambu_sim.serial)],
+            config_entry_id=[fleet.config_entries.copy().pop()],
+        )
+    assert err.value.translation_key == "printer_not_found"
+
+
+async def test_an_offline_printer_is_explained(
+    hass: HomeAssistant, bambu: MockConfigEntry, bambu_sim: BambuSimulator
+) -> None:
+    printer = device_id(hass, bambu_sim.serial)
+    await bambu_sim.stop()
+    with pytest.raises(HomeAssistantError) as err:
+        await call(hass, "list_files", device_id=printer, refresh=True)
+    assert err.value.translation_key in ("printer_files_unavailable", "printer_busy")
+
+
+async def test_timelapse_is_fetched_after_a_print_and_linked_to_the_job(
+    hass: HomeAssistant,
+    bambu_entry: MockConfigEntry,
+    bambu_sim: BambuSimulator,
+    tmp_path: Path,
+    events: Events,
+) -> None:
+    """A print on the P1S ends; its timelapse (not last year's) is fetched and linked."""
+    timelapses = bambu_sim.sdcard / "timelapse"
+    old = timelapses / "video_2020-01-01_10-00-00.mp4"
+    await write(hass, old, b"old")
+    os.utime(old, (1_577_872_800, 1_577_872_800))
+    fleet_entry({"auto_timelapse": True}).add_to_hass(hass)
+    await set_up(hass, bambu_entry, tmp_path)
+    device = device_id(hass, bambu_sim.serial)
+    finished: list[Event] = []
+    hass.bus.async_listen(EVENT_JOB_FINISHED, finished.append)
+    printing = bambu_sim.start_print("Benchy", total_layers=5, minutes=2)
+    await write(hass, timelapses / "video_2026-12-01_10-00-00.mp4", VIDEO)  # while printing
+    await printing
+    done = await events.first()
+    (job,) = finished
+    assert done.event_type == EVENT_FILE_DOWNLOAD_COMPLETED
+    assert done.data["job_id"] == job.data["job_id"]
+    assert done.data["name"] == "video_2026-12-01_10-00-00.mp4"
+    assert await read(hass, Path(done.data["local_path"])) == VIDEO
+    listing = await call(hass, "list_files", device_id=device, kind="timelapse")
+    linked = {item["name"]: item["job_id"] for item in listing["files"]}
+    assert linked == {
+        "video_2026-12-01_10-00-00.mp4": job.data["job_id"],
+        "video_2020-01-01_10-00-00.mp4": None,
+    }
+    assert printer_files(hass).job_files[job.data["job_id"]]["timelapse"]["sha256"] == (
+        hashlib.sha256(VIDEO).hexdigest()
+    )
+    assert await hass.config_entries.async_unload(bambu_entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def test_every_refusal_is_translated() -> None:
+    """Each translation key the file actions and the media browser can raise, in en and de."""
+    keys = {
+        "invalid_file_name",
+        "unknown_printer",
+        "unknown_file",
+        "unknown_download",
+        "file_too_large",
+        "not_enough_space",
+        "file_in_use",
+        "file_error",
+        "printer_busy",
+        "printer_files_unavailable",
+        "printer_cleanup_needs_age",
+        "media_not_found",
+        "no_target",
+        "one_printer_only",
+        "printer_not_found",
+        "printer_not_loaded",
+        "invalid_auth",
+    }
+    for language in ("en", "de"):
+        exceptions = json.loads((TRANSLATIONS / f"{language}.json").read_text())["exceptions"]
+        assert keys <= set(exceptions), (language, keys - set(exceptions))
