@@ -218,7 +218,10 @@ def missing(uses: Iterable[Use], source: Source) -> list[Use]:
 
 
 def download(cache: Path) -> Path:
-    """The newest wheel for Python 3.14.2, downloaded only when the cache lacks that version."""
+    """The newest wheel for Python 3.14.2, downloaded only when the cache lacks that version.
+
+    Older versions (wheel and unpacked sources) are removed from the cache.
+    """
     cache.mkdir(parents=True, exist_ok=True)
     cached = {p.name: p for p in cache.glob("homeassistant-*.whl") if WHEEL.match(p.name)}
     with tempfile.TemporaryDirectory(prefix="newest-ha-") as temp:
@@ -242,7 +245,11 @@ def download(cache: Path) -> Path:
     names = [p.name for p in fresh] or list(cached)
     if not names:
         raise CheckError("pip reported success but left no homeassistant wheel")
-    return cache / max(names, key=_version_key)
+    newest = max(names, key=_version_key)
+    for old in {*cached, *names} - {newest}:  # older versions are never checked again
+        (cache / old).unlink(missing_ok=True)
+        shutil.rmtree(cache / old.removesuffix(".whl"), ignore_errors=True)
+    return cache / newest
 
 
 def _version_key(name: str) -> tuple[tuple[int, str], ...]:

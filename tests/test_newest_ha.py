@@ -156,16 +156,21 @@ def test_the_integration_itself_names_ha_modules() -> None:
 
 
 def _fake_pip(
-    calls: list[list[str]], version: str | None
+    calls: list[list[str]], version: str | None, found: list[bool] | None = None
 ) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """pip download as far as the check relies on it; `found`: was the wheel in --dest."""
+    found = [] if found is None else found
+
     def run(command: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
         calls.append(command)
         if version is None:
             return subprocess.CompletedProcess(command, 1, "", "Could not fetch URL: offline")
         dest = Path(command[command.index("--dest") + 1])
         wheel = dest / f"homeassistant-{version}-py3-none-any.whl"
+        found.append(wheel.exists())
         if not wheel.exists():  # pip keeps a file it finds in --dest
-            wheel.write_bytes(b"wheel " + version.encode())
+            with zipfile.ZipFile(wheel, "w") as archive:
+                archive.writestr("homeassistant/const.py", f"VERSION = {version!r}\n")
         return subprocess.CompletedProcess(command, 0, "", "")
 
     return run
@@ -175,19 +180,24 @@ def test_download_asks_for_python_3_14_2_and_reuses_the_cached_version(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[list[str]] = []
+    found: list[bool] = []
     cache = tmp_path / "cache"
-    monkeypatch.setattr(newest_ha.subprocess, "run", _fake_pip(calls, "2026.11.0"))
+    monkeypatch.setattr(newest_ha.subprocess, "run", _fake_pip(calls, "2026.11.0", found))
     first = newest_ha.download(cache)
     assert first == cache / "homeassistant-2026.11.0-py3-none-any.whl"
-    assert first.read_bytes() == b"wheel 2026.11.0"
+    downloaded = first.read_bytes()
     command = calls[0]
     assert command[command.index("--python-version") + 1] == "3.14.2"
     assert {"--no-deps", "--only-binary=:all:"} <= set(command)
-    first.write_bytes(b"cached")
     assert newest_ha.download(cache) == first
-    assert first.read_bytes() == b"cached"  # not downloaded again
+    assert found == [False, True]  # the cached wheel was in --dest: pip skips the download
+    assert first.read_bytes() == downloaded
     monkeypatch.setattr(newest_ha.subprocess, "run", _fake_pip(calls, "2026.12.1"))
+    newest_ha.unpack(first, cache)
     assert newest_ha.download(cache).name == "homeassistant-2026.12.1-py3-none-any.whl"
+    assert sorted(path.name for path in cache.iterdir()) == [
+        "homeassistant-2026.12.1-py3-none-any.whl"
+    ]  # the older version, wheel and sources, is gone
 
 
 def test_unreachable_pypi_fails_with_a_clear_message(
