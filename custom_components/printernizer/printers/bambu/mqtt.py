@@ -1,29 +1,31 @@
-"""paho-mqtt driven by the asyncio event loop instead of a thread.
+"""A lean MQTT 3.1.1 client on the asyncio event loop: subscribe to one topic, publish commands.
 
-Like Home Assistant's own MQTT client, the socket is watched with `add_reader`/`add_writer` so
-every paho callback runs on the loop; only the blocking connect (TCP + TLS handshake) runs in an
-executor. Reconnects back off exponentially; a rejected login or a changed certificate ends the
-retries, since repeating them cannot succeed.
+A printer's reports are the hot path of the integration: a P1 sends a delta every second, a farm
+of them thousands a minute. So the socket is read directly: the TLS socket is non-blocking and
+watched with `add_reader`, one `recv` per readable event, and a PUBLISH packet costs a header
+scan and one slice for its payload (no message objects, topic decoding or per-packet locks, as
+a general-purpose client has). Everything runs on the loop, connecting too (TCP, TLS handshake,
+login), so a connect is cancelled like any coroutine and no thread outlives `stop`.
 
-Nothing raises into paho: an exception escaping a callback would leave paho's packet buffer
-unreset, so the same packet would be replayed on every read. And `stop` ends a connect still
-blocked in the executor by shutting its socket down, so no connection outlives the adapter.
+Reconnects back off exponentially; a rejected login or a changed certificate ends the retries,
+since repeating them cannot succeed. Keepalive: a PINGREQ every PING_INTERVAL seconds, and a
+connection whose broker has not answered the previous one by then is dropped and reconnected.
+
+Nothing raises into the loop: a failing callback is counted in `callback_errors` (the first one
+logged), a packet larger than MAX_PACKET is skipped as it streams past (`on_oversized`), and a
+broker breaking the protocol (a malformed length) costs the connection, which is reconnected.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-import contextlib
+import ipaddress
+import itertools
 import logging
 import socket
 import ssl
-import threading
-from typing import Any
 import uuid
-
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from ..errors import (
     AdapterError,
@@ -35,76 +37,45 @@ from ..errors import (
 
 _LOGGER = logging.getLogger(__name__)
 
-KEEPALIVE = 30
-MISC_INTERVAL = 5.0
+KEEPALIVE = 30  # seconds, told the broker at login
+PING_INTERVAL = KEEPALIVE / 2
 CONNECT_TIMEOUT = 10.0
 BACKOFF_START = 1.0
 BACKOFF_CAP = 60.0
-MAX_PACKETS_PER_READ = 500
-# CONNACK "bad user name or password" and "not authorized" (MQTT 3.1.1 codes 4 and 5).
-_AUTH_FAILURES = frozenset({134, 135})
+# The largest packet buffered; a bigger one (a printer report is 1-30 KiB) is skipped unread.
+MAX_PACKET = 2 << 20
+RECV_SIZE = 1 << 16
+# CONNACK return codes "bad user name or password" and "not authorized".
+_AUTH_FAILURES = frozenset({4, 5})
+
+_CONNACK, _PUBLISH, _PUBREL = 0x20, 0x30, 0x60
+_PINGREQ, _PINGRESP, _DISCONNECT = b"\xc0\x00", 0xD0, b"\xe0\x00"
+_WOULD_BLOCK = (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError)
 
 
-class _Client(mqtt.Client):
-    """paho's client with a connect that another thread can abort.
+class ProtocolError(Exception):
+    """The broker sent something that is not MQTT 3.1.1."""
 
-    paho's blocking connect (TCP, then a TLS handshake bounded only by the keepalive) gives no
-    handle to its socket until it is done. A duplicate of the socket's descriptor is kept while
-    connecting: shutting it down makes the blocked connect or handshake fail at once.
-    """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._abort_lock = threading.Lock()
-        self._aborted = False
-        self._connecting: socket.socket | None = None
+def _string(value: str | bytes) -> bytes:
+    raw = value.encode() if isinstance(value, str) else value
+    return len(raw).to_bytes(2, "big") + raw
 
-    def arm(self) -> None:
-        """Allow connecting again; called on the loop before each connect is handed over."""
-        with self._abort_lock:
-            self._aborted = False
 
-    def interruptible(self, connect: Callable[..., Any], *args: Any) -> None:
-        """Run paho's connect or reconnect (in an executor) so that `abort` can end it."""
-        try:
-            connect(*args)
-        finally:
-            with self._abort_lock:
-                connecting, self._connecting = self._connecting, None
-            if connecting is not None:
-                connecting.close()
+def _packet(header: int, body: bytes) -> bytes:
+    """A fixed header (type and flags, the remaining length as a varint) and the body."""
+    length, encoded = len(body), bytearray()
+    while True:
+        length, digit = divmod(length, 128)
+        encoded.append(digit | 0x80 if length else digit)
+        if not length:
+            return bytes((header, *encoded)) + body
 
-    def abort(self) -> None:
-        """End a connect in progress in another thread; later ones in it fail at once."""
-        with self._abort_lock:
-            self._aborted = True
-            if self._connecting is not None:
-                with contextlib.suppress(OSError):
-                    self._connecting.shutdown(socket.SHUT_RDWR)
 
-    def _create_socket_connection(self) -> socket.socket:
-        """Paho's TCP connect, one address at a time, each socket abortable."""
-        error = OSError(f"No address for {self._host}")
-        for family, kind, proto, _, address in socket.getaddrinfo(
-            self._host, self._port, type=socket.SOCK_STREAM
-        ):
-            sock = socket.socket(family, kind, proto)
-            with self._abort_lock:
-                if self._aborted:
-                    sock.close()
-                    raise OSError("Connecting was stopped")
-                if self._connecting is not None:
-                    self._connecting.close()
-                self._connecting = sock.dup()
-            try:
-                sock.settimeout(self._connect_timeout)
-                sock.connect(address)
-            except OSError as err:
-                sock.close()
-                error = err
-            else:
-                return sock
-        raise error
+def connect_packet(client_id: str, username: str, password: str, keepalive: int) -> bytes:
+    """CONNECT: MQTT 3.1.1, clean session, user name and password."""
+    variable = _string("MQTT") + bytes((4, 0xC2)) + keepalive.to_bytes(2, "big")
+    return _packet(0x10, variable + _string(client_id) + _string(username) + _string(password))
 
 
 class MqttConnection:
@@ -122,41 +93,36 @@ class MqttConnection:
         on_connect: Callable[[], None],
         on_message: Callable[[bytes], None],
         on_disconnect: Callable[[AdapterError | None], None],
+        on_oversized: Callable[[int], None] | None = None,
         backoff_cap: float = BACKOFF_CAP,
     ) -> None:
-        """Prepare the client; nothing connects until `connect`."""
+        """Prepare; nothing connects until `connect`."""
         self._host = host
         self._port = port
+        self._login = connect_packet(
+            f"printernizer-{uuid.uuid4().hex[:12]}", username, password, KEEPALIVE
+        )
+        self._context = ssl_context
         self._topic = topic
+        self._request_topic = _string(topic.replace("/report", "/request"))
         self._on_connect_cb = on_connect
         self._on_message_cb = on_message
         self._on_disconnect_cb = on_disconnect
+        self._on_oversized_cb = on_oversized
         self._backoff_cap = backoff_cap
         self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
-        client = _Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=f"printernizer-{uuid.uuid4().hex[:12]}",
-            protocol=mqtt.MQTTv311,
-            clean_session=True,
-        )
-        client.username_pw_set(username, password)
-        client.tls_set_context(ssl_context)
-        client.connect_timeout = CONNECT_TIMEOUT
-        # Belt and braces: every callback below is guarded already.
-        client.suppress_exceptions = True
-        client.on_connect = self._on_connect
-        client.on_message = self._on_message
-        client.on_disconnect = self._on_disconnect
-        client.on_socket_open = self._on_socket_open
-        client.on_socket_close = self._on_socket_close
-        client.on_socket_register_write = self._on_socket_register_write
-        client.on_socket_unregister_write = self._on_socket_unregister_write
-        self._client = client
+        self._packet_ids = itertools.cycle(range(1, 0x10000))
+        self._sock: ssl.SSLSocket | None = None
+        self._fd = -1
+        self._rest = bytearray()  # the start of a packet not complete yet
+        self._skip = 0  # bytes of an oversized packet still to drop
+        self._skipped = 0
+        self._out = bytearray()  # what the socket did not take yet
         self._connack: asyncio.Future[None] | None = None
-        self._misc_timer: asyncio.TimerHandle | None = None
+        self._opening: asyncio.Task[None] | None = None
+        self._ping_timer: asyncio.TimerHandle | None = None
+        self._ping_unanswered = False
         self._reconnect_task: asyncio.Task[None] | None = None
-        self._connecting: asyncio.Future[None] | None = None
         self._stopping = False
         self._fatal: AdapterError | None = None
         self.connected = False
@@ -166,219 +132,353 @@ class MqttConnection:
         """Connect and wait for the broker's answer; raises a typed error on failure."""
         self._stopping = False
         self._fatal = None
-        self._connack = self._loop.create_future()
+        self._opening = self._loop.create_task(self._open())
         try:
-            await self._open(self._client.connect, self._host, self._port, KEEPALIVE)
-            async with asyncio.timeout(CONNECT_TIMEOUT):
-                await self._connack
-        except TimeoutError as err:
-            self._close_socket()
-            raise PrinterTimeoutError("The printer did not answer the MQTT login") from err
+            await self._opening
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if self._stopping and not (current and current.cancelling()):
+                raise PrinterOfflineError("The connection was stopped") from None
+            raise
         finally:
-            self._forget_connack()
-        if self._stopping:
-            raise PrinterOfflineError("The connection was stopped")
-        self._schedule_misc()
+            self._opening = None
 
     def publish(self, payload: str, *, qos: int = 0) -> None:
         """Send to the printer's request topic; raises when not connected."""
         if not self.connected:
             raise PrinterOfflineError("Not connected to the printer")
-        info = self._client.publish(self._topic.replace("/report", "/request"), payload, qos=qos)
-        if info.rc is not MQTTErrorCode.MQTT_ERR_SUCCESS:
-            raise PrinterOfflineError(f"Publishing failed: {mqtt.error_string(info.rc)}")
+        body = self._request_topic
+        if qos:
+            body += next(self._packet_ids).to_bytes(2, "big")
+        if not self._send(_packet(_PUBLISH | qos << 1, body + payload.encode())):
+            raise PrinterOfflineError("Publishing failed: the connection is lost")
 
     async def stop(self) -> None:
-        """Disconnect and cancel every timer, task, socket and connect this connection started.
+        """Disconnect and cancel every timer, task and socket this connection started.
 
-        A connect blocked in the executor is aborted and waited for, so when this returns no
-        socket, reader, writer or callback of this connection is left.
+        When this returns, no socket, reader, writer, task or callback of this connection is left.
         """
         self._stopping = True
-        if self._misc_timer:
-            self._misc_timer.cancel()
-            self._misc_timer = None
-        if self._connack and not self._connack.done():
-            self._connack.set_exception(PrinterOfflineError("The connection was stopped"))
-        if self._reconnect_task:
-            self._reconnect_task.cancel()
-            await asyncio.gather(self._reconnect_task, return_exceptions=True)
-            self._reconnect_task = None
-        if self._connecting is not None:
-            self._client.abort()
-            # Aborted, it ends at once; only a name lookup cannot be interrupted.
-            done, _ = await asyncio.wait([self._connecting], timeout=CONNECT_TIMEOUT)
-            if not done:
-                self._connecting.add_done_callback(lambda _: self._close_socket())
-            self._connecting = None
+        for task in (self._reconnect_task, self._opening):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._reconnect_task = None
         if self.connected:
-            # Sends DISCONNECT and closes the socket once it is written.
-            self._client.disconnect()
-            self._client.loop_write()
-        self._close_socket()
-        self.connected = False
+            self._send(_DISCONNECT)
+        self._close()
 
-    async def _open(self, connect: Callable[..., Any], *args: Any) -> None:
-        """Run paho's blocking connect in an executor and map its failures.
+    # -- connecting ------------------------------------------------------------------------
 
-        Cancelling the caller cannot stop the thread, so the connect is shielded and kept in
-        `_connecting` for `stop` to abort and wait for.
-        """
-        self._client.arm()
-        connecting = self._loop.run_in_executor(None, self._client.interruptible, connect, *args)
-        # Its outcome reaches the caller through the shield; a caller that was cancelled meanwhile
-        # no longer wants it, and that is not an error to log.
-        connecting.add_done_callback(_retrieved)
-        self._connecting = connecting
+    async def _open(self) -> None:
+        """TCP, TLS and the MQTT login; on success the session is live and subscribed."""
         try:
-            await asyncio.shield(connecting)
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                sock = await self._handshake(await self._tcp())
         except ssl.SSLCertVerificationError as err:
             raise CertificateMismatchError(
                 "The printer presented a different certificate than the one trusted when it "
                 "was added"
             ) from err
-        except (OSError, ssl.SSLError) as err:
+        except (OSError, ssl.SSLError, TimeoutError) as err:
             raise PrinterOfflineError(
-                f"Cannot connect to {self._host}:{self._port}: {err}"
+                f"Cannot connect to {self._host}:{self._port}: {err or 'timed out'}"
             ) from err
+        self._attach(sock)
+        self._connack = connack = self._loop.create_future()
+        logged_in = False
+        try:
+            self._send(self._login)
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                await connack
+            logged_in = True
+        except TimeoutError as err:
+            raise PrinterTimeoutError("The printer did not answer the MQTT login") from err
         finally:
-            if connecting.done() and self._connecting is connecting:
-                self._connecting = None
+            self._connack = None
+            if not logged_in:
+                self._close()
+        if self.connected:  # else it dropped right after the login: `_lost` has handled that
+            self._ping_unanswered = False
+            self._ping_timer = self._loop.call_later(PING_INTERVAL, self._ping)
 
-    def _forget_connack(self) -> None:
-        """Drop the login future; an outcome nobody waits for any more is not an error to log."""
-        connack, self._connack = self._connack, None
-        if connack is not None and connack.done() and not connack.cancelled():
-            connack.exception()
-
-    def _call_in_loop(self, func: Callable[..., object], *args: Any) -> None:
-        """Run func on the loop: paho calls socket hooks from the connecting executor thread too."""
-        if threading.get_ident() == self._loop_thread:
-            func(*args)
+    async def _tcp(self) -> socket.socket:
+        """A connected non-blocking TCP socket, trying each address of the host in turn."""
+        try:
+            ipaddress.ip_address(self._host)
+        except ValueError:
+            addresses = await self._loop.getaddrinfo(
+                self._host, self._port, type=socket.SOCK_STREAM
+            )
         else:
-            self._loop.call_soon_threadsafe(func, *args)
+            family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+            addresses = [(family, socket.SOCK_STREAM, 0, "", (self._host, self._port))]
+        error: OSError = OSError(f"No address for {self._host}")
+        for family, kind, proto, _, address in addresses:
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.setblocking(False)
+                await self._loop.sock_connect(sock, address)
+            except OSError as err:
+                sock.close()
+                error = err
+            except BaseException:
+                sock.close()
+                raise
+            else:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                return sock
+        raise error
 
-    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        self._call_in_loop(self._watch, sock)
+    async def _handshake(self, raw: socket.socket) -> ssl.SSLSocket:
+        """TLS on the loop: wait for the socket whenever OpenSSL wants it."""
+        try:
+            sock = self._context.wrap_socket(
+                raw, server_hostname=self._host, do_handshake_on_connect=False
+            )
+        except BaseException:
+            raw.close()
+            raise
+        try:
+            while True:
+                try:
+                    sock.do_handshake()
+                except ssl.SSLWantReadError:
+                    await self._ready(
+                        sock.fileno(), self._loop.add_reader, self._loop.remove_reader
+                    )
+                except ssl.SSLWantWriteError:
+                    await self._ready(
+                        sock.fileno(), self._loop.add_writer, self._loop.remove_writer
+                    )
+                else:
+                    return sock
+        except BaseException:
+            sock.close()
+            raise
 
-    def _on_socket_close(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        # The socket is closed right after this hook, so only its number travels to the loop.
-        self._call_in_loop(self._unwatch, sock.fileno())
+    async def _ready(
+        self,
+        fd: int,
+        watch: Callable[..., object],
+        unwatch: Callable[[int], object],
+    ) -> None:
+        ready: asyncio.Future[None] = self._loop.create_future()
+        watch(fd, _resolve, ready)
+        try:
+            await ready
+        finally:
+            unwatch(fd)
 
-    def _on_socket_register_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        self._call_in_loop(self._watch_write, sock)
+    def _attach(self, sock: ssl.SSLSocket) -> None:
+        self._sock, self._fd = sock, sock.fileno()
+        self._rest.clear()
+        self._out.clear()
+        self._skip = 0
+        self._loop.add_reader(self._fd, self._read)
 
-    def _on_socket_unregister_write(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
-        self._call_in_loop(self._loop.remove_writer, sock.fileno())
+    def _close(self) -> None:
+        """Forget the socket, its reader and writer, and the keepalive."""
+        if self._ping_timer is not None:
+            self._ping_timer.cancel()
+            self._ping_timer = None
+        self.connected = False
+        sock, self._sock = self._sock, None
+        if sock is not None:
+            self._loop.remove_reader(self._fd)
+            self._loop.remove_writer(self._fd)
+            sock.close()
+        self._fd = -1
 
-    def _watch(self, sock: Any) -> None:
-        # Queued from the connecting thread: by now the adapter may be stopped or the socket gone.
-        if not self._stopping and self._client.socket() is sock:
-            self._loop.add_reader(sock.fileno(), self._read)
-
-    def _watch_write(self, sock: Any) -> None:
-        if not self._stopping and self._client.socket() is sock:
-            self._loop.add_writer(sock.fileno(), self._write)
+    # -- receiving: the hot path -----------------------------------------------------------
 
     def _read(self) -> None:
-        """Drain every complete packet: TLS may hold decrypted bytes the selector cannot see."""
-        try:
-            self._client.loop_read(MAX_PACKETS_PER_READ)
-        except Exception:
-            self._failed("reading")
-        sock = self._client.socket()
-        if isinstance(sock, ssl.SSLSocket) and sock.pending():
-            self._loop.call_soon(self._read)
-
-    def _write(self) -> None:
-        try:
-            self._client.loop_write()
-        except Exception:
-            self._failed("writing")
-
-    def _failed(self, where: str) -> None:
-        """Count a failure that would otherwise escape into paho or the loop; log the first."""
-        self.callback_errors += 1
-        if self.callback_errors == 1:
-            _LOGGER.exception(
-                "Error while %s MQTT from %s; later ones are only counted", where, self._host
-            )
-
-    def _unwatch(self, fd: int) -> None:
-        self._loop.remove_reader(fd)
-        self._loop.remove_writer(fd)
-
-    def _close_socket(self) -> None:
-        """Make paho close its socket, also when the broker never answered."""
-        sock = self._client.socket()
-        if isinstance(sock, socket.socket):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            self._client.loop_read()
-
-    def _schedule_misc(self) -> None:
-        self._misc_timer = self._loop.call_later(MISC_INTERVAL, self._misc)
-
-    def _misc(self) -> None:
-        """Keepalive pings and paho's housekeeping."""
-        try:
-            self._client.loop_misc()
-        except Exception:
-            self._failed("maintaining")
-        self._schedule_misc()
-
-    def _on_connect(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        flags: Any,
-        reason_code: Any,
-        properties: Any,
-    ) -> None:
-        if self._stopping:
+        sock = self._sock
+        if sock is None:
             return
-        if reason_code.is_failure:
-            if reason_code.value in _AUTH_FAILURES:
-                error: AdapterError = AuthenticationError("The printer rejected the access code")
+        try:
+            data = sock.recv(RECV_SIZE)
+            while sock.pending():  # decrypted bytes the selector cannot see
+                data += sock.recv(RECV_SIZE)
+        except _WOULD_BLOCK:
+            return
+        except OSError:
+            self._lost()
+            return
+        if not data:
+            self._lost()
+            return
+        try:
+            self._feed(data)
+        except ProtocolError:
+            self._failed("reading")
+            self._lost()
+
+    def _feed(self, data: bytes) -> None:
+        """Handle every complete packet in the received bytes; keep the start of the next one."""
+        rest = self._rest
+        if rest:
+            rest += data
+            data = bytes(rest)
+            rest.clear()
+        pos, end = 0, len(data)
+        while pos < end:
+            if self._skip:
+                taken = min(self._skip, end - pos)
+                pos += taken
+                self._skip -= taken
+                if not self._skip:
+                    self._oversized(self._skipped)
+                continue
+            # The fixed header: a type byte and the remaining length, 1-4 bytes of 7 bits.
+            start, length, shift = pos + 1, 0, 0
+            while True:
+                if start >= end:
+                    rest += data[pos:]
+                    return
+                digit = data[start]
+                start += 1
+                length |= (digit & 0x7F) << shift
+                if digit < 0x80:
+                    break
+                shift += 7
+                if shift > 21:
+                    raise ProtocolError("remaining length over 4 bytes")
+            if length > MAX_PACKET:
+                self._skip = self._skipped = length
+                pos = start
+                continue
+            stop = start + length
+            if stop > end:
+                rest += data[pos:]
+                return
+            header = data[pos]
+            pos = stop
+            if header & 0xF0 == _PUBLISH:
+                self._publish(header, data, start, stop)
             else:
-                error = PrinterOfflineError(f"The printer refused the connection: {reason_code}")
-            self._fatal = error if isinstance(error, AuthenticationError) else None
-            if self._connack and not self._connack.done():
-                self._connack.set_exception(error)
+                self._control(header, data[start:stop])
+
+    def _publish(self, header: int, data: bytes, start: int, stop: int) -> None:
+        """One PUBLISH on the report topic (the only one subscribed): its payload to the adapter."""
+        if stop - start < 2:
+            raise ProtocolError("PUBLISH without a topic")
+        offset = start + 2 + (data[start] << 8 | data[start + 1])
+        qos = header >> 1 & 3
+        if qos:
+            packet_id = data[offset : offset + 2]
+            offset += 2
+            # QoS 1 is acknowledged; QoS 2 is received once PUBREL comes (see `_control`).
+            self._send((b"\x40\x02" if qos == 1 else b"\x50\x02") + packet_id)
+        if self._stopping or offset > stop:
+            return
+        try:
+            self._on_message_cb(data[offset:stop])
+        except Exception:
+            self._failed("handling")
+
+    def _control(self, header: int, body: bytes) -> None:
+        kind = header & 0xF0
+        if kind == _PINGRESP:
+            self._ping_unanswered = False
+        elif kind == _CONNACK:
+            self._connacked(body[1] if len(body) > 1 else 255)
+        elif kind == _PUBREL:
+            self._send(b"\x70\x02" + body[:2])
+
+    def _connacked(self, code: int) -> None:
+        connack = self._connack
+        if connack is None or connack.done():
+            return
+        if code:
+            if code in _AUTH_FAILURES:
+                error: AdapterError = AuthenticationError("The printer rejected the access code")
+                self._fatal = error
+            else:
+                error = PrinterOfflineError(f"The printer refused the connection: code {code}")
+            connack.set_exception(error)
             return
         self.connected = True
-        client.subscribe(self._topic, qos=0)
-        if self._connack and not self._connack.done():
-            self._connack.set_result(None)
+        topic = _string(self._topic)
+        self._send(_packet(0x82, next(self._packet_ids).to_bytes(2, "big") + topic + b"\x00"))
+        connack.set_result(None)
         try:
             self._on_connect_cb()
         except Exception:
             self._failed("greeting")
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
-        if self._stopping:
+    def _oversized(self, size: int) -> None:
+        if self._on_oversized_cb is not None and not self._stopping:
+            try:
+                self._on_oversized_cb(size)
+            except Exception:
+                self._failed("handling")
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def _send(self, packet: bytes) -> bool:
+        """Write now, or queue what the socket does not take; False when the connection is gone."""
+        sock = self._sock
+        if sock is None:
+            return False
+        if self._out:
+            self._out += packet
+            return True
+        try:
+            sent = sock.send(packet)
+        except _WOULD_BLOCK:
+            sent = 0
+        except OSError:
+            self._loop.call_soon(self._lost_socket, sock)
+            return False
+        if sent < len(packet):
+            self._out += packet[sent:]
+            self._loop.add_writer(self._fd, self._write)
+        return True
+
+    def _write(self) -> None:
+        sock, out = self._sock, self._out
+        if sock is None:
             return
         try:
-            self._on_message_cb(message.payload)
-        except Exception:
-            self._failed("handling")
+            sent = sock.send(out)
+        except _WOULD_BLOCK:
+            return
+        except OSError:
+            self._lost()
+            return
+        del out[:sent]
+        if not out:
+            self._loop.remove_writer(self._fd)
 
-    def _on_disconnect(
-        self,
-        client: mqtt.Client,
-        userdata: Any,
-        flags: Any,
-        reason_code: Any,
-        properties: Any,
-    ) -> None:
-        was_connected, self.connected = self.connected, False
-        if self._stopping:
+    def _ping(self) -> None:
+        """Keepalive; a ping still unanswered from last time means the connection is dead."""
+        self._ping_timer = None
+        if self._ping_unanswered:
+            _LOGGER.debug("No keepalive answer from %s; reconnecting", self._host)
+            self._lost()
             return
-        if self._connack and not self._connack.done():
-            self._connack.set_exception(PrinterOfflineError("The printer closed the connection"))
+        self._ping_unanswered = True
+        if self._send(_PINGREQ):
+            self._ping_timer = self._loop.call_later(PING_INTERVAL, self._ping)
+
+    # -- losing and regaining the connection -----------------------------------------------
+
+    def _lost_socket(self, sock: ssl.SSLSocket) -> None:
+        if sock is self._sock:
+            self._lost()
+
+    def _lost(self) -> None:
+        """The connection is gone: tell the adapter and reconnect, unless stopping or refused."""
+        was_connected = self.connected
+        self._close()
+        connack, self._connack = self._connack, None
+        if connack is not None and not connack.done():  # still logging in: that fails
+            connack.set_exception(PrinterOfflineError("The printer closed the connection"))
             return
-        if was_connected:
-            _LOGGER.debug("Disconnected from %s: %s", self._host, reason_code)
+        if self._stopping or not was_connected:
+            return
+        _LOGGER.debug("Disconnected from %s", self._host)
         try:
             self._on_disconnect_cb(self._fatal)
         except Exception:
@@ -392,11 +492,8 @@ class MqttConnection:
         try:
             while not self._stopping:
                 await asyncio.sleep(delay)
-                self._connack = self._loop.create_future()
                 try:
-                    await self._open(self._client.reconnect)
-                    async with asyncio.timeout(CONNECT_TIMEOUT):
-                        await self._connack
+                    await self._open()
                 except AuthenticationError as err:
                     self._on_disconnect_cb(err)
                     return
@@ -404,17 +501,23 @@ class MqttConnection:
                     self._fatal = err
                     self._on_disconnect_cb(err)
                     return
-                except (PrinterOfflineError, TimeoutError):
-                    self._close_socket()
+                except (PrinterOfflineError, PrinterTimeoutError):
+                    self._close()
                     delay = min(delay * 2, self._backoff_cap)
                     continue
-                finally:
-                    self._forget_connack()
                 return
         finally:
             self._reconnect_task = None
 
+    def _failed(self, where: str) -> None:
+        """Count a failure that would otherwise escape into the loop; log the first."""
+        self.callback_errors += 1
+        if self.callback_errors == 1:
+            _LOGGER.exception(
+                "Error while %s MQTT from %s; later ones are only counted", where, self._host
+            )
 
-def _retrieved(future: asyncio.Future[None]) -> None:
-    if not future.cancelled():
-        future.exception()
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
