@@ -8,11 +8,14 @@ Each record is one string in the Store's JSON, an entry: a checksum, a short JSO
 facts the indexes and totals need, a tab and the record's compact JSON, the dict of
 `JobRecord.to_dict()` without the values `from_dict` fills in itself:
 
-    9c3e0a1f["id","serial","completed",1740816000.0,1740819600.0,3540.0,[10.5],0.25,"4.5",null]
-    <tab>{"id":"id","serial":"serial",…}
+    9c3e0a1f["id","serial","completed",1740816000.0,1740819600.0,3540.0,[10.5],0.25,"4.5",null,
+    ["serial",null,"completed",1740816000000000,…]]<tab>{"id":"id","serial":"serial",…}
 
 (one line; the row: id, serial, status, start and end as POSIX timestamps, print seconds, grams,
-kWh, gross cost, category).
+kWh, gross cost, category, and the record's `JobFacts` for analytics). Analytics sum those facts
+(`analytics_facts`): a year's overview neither parses a record nor holds one. A row written
+before it held the facts is read in full at load (as any record not in this form), and written
+with them by the next save.
 
 The Store's indented file then has one line per record, and reading it makes 100k strings rather
 than millions of objects, whose creation and garbage collection were most of a load. Loading
@@ -59,6 +62,7 @@ from homeassistant.util.json import json_loads
 
 from .const import DOMAIN, LOGGER
 from .guard import Listeners
+from .jobs.analytics import FACTS_LENGTH, JobFacts, job_facts
 from .jobs.hourly import Ended
 from .jobs.records import EnergySource, GramsSource, JobRecord, JobStatus
 
@@ -93,12 +97,15 @@ _TIME_KEYS = ("updated_at", "printer_started_at", "paused_since")
 _FLOAT_KEYS = ("duration_seconds", "paused_seconds", "progress", "energy_kwh")
 _FLOAT = frozenset({float})
 _FLOAT_OR_NONE = frozenset({float, type(None)})
+_TEXT_OR_NONE = frozenset({str, type(None)})
 _SEQUENCES = frozenset({list, tuple})
 _NUMBERS = frozenset({int, float})  # type() in it: bool is no amount
 # What _read raises for a record not in stored form; `from_dict` then decides if it reads it.
 _NOT_STORED_FORM = (KeyError, TypeError, ValueError, OverflowError)
 _fromisoformat = datetime.fromisoformat
-_ID = itemgetter(1)  # of an (started, id) key of JobHistory._order
+_ID = itemgetter(1)  # of a (started, id, facts) item of JobHistory._order
+_FACTS = itemgetter(2)
+_INT_OR_NONE = frozenset({int, type(None)})
 MAX_AMOUNT = Decimal(10) ** 15
 
 # Newer Home Assistant serializes delayed saves in the event loop unless the data is thread-safe,
@@ -138,6 +145,7 @@ class _Facts(NamedTuple):
     energy_kwh: float | None
     gross: Decimal | None
     category: str | None  # None unless a string: only strings match a category filter
+    brief: JobFacts = ()  # what analytics need (`job_facts`)
 
 
 @dataclass(slots=True)
@@ -288,7 +296,8 @@ class JobHistory:
         self._main: dict[str, str] = {}
         self._active: dict[str, str] = {}
         self._facts: dict[str, _Facts] = {}
-        self._order: list[tuple[float, str]] = []  # (started, id), ascending
+        # (started, id, facts), ascending: the facts ride along for `analytics_facts`.
+        self._order: list[tuple[float, str, _Facts]] = []
         self._texts: dict[str, str] = {}  # id -> searchable text, kept once a query needed it
         self._printers: dict[str, _Printer] = {}
         self._fleet_listeners: list[Callable[[JobRecord], None]] = []  # of every printer
@@ -338,7 +347,7 @@ class JobHistory:
         raises for a value it cannot hold, before anything changed. A listener that raises is
         logged and skipped (see `guard`).
         """
-        raw, facts = _stored_form(_stored(record))
+        raw, facts = _stored_form(_stored(record), record)
         job_id = raw["id"]
         entry = _entry(raw, facts)
         self._index(job_id, facts)
@@ -421,8 +430,8 @@ class JobHistory:
         if running_at_start:
             earlier = [
                 job_id
-                for _, job_id in order[:low]
-                if (ended := facts_of[job_id].ended) is None or ended > first
+                for _, job_id, facts in order[:low]
+                if (ended := facts.ended) is None or ended > first
             ]
             ids = earlier + ids
         if serials is not None or statuses is not None or categories is not None:
@@ -444,6 +453,46 @@ class JobHistory:
         except ValueError:  # no more active records
             pass
         return entries  # type: ignore[return-value]  # no None left
+
+    def analytics_facts(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        serials: Collection[str] | None = None,
+        statuses: Collection[str] | None = None,
+        categories: Collection[str] | None = None,
+        running_at_start: bool = False,
+    ) -> Callable[[], list[JobFacts]]:
+        """The `JobFacts` of the records `entries` would give, to be picked in any thread.
+
+        Only a slice of the index is taken now, in the event loop (one C call); the returned
+        function picks the facts from it, in the executor while the history changes: a put
+        replaces an index item, never changes one.
+        """
+        order = self._order
+        first = start.timestamp()
+        low = bisect_left(order, (first,))
+        high = max(low, bisect_left(order, (end.timestamp(),)))
+        taken = order[:high] if running_at_start else order[low:high]
+
+        def pick() -> list[JobFacts]:
+            facts: list[_Facts] = list(map(_FACTS, taken))
+            if running_at_start:
+                facts = [
+                    item for item in facts[:low] if item.ended is None or item.ended > first
+                ] + facts[low:]
+            if serials is not None or statuses is not None or categories is not None:
+                facts = [
+                    item
+                    for item in facts
+                    if (serials is None or item.serial in serials)
+                    and (statuses is None or item.status in statuses)
+                    and (categories is None or item.category in categories)
+                ]
+            return [item.brief for item in facts]
+
+        return pick
 
     def totals(self, serial: str) -> JobTotals:
         """The serial's ended jobs summed up."""
@@ -573,7 +622,7 @@ class JobHistory:
             del self._order[bisect_left(self._order, (old.started, job_id))]
         self._facts[job_id] = facts
         self._texts.pop(job_id, None)
-        insort(self._order, (facts.started, job_id))
+        insort(self._order, (facts.started, job_id, facts))
         printer = self._printer(facts.serial)
         printer.add(job_id, facts)
         # Still its printer's latest only if it stayed there and ended no earlier.
@@ -691,7 +740,7 @@ class JobHistory:
                     continue
                 records[job_id] = entry
                 facts_of[job_id] = facts
-                order.append((facts.started, job_id))
+                order.append((facts.started, job_id, facts))
                 self._printer(facts.serial).add(job_id, facts)
                 if facts.ended is None:  # active: moves to the active file
                     self._active[job_id] = entry
@@ -796,6 +845,7 @@ def _entry(raw: dict[str, Any], facts: _Facts) -> str:
         facts.energy_kwh,
         None if facts.gross is None else str(facts.gross),
         facts.category,
+        facts.brief,
     ]
     body = f"{json_bytes(row).decode()}\t{json_bytes(raw).decode()}"
     return f"{crc32(body.encode()):08x}{body}"
@@ -826,7 +876,6 @@ def _parse(item: Any) -> tuple[str, str, _Facts]:
             return checked[0], item, checked[1]
         item = json_loads(item if item.startswith("{") else item.partition("\t")[2])
     raw, facts = _stored_form(item)
-    JobRecord.from_dict(raw)  # what is kept, is read when handed out
     return raw["id"], _entry(raw, facts), facts
 
 
@@ -837,7 +886,7 @@ def _checked(entry: str) -> tuple[str, _Facts] | None:
     if tab < 8 or data[:8] != b"%08x" % crc32(memoryview(data)[8:]):
         return None
     row: Any = json_loads(memoryview(data)[8:tab])
-    job_id, serial, status, started, ended, seconds, grams, kwh, gross, category = row[:10]
+    job_id, serial, status, started, ended, seconds, grams, kwh, gross, category, brief = row[:11]
     # Types as _read makes them: a row edited with its checksum fixed is read in full instead.
     # (JSON from the Store holds no NaN or infinity.)
     if (
@@ -852,6 +901,7 @@ def _checked(entry: str) -> tuple[str, _Facts] | None:
         or type(grams) is not list
         or (grams and not _FLOAT.issuperset(map(type, grams)))
         or (category is not None and type(category) is not str)
+        or not _brief_holds(brief, serial, status, category)
     ):
         return None
     amount = None
@@ -862,20 +912,86 @@ def _checked(entry: str) -> tuple[str, _Facts] | None:
         if not amount.is_finite() or abs(amount) >= MAX_AMOUNT:
             return None
     return job_id, _Facts(
-        serial, started, status, ended, seconds, tuple(grams), kwh, amount, category
+        serial, started, status, ended, seconds, tuple(grams), kwh, amount, category, brief
     )
 
 
-def _stored_form(item: Any) -> tuple[dict[str, Any], _Facts]:
+def _brief_holds(brief: Any, serial: str, status: str, category: str | None) -> bool:
+    """Whether a stored row's `JobFacts` have the types `job_facts` makes, and its row's keys.
+
+    A row edited with its checksum fixed fails here and is read in full instead, as any other.
+    """
+    if type(brief) is not list or len(brief) < FACTS_LENGTH:
+        return False
+    (
+        brief_serial,
+        brief_category,
+        brief_status,
+        started,
+        ended,
+        run_end,
+        seconds,
+        print_seconds,
+        paused,
+        paused_since,
+        kwh,
+        restarted,
+        name,
+        customer,
+        project,
+        priced,
+        _,
+        amounts,
+        materials,
+        synthetic,
+    ) = brief[:FACTS_LENGTH]
+    if not (
+        brief_serial == serial
+        and brief_status == status
+        and brief_category == category
+        and type(started) is int
+        and type(run_end) is int
+        and type(ended) in _INT_OR_NONE
+        and type(paused_since) in _INT_OR_NONE
+        and _FLOAT_OR_NONE.issuperset((type(seconds), type(print_seconds), type(kwh)))
+        and type(paused) is float
+        and type(restarted) is bool
+        and type(priced) is bool
+        and type(synthetic) is bool
+        and type(name) is str
+        and _TEXT_OR_NONE.issuperset((type(customer), type(project)))
+        and (amounts is None or (type(amounts) is list and len(amounts) == 6))
+        and type(materials) is list
+        and (amounts is None or _INT_OR_NONE.issuperset(map(type, amounts)))
+    ):
+        return False
+    for material in materials:
+        if (
+            type(material) is not list
+            or len(material) != 4
+            or not _TEXT_OR_NONE.issuperset((type(material[0]), type(material[1])))
+            or type(material[2]) not in _FLOAT_OR_NONE
+            or type(material[3]) not in _INT_OR_NONE
+        ):
+            return False
+    return True
+
+
+def _stored_form(item: Any, record: JobRecord | None = None) -> tuple[dict[str, Any], _Facts]:
     """The record as kept in memory and its facts; anything else goes through `from_dict`.
 
-    Raises what `from_dict` raises for a record it cannot read.
+    `record` is the record `item` was made of, if at hand. Raises what `from_dict` raises for a
+    record it cannot read.
     """
     try:
-        return item, _read(item)
+        raw, facts = item, _read(item)
     except _NOT_STORED_FORM:
-        raw = _stored(JobRecord.from_dict(item))
-        return raw, _read(raw)
+        record = JobRecord.from_dict(item)
+        raw = _stored(record)
+        facts = _read(raw)
+    if record is None:
+        record = JobRecord.from_dict(raw)  # what is kept, is read when handed out
+    return raw, facts._replace(brief=job_facts(record))
 
 
 def _read(raw: Any) -> _Facts:

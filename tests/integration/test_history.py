@@ -35,6 +35,7 @@ from custom_components.printernizer.history import (
     _stored,
     _stored_form,
 )
+from custom_components.printernizer.jobs.analytics import job_facts
 from custom_components.printernizer.jobs.lifecycle import JobTracker
 from custom_components.printernizer.jobs.records import JobRecord, JobStatus, MaterialUse
 
@@ -202,10 +203,11 @@ async def test_puts_are_saved_once_after_the_delay(
     assert writes(ACTIVE_STORAGE_KEY) == 0  # nothing active
     assert saved(hass_storage) == [stored(record) for record in records]
     row, _ = split(hass_storage[STORAGE_KEY]["data"]["records"][3])
-    assert row == [
+    assert row[:10] == [
         "job-3", P1S, "failed", (BASE + timedelta(hours=3)).timestamp(),
         (BASE + timedelta(hours=4)).timestamp(), 3540.0, [10.5], 0.25, "3.50", "business",
     ]  # fmt: skip
+    assert row[10] == json.loads(json_bytes(job_facts(corrected)))  # analytics read these
     fresh = await loaded(hass)
     assert [fresh.get(record.id) for record in records] == records
     assert fresh.totals(P1S) == history.totals(P1S) == expected_totals(records, P1S)
@@ -266,7 +268,8 @@ async def test_round_trip_keeps_every_field(
         "started_at": "2025-03-01T08:00:00+00:00", "updated_at": "2025-03-01T08:00:00+00:00",
     }]  # fmt: skip
     assert split(hass_storage[ACTIVE_STORAGE_KEY]["data"]["records"][0])[0] == [
-        "bare", MK4, "active", BASE.timestamp(), None, None, [], None, None, None
+        "bare", MK4, "active", BASE.timestamp(), None, None, [], None, None, None,
+        json.loads(json_bytes(job_facts(bare))),
     ]  # fmt: skip
     fresh = await loaded(hass)
     assert fresh.get("job-7") == full
@@ -1010,3 +1013,98 @@ async def test_any_row_or_record_with_a_valid_checksum_never_breaks_the_history(
         except Exception as err:
             raise AssertionError(f"history broke on {items[0]!r}") from err
     await hass.async_block_till_done()
+
+
+# --- Analytics facts ------------------------------------------------------------------------
+
+
+def _facts(history: JobHistory, **kwargs: Any) -> list[Any]:
+    start = kwargs.pop("start", BASE - timedelta(days=1))
+    return _plain(history.analytics_facts(start, BASE + timedelta(days=30), **kwargs)())
+
+
+def _plain(facts: Iterable[Any]) -> list[Any]:
+    """Facts as they read back from JSON: tuples are lists."""
+    return [json.loads(json_bytes(item)) for item in facts]
+
+
+async def test_analytics_facts_come_with_every_record_put_and_loaded(
+    hass: HomeAssistant, hass_storage: dict[str, Any]
+) -> None:
+    """The facts the figures sum are made once per record, and equal the record's own."""
+    records = [job(n, serial=P1S if n % 2 else MK4, category="private" if n % 3 else None)
+               for n in range(6)]  # fmt: skip
+    running = job(6, status=JobStatus.ACTIVE)
+    history = await loaded(hass)
+    for record in (*records, running):
+        history.put(record)
+    assert _facts(history) == _plain(job_facts(record) for record in (*records, running))
+    await history.async_save_now()
+
+    fresh = await loaded(hass)
+    assert _facts(fresh) == _plain(job_facts(record) for record in (*records, running))
+    assert _facts(fresh, serials={MK4}) == _plain(job_facts(r) for r in records[::2])
+    assert _facts(fresh, categories={"private"}, statuses={"completed"}) == _plain(
+        job_facts(record) for record in records if record.category == "private"
+    )
+
+
+async def test_analytics_facts_are_a_snapshot(hass: HomeAssistant) -> None:
+    """Puts after the facts were taken (a re-categorized job, a new one) are not in them."""
+    history = await loaded(hass)
+    for number in range(3):
+        history.put(job(number))
+    pick = history.analytics_facts(BASE, BASE + timedelta(days=1))
+    history.put(job(1, category="private"))
+    history.put(job(5))
+    assert _plain(pick()) == _plain(job_facts(job(number)) for number in range(3))
+    assert [item[1] for item in _facts(history)] == ["business", "private", "business", "business"]
+
+
+async def test_analytics_facts_of_jobs_running_at_the_start(hass: HomeAssistant) -> None:
+    """Earlier jobs count for utilization only while they ran into the period."""
+    history = await loaded(hass)
+    for record in (job(0), job(1, status=JobStatus.ACTIVE), job(2), job(4)):
+        history.put(record)
+    start = BASE + timedelta(hours=2, minutes=30)  # job-2 runs until 3:00, job-0 ended at 1:00
+    ids = [item[3] for item in _facts(history, start=start, running_at_start=True)]
+    assert ids == [
+        job_facts(record)[3] for record in (job(1, status=JobStatus.ACTIVE), job(2), job(4))
+    ]
+    assert len(_facts(history, start=start)) == 1
+
+
+async def test_a_row_without_facts_is_read_in_full_and_saved_with_them(
+    hass: HomeAssistant, hass_storage: dict[str, Any]
+) -> None:
+    """A file of the version before the facts: its records count, their facts are made."""
+    old = []
+    for number in (1, 2):
+        row, raw = split(entry(job(number)))
+        old.append(checksummed(f"{json.dumps(row[:10])}\t{json.dumps(raw)}"))
+    hass_storage[STORAGE_KEY] = file_data(old)
+    history = await loaded(hass)
+
+    assert _facts(history) == _plain([job_facts(job(1)), job_facts(job(2))])
+    assert history.totals(P1S) == expected_totals([job(1), job(2)], P1S)
+    history.put(job(3))
+    await history.async_save_now()
+    assert [split(item)[0][10] for item in hass_storage[STORAGE_KEY]["data"]["records"]] == (
+        _plain(job_facts(job(number)) for number in (1, 2, 3))
+    )
+
+
+@pytest.mark.parametrize(
+    ("position", "value"),
+    [(3, "2025-03-01"), (6, "3540"), (8, None), (17, ["1", 2]), (18, [["PLA", None, "10", 1]]),
+     (18, [[["PLA"], None, 10.5, None]]), (0, MK4), (12, None), (11, "yes")],
+)  # fmt: skip
+async def test_facts_edited_with_their_checksum_are_made_again(
+    hass: HomeAssistant, hass_storage: dict[str, Any], position: int, value: Any
+) -> None:
+    """Facts of the wrong type or of another printer are not summed: the record is read."""
+    row, raw = split(entry(job(1)))
+    row[10][position] = value
+    hass_storage[STORAGE_KEY] = file_data([checksummed(f"{json.dumps(row)}\t{json.dumps(raw)}")])
+    history = await loaded(hass)
+    assert _facts(history) == _plain([job_facts(job(1))])

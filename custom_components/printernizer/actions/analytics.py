@@ -1,9 +1,11 @@
 """Analytics and export actions: the fleet's figures for a period, and job exports to download.
 
-Figures and exports read a snapshot of the history's stored entries (immutable strings, taken in
-the event loop) and parse them one at a time in the executor: a year of 100k jobs neither blocks
-the loop nor sits in memory as records. Periods are calendar periods in Home Assistant's time
-zone. Money is a number with two decimals beside its currency.
+Figures sum the `JobFacts` the history keeps per record (a slice of its index taken in the event
+loop, the facts picked and summed in the executor): no record is parsed for them. Exports read a
+snapshot of the history's stored entries (immutable strings, taken in the event loop) and parse
+them one at a time in the executor: a year of 100k jobs neither blocks the loop nor sits in
+memory as records. Periods are calendar periods in Home Assistant's time zone. Money is a number
+with two decimals beside its currency.
 
 An export is written to `<config>/printernizer/exports/` under a safe dated name, first as a
 hidden partial file that becomes the export only once complete (a full disk leaves the earlier
@@ -53,13 +55,15 @@ from ..costs import Category
 from ..history import DATA_HISTORY, read_entry
 from ..jobs import JobRecord, JobStatus
 from ..jobs.analytics import (
+    FACT_CUSTOMER,
+    JobFacts,
     Period,
     PeriodKind,
     calendar_period,
     custom_period,
-    material_usage,
-    overview,
-    printer_stats,
+    facts_material_usage,
+    facts_overview,
+    facts_printer_stats,
 )
 from ..jobs.export import (
     FORMATS,
@@ -289,7 +293,7 @@ class _Reader:
             LOGGER.warning("%s job records could not be read and were left out", self.unreadable)
 
 
-def _reader(hass: HomeAssistant, query: _Query, *, running_at_start: bool) -> _Reader:
+def _reader(hass: HomeAssistant, query: _Query) -> _Reader:
     """The records of the query's period (and filters) as a snapshot taken now."""
     entries = hass.data[DATA_HISTORY].entries(
         query.period.start,
@@ -297,9 +301,31 @@ def _reader(hass: HomeAssistant, query: _Query, *, running_at_start: bool) -> _R
         serials=query.serials,
         statuses=query.statuses,
         categories=query.categories,
-        running_at_start=running_at_start,
     )
     return _Reader(entries, query.customers)
+
+
+def _facts(
+    hass: HomeAssistant, query: _Query, *, running_at_start: bool
+) -> Callable[[], list[JobFacts]]:
+    """The jobs' facts of the query's period (and filters), taken now, picked in the executor."""
+    pick = hass.data[DATA_HISTORY].analytics_facts(
+        query.period.start,
+        query.period.end,
+        serials=query.serials,
+        statuses=query.statuses,
+        categories=query.categories,
+        running_at_start=running_at_start,
+    )
+    customers = query.customers
+    if customers is None:
+        return pick
+    return lambda: [job for job in pick() if job[FACT_CUSTOMER] in customers]
+
+
+def _figures[T](pick: Callable[[], list[JobFacts]], figures: Callable[..., T], **kwargs: Any) -> T:
+    """`figures` over the picked facts (in the executor)."""
+    return figures(pick(), **kwargs)
 
 
 def _numbers(value: Any) -> Any:
@@ -318,29 +344,28 @@ async def _over_jobs[T](call: ServiceCall, figures: Callable[..., T]) -> tuple[_
     """The call's period and filters, and `figures` over the jobs running in it (executor)."""
     hass = call.hass
     query = _query(hass, call.data)
-    reader = _reader(hass, query, running_at_start=True)
     result = await hass.async_add_executor_job(
         partial(
+            _figures,
+            _facts(hass, query, running_at_start=True),
             figures,
-            reader,
-            query.period,
+            period=query.period,
             currency=query.currency,
             now=dt_util.utcnow(),
             printers=query.printers,
         )
     )
-    reader.report()
     return query, result
 
 
 async def _get_overview(call: ServiceCall) -> ServiceResponse:
-    _, result = await _over_jobs(call, overview)
+    _, result = await _over_jobs(call, facts_overview)
     response: dict[str, Any] = _numbers(result.as_dict())
     return response
 
 
 async def _get_printer_stats(call: ServiceCall) -> ServiceResponse:
-    query, stats = await _over_jobs(call, printer_stats)
+    query, stats = await _over_jobs(call, facts_printer_stats)
     return {
         "period": query.period.as_dict(),
         "currency": query.currency,
@@ -351,11 +376,15 @@ async def _get_printer_stats(call: ServiceCall) -> ServiceResponse:
 async def _get_material_usage(call: ServiceCall) -> ServiceResponse:
     hass = call.hass
     query = _query(hass, call.data)
-    reader = _reader(hass, query, running_at_start=False)
     usage = await hass.async_add_executor_job(
-        partial(material_usage, reader, query.period, currency=query.currency)
+        partial(
+            _figures,
+            _facts(hass, query, running_at_start=False),
+            facts_material_usage,
+            period=query.period,
+            currency=query.currency,
+        )
     )
-    reader.report()
     return {
         "period": query.period.as_dict(),
         "currency": query.currency,
@@ -402,7 +431,7 @@ async def _export_jobs(call: ServiceCall) -> ServiceResponse:
     else:
         write, locale = _write_json, None
     name = export_filename(query.period, kind, tag="-".join(filter(None, (tag, locale))))
-    reader = _reader(hass, query, running_at_start=False)
+    reader = _reader(hass, query)
     rows = export_rows(reader, dt_util.get_default_time_zone())
     exports = hass.data[DATA_EXPORTS]
     folder = exports.folder

@@ -20,16 +20,22 @@ hand:
   is counted as without grams.
 * Success rate is completed / (completed + failed + cancelled): a job that ended unseen
   (status unknown) has no outcome to judge.
+
+The figures are sums over `JobFacts`: a small tuple of what they need of one job, made once per
+record (`job_facts`) when the history stores or loads it, so a year of 100k jobs is summed
+without parsing a record or a cost breakdown per call. Times in it are whole microseconds since
+the epoch: their differences are exact, as those of datetimes are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
 from ..costs import CENT, material_type
 from .records import JobRecord, JobStatus, MaterialUse
@@ -502,22 +508,119 @@ class _Party:
     without_cost: int = 0
 
 
-class _Cents(dict[Any, int | None]):
-    """Stored amounts in cents, each distinct value parsed once; raises TypeError if unhashable."""
-
-    def __missing__(self, value: Any) -> int | None:
-        amount = money(value)
-        cents = self[value] = None if amount is None else int(amount.scaleb(2))
-        return cents
-
-
 _INF = float("inf")
-_RUNNING = (0, 0)  # the money of a running job: not yet known, not unknown either
-_NO_AMOUNTS = dict.fromkeys(("material", "energy", "wear", "net", "vat", "gross"))
-_ACTIVE = JobStatus.ACTIVE
-_COMPLETED = JobStatus.COMPLETED
-_FAILED = JobStatus.FAILED
-_CANCELLED = JobStatus.CANCELLED
+_US = 1_000_000  # microseconds per second
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_NEVER = 1 << 62  # later than any start: a printer name given by the caller stays
+_AMOUNTS = ("material", "energy", "wear", "net", "vat", "gross")
+_ACTIVE = JobStatus.ACTIVE.value
+_COMPLETED = JobStatus.COMPLETED.value
+_FAILED = JobStatus.FAILED.value
+_CANCELLED = JobStatus.CANCELLED.value
+
+# What the figures need of one job, as a plain tuple (a JSON array once stored), by position:
+#  0 serial, 1 category (a string, else None), 2 status, 3 started, 4 ended_at or None,
+#  5 the end of its run (ended_at, else started + duration), 6 print seconds as the figures
+#  count them (None: without time), 7 `JobRecord.print_seconds` (for utilization), 8 paused
+#  seconds, 9 paused_since or None, 10 kWh (None: unknown), 11 closed after a restart,
+#  12 printer name, 13 customer, 14 project, 15 has a cost breakdown, 16 its currency,
+#  17 its six amounts in cents (material, energy, wear, net, vat, gross; None: unknown), or None
+#  when one is no amount at all, 18 materials: (material, colour, grams or None, the cost of
+#  the breakdown's line of that index in cents or None), 19 whether that single material was
+#  taken from the breakdown's first line (a record without materials).
+# Times are microseconds since the epoch. Stored and loaded as they are: change only by
+# appending, and `job_facts` must stay in step with what the collector reads.
+type JobFacts = Sequence[Any]
+FACTS_LENGTH = 20
+FACT_CUSTOMER = 13
+
+
+def micros(instant: datetime) -> int:
+    """An aware datetime as whole microseconds since the epoch (exact)."""
+    return (instant - _EPOCH) // _MICROSECOND
+
+
+@lru_cache(maxsize=4096, typed=True)  # amounts repeat; typed: True is no 1
+def _cents(value: Any) -> int | None:
+    """An amount in cents; raises TypeError for an unhashable one (hand-edited)."""
+    amount = money(value)
+    return None if amount is None else int(amount.scaleb(2))
+
+
+def _valid(value: float | None) -> float | None:
+    return float(value) if value is not None and 0 <= value < _INF else None
+
+
+def _float(value: float | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def job_facts(record: JobRecord) -> tuple[Any, ...]:
+    """The record's facts for the figures (see `JobFacts`): made once, summed many times."""
+    started = record.started_at
+    duration = _valid(record.duration_seconds)
+    seconds = None
+    if duration is not None:
+        paused = record.paused_seconds
+        seconds = float(duration - paused) if duration > paused else 0.0
+    ended_at = record.ended_at
+    try:
+        run_end = ended_at or started + timedelta(seconds=record.duration_seconds or 0)
+    except OverflowError:  # no run to spread time over
+        run_end = started
+    cost = record.cost
+    priced = type(cost) is dict and bool(cost)
+    currency = amounts = lines = None
+    if priced:
+        assert cost is not None
+        currency = cost.get("currency")
+        try:
+            amounts = tuple([_cents(cost.get(name)) for name in _AMOUNTS])
+        except TypeError:  # an unhashable amount, hand-edited: the whole breakdown is unknown
+            amounts = None
+        lines = cost.get("lines")
+        if type(lines) not in (list, tuple):  # as read back from JSON, a list
+            lines = None
+    uses = record.materials
+    synthetic = not uses
+    if synthetic:
+        line = lines[0] if lines and type(lines[0]) is dict else {}
+        name = line.get("material")
+        uses = (MaterialUse(material=name if type(name) is str else None),)
+    materials = []
+    for index, use in enumerate(uses):
+        try:
+            line_cost = _cents(lines[index]["cost"])  # type: ignore[index]
+        except (TypeError, KeyError, IndexError):  # no such line, or not a cost
+            line_cost = None
+        materials.append((use.material, use.color, _valid(use.grams), line_cost))
+    category = record.category
+    return (
+        record.serial,
+        category if type(category) is str else None,
+        record.status.value,
+        micros(started),
+        None if ended_at is None else micros(ended_at),
+        micros(run_end),
+        seconds,
+        _float(record.print_seconds),
+        float(record.paused_seconds),
+        None if record.paused_since is None else micros(record.paused_since),
+        _valid(record.energy_kwh),
+        record.closed_after_restart,
+        record.printer_name,
+        record.customer,
+        record.project,
+        priced,
+        currency,
+        amounts,
+        tuple(materials),
+        synthetic,
+    )
+
+
+_UNPRICED_LINE = ((None, None, None, None),)
 
 
 @dataclass(slots=True)
@@ -531,41 +634,112 @@ class _Result:
     projects: dict[str, _Party]
 
 
-class _Collector:
-    """One pass over the records, kept flat: most of an overview's time is spent here."""
-
-    def __init__(self, period: Period, currency: str, now: datetime | None) -> None:
-        self.period = period
-        self.currency = currency
-        self.now = now
-        self.cents = _Cents()
-        self.materials: dict[tuple[str, Any, Any], _Material] = {}
-        self.customers: dict[str, _Party] = {}
-        self.projects: dict[str, _Party] = {}
-
-    def share(self, record: JobRecord) -> float:
-        """The job's print time inside the period, spread evenly over its run."""
-        started = record.started_at
-        if record.status == _ACTIVE:
-            if self.now is None:
-                return 0.0
-            ended = max(self.now, started)
-            paused = record.paused_seconds
-            if record.paused_since is not None:
-                paused += max(0.0, (ended - record.paused_since).total_seconds())
-            seconds: float | None = max(0.0, (ended - started).total_seconds() - paused)
-        else:
-            seconds = record.print_seconds
-            ended = record.ended_at or started + timedelta(seconds=record.duration_seconds or 0)
-        run = (ended - started).total_seconds()
-        if seconds is None or not 0 <= seconds < _INF or run <= 0:
+def _share(job: JobFacts, start: int, end: int, now: int | None) -> float:
+    """The job's print time inside [start, end), spread evenly over its run."""
+    started: int = job[3]
+    ended: int
+    if job[2] == _ACTIVE:
+        if now is None:
             return 0.0
-        inside = (min(ended, self.period.end) - max(started, self.period.start)).total_seconds()
-        return seconds * max(0.0, min(inside, run)) / run
+        ended = max(now, started)
+        paused = job[8]
+        since = job[9]
+        if since is not None:
+            paused += max(0.0, (ended - since) / _US)
+        seconds: float | None = max(0.0, (ended - started) / _US - paused)
+    else:
+        seconds = cast("float | None", job[7])
+        ended = job[5]
+    run = (ended - started) / _US
+    if seconds is None or not 0 <= seconds < _INF or run <= 0:
+        return 0.0
+    inside = (min(ended, end) - max(started, start)) / _US
+    return seconds * max(0.0, min(inside, run)) / run
 
-    def add(self, acc: _Sums, record: JobRecord) -> None:
-        """An ended job started in the period."""
-        status = record.status
+
+def _party(parties: dict[str, _Party], name: str) -> _Party:
+    try:
+        party = parties[name]
+    except KeyError:
+        party = parties[name] = _Party()
+    party.jobs += 1
+    return party
+
+
+def _collect(
+    jobs: Iterable[JobFacts],
+    period: Period,
+    currency: str,
+    now: datetime | None,
+    printers: Mapping[str, str] | None,
+) -> _Result:
+    """Sums per (printer, category), then per printer and per category.
+
+    Kept in one loop without calls on the common path: a call per job and figure was most of
+    the time of an overview of a year.
+    """
+    start, end = micros(period.start), micros(period.end)
+    now_us = None if now is None else micros(now)
+    # serial -> (start of its latest job, the printer's name then); names given stay.
+    latest: dict[str, tuple[int, str]] = {
+        serial: (_NEVER, name) for serial, name in (printers or {}).items()
+    }
+    buckets: dict[tuple[str, Any], _Sums] = {}
+    busy: dict[str, float] = {}  # shares of jobs started before the period
+    materials: dict[tuple[str, Any, Any], _Material] = {}
+    customers: dict[str, _Party] = {}
+    projects: dict[str, _Party] = {}
+    for job in jobs:
+        (
+            serial,
+            category,
+            status,
+            started,
+            ended,
+            _,
+            seconds,
+            _,
+            _,
+            _,
+            kwh,
+            restarted,
+            name,
+            customer,
+            project,
+            priced,
+            job_currency,
+            amounts,
+            uses,
+            synthetic,
+        ) = job
+        if started >= end:
+            continue
+        if started < start:
+            if ended is None or ended > start:
+                share = _share(job, start, end, now_us)
+                if share > 0:
+                    busy[serial] = busy.get(serial, 0.0) + share
+                    latest.setdefault(serial, (started, name))
+            continue
+        try:
+            if started > latest[serial][0]:
+                latest[serial] = (started, name)
+        except KeyError:
+            latest[serial] = (started, name)
+        key = (serial, category)
+        try:
+            acc = buckets[key]
+        except KeyError:
+            acc = buckets[key] = _Sums()
+        acc.jobs += 1
+        if status == _ACTIVE:
+            acc.active += 1
+            acc.busy_seconds += _share(job, start, end, now_us)
+            if customer:
+                _party(customers, customer)
+            if project:
+                _party(projects, project)
+            continue
         if status == _COMPLETED:
             acc.completed += 1
         elif status == _FAILED:
@@ -574,211 +748,110 @@ class _Collector:
             acc.cancelled += 1
         else:
             acc.unknown += 1
-            acc.restarted += record.closed_after_restart
-        duration = record.duration_seconds
-        seconds = None
-        if duration is not None and 0 <= duration < _INF:
-            paused = record.paused_seconds
-            seconds = duration - paused if duration > paused else 0.0
+            acc.restarted += restarted
+        if seconds is not None:
             acc.print_seconds += seconds
             if status == _COMPLETED:
                 acc.completed_seconds += seconds
                 acc.completed_timed += 1
         else:
             acc.without_time += 1
-        ended = record.ended_at
-        if ended is not None and ended <= self.period.end:
+        if ended is not None and ended <= end:
             acc.busy_seconds += seconds or 0.0
         else:
-            acc.busy_seconds += self.share(record)
-        kwh = record.energy_kwh
-        if kwh is not None and 0 <= kwh < _INF:
+            acc.busy_seconds += _share(job, start, end, now_us)
+        if kwh is not None:
             acc.energy_kwh += kwh
         else:
             acc.without_energy += 1
-        cost = record.cost
-        lines = money = None
-        priced = False
-        if type(cost) is dict and cost:
-            if cost.get("currency") != self.currency:
+        lined = False
+        if priced:
+            if job_currency != currency:
                 acc.other_currency += 1
+                amounts = None
             else:
-                lines = cost.get("lines")
-                try:
-                    money = self._money(acc, cost)
-                    priced = True
-                except TypeError:  # an unhashable amount, hand-edited: as good as unknown
-                    pass
-        if not priced:
+                lined = True
+        net: Any = None  # the job's money, if known
+        gross: Any = None
+        if amounts is not None:
+            material, energy, wear, net, vat, gross = amounts
+            if material is None:
+                acc.without_material_cost += 1
+            else:
+                acc.material_cost += material
+            if energy is None:
+                acc.without_energy_cost += 1
+            else:
+                acc.energy_cost += energy
+            if wear is None:
+                acc.without_wear += 1
+            else:
+                acc.wear += wear
+            if net is None or vat is None or gross is None:
+                acc.without_cost += 1
+                net = gross = None
+            else:
+                acc.net += net
+                acc.vat += vat
+                acc.gross += gross
+        else:
             acc.without_material_cost += 1
             acc.without_energy_cost += 1
             acc.without_wear += 1
             acc.without_cost += 1
-        self._materials(acc, record, lines if type(lines) is list else None)
-        if record.customer:
-            _add_party(self.customers, record.customer, money)
-        if record.project:
-            _add_party(self.projects, record.project, money)
-
-    def _money(self, acc: _Sums, cost: dict[str, Any]) -> tuple[int, int] | None:
-        """Add a breakdown's amounts; its (net, gross) if known, else None.
-
-        Raises TypeError for an unhashable amount, before adding anything.
-        """
-        cents = self.cents
-        try:
-            material = cents[cost["material"]]
-            energy = cents[cost["energy"]]
-            wear = cents[cost["wear"]]
-            net = cents[cost["net"]]
-            vat = cents[cost["vat"]]
-            gross = cents[cost["gross"]]
-        except KeyError:  # written without some amounts: those are unknown
-            return self._money(acc, _NO_AMOUNTS | cost)
-        if material is None:
-            acc.without_material_cost += 1
-        else:
-            acc.material_cost += material
-        if energy is None:
-            acc.without_energy_cost += 1
-        else:
-            acc.energy_cost += energy
-        if wear is None:
-            acc.without_wear += 1
-        else:
-            acc.wear += wear
-        if net is None or vat is None or gross is None:
-            acc.without_cost += 1
-            return None
-        acc.net += net
-        acc.vat += vat
-        acc.gross += gross
-        return net, gross
-
-    def _materials(self, acc: _Sums, record: JobRecord, lines: list[Any] | None) -> None:
-        """Each material line into its group, its cost from the breakdown line of that index.
-
-        A record without materials was priced as one line of unknown grams.
-        """
-        serial = record.serial
-        uses = record.materials
-        if not uses:
-            line = lines[0] if lines and type(lines[0]) is dict else {}
-            name = line.get("material")
-            uses = (MaterialUse(material=name if type(name) is str else None),)
-        materials, cents = self.materials, self.cents
+        if not lined and synthetic:
+            uses = _UNPRICED_LINE
         unknown = False
-        seen: set[tuple[str, Any, Any]] = set()
-        for index, use in enumerate(uses):
-            key = (serial, use.material, use.color)
+        seen: set[tuple[str, Any, Any]] | None = set() if len(uses) > 1 else None
+        for material_name, color, grams, cost in uses:
+            group_key = (serial, material_name, color)
             try:
-                group = materials[key]
+                group = materials[group_key]
             except KeyError:
-                group = materials[key] = _Material()
-            if key not in seen:  # a job using one material and colour twice counts once
+                group = materials[group_key] = _Material()
+            if seen is None:
                 group.jobs += 1
-                seen.add(key)
-            grams = use.grams
-            if grams is None or not 0 <= grams < _INF:
+            elif group_key not in seen:  # a job using one material and colour twice counts once
+                group.jobs += 1
+                seen.add(group_key)
+            if grams is None:
                 unknown = True
                 group.without_grams += 1
             else:
                 acc.grams += grams
                 group.grams += grams
-            try:
-                cost = cents[lines[index]["cost"]]  # type: ignore[index]
-            except (TypeError, KeyError, IndexError):  # no such line, or not a cost
-                cost = None
-            if cost is None:
+            if cost is None or not lined:
                 group.without_cost += 1
             else:
                 group.cost += cost
         acc.without_grams += unknown
-
-    def active(self, acc: _Sums, record: JobRecord) -> None:
-        """A running job started in the period: counted, and busy up to now if known."""
-        acc.active += 1
-        acc.busy_seconds += self.share(record)
-        if record.customer:
-            _add_party(self.customers, record.customer, _RUNNING)
-        if record.project:
-            _add_party(self.projects, record.project, _RUNNING)
-
-
-def _add_party(parties: dict[str, _Party], name: str, money: tuple[int, int] | None) -> None:
-    """A job of a customer or project: its net and gross, unknown (None) or still running."""
-    try:
-        party = parties[name]
-    except KeyError:
-        party = parties[name] = _Party()
-    party.jobs += 1
-    if money is None:
-        party.without_cost += 1
-    elif money is not _RUNNING:
-        party.net += money[0]
-        party.gross += money[1]
-
-
-def _collect(
-    records: Iterable[JobRecord],
-    period: Period,
-    currency: str,
-    now: datetime | None,
-    printers: Mapping[str, str] | None,
-) -> _Result:
-    """Sums per (printer, category), then per printer and per category."""
-    collector = _Collector(period, currency, now)
-    start, end = period.start, period.end
-    # serial -> (start of its latest job, the printer's name then); names given stay.
-    given = datetime.max.replace(tzinfo=UTC)
-    latest: dict[str, tuple[datetime, str]] = {
-        serial: (given, name) for serial, name in (printers or {}).items()
-    }
-    buckets: dict[tuple[str, Any], _Sums] = {}
-    busy: dict[str, float] = {}  # shares of jobs started before the period
-    add, active = collector.add, collector.active
-    for record in records:
-        started = record.started_at
-        if started >= end:
-            continue
-        serial = record.serial
-        if started < start:
-            ended = record.ended_at
-            if ended is None or ended > start:
-                share = collector.share(record)
-                if share > 0:
-                    busy[serial] = busy.get(serial, 0.0) + share
-                    latest.setdefault(serial, (started, record.printer_name))
-            continue
-        try:
-            if started > latest[serial][0]:
-                latest[serial] = (started, record.printer_name)
-        except KeyError:
-            latest[serial] = (started, record.printer_name)
-        category = record.category
-        key = (serial, category if type(category) is str else None)
-        try:
-            acc = buckets[key]
-        except KeyError:
-            acc = buckets[key] = _Sums()
-        acc.jobs += 1
-        if record.status == _ACTIVE:
-            active(acc, record)
-        else:
-            add(acc, record)
+        if customer:
+            party = _party(customers, customer)
+            if gross is None:
+                party.without_cost += 1
+            else:
+                party.net += net
+                party.gross += gross
+        if project:
+            party = _party(projects, project)
+            if gross is None:
+                party.without_cost += 1
+            else:
+                party.net += net
+                party.gross += gross
     result = _Result(
         period=period,
         names={serial: name for serial, (_, name) in latest.items()},
         printers={serial: _Sums(busy_seconds=busy.get(serial, 0.0)) for serial in latest},
         categories={},
-        materials=collector.materials,
-        customers=collector.customers,
-        projects=collector.projects,
+        materials=materials,
+        customers=customers,
+        projects=projects,
     )
     for (serial, category), acc in buckets.items():
         result.printers[serial].merge(acc)
-        name = category if type(category) is str and category else UNCATEGORIZED
-        result.categories.setdefault(name, _Sums()).merge(acc)
+        label = category if type(category) is str and category else UNCATEGORIZED
+        result.categories.setdefault(label, _Sums()).merge(acc)
     return result
 
 
@@ -866,7 +939,22 @@ def overview(
     (serial -> current name) are listed even without a job, so an idle printer shows 0 %;
     another printer is named as on its latest job.
     """
-    result = _collect(records, period, currency, now, printers)
+    return facts_overview(
+        map(job_facts, records), period, currency=currency, now=now, printers=printers, top=top
+    )
+
+
+def facts_overview(
+    jobs: Iterable[JobFacts],
+    period: Period,
+    *,
+    currency: str = "EUR",
+    now: datetime | None = None,
+    printers: Mapping[str, str] | None = None,
+    top: int = 10,
+) -> Overview:
+    """`overview` of the jobs' facts (`job_facts`, as the history keeps them)."""
+    result = _collect(jobs, period, currency, now, printers)
     totals = _Sums()
     for sums in result.printers.values():
         totals.merge(sums)
@@ -893,11 +981,32 @@ def printer_stats(
     printers: Mapping[str, str] | None = None,
 ) -> tuple[PrinterStats, ...]:
     """Each printer's figures in the period, by serial; as `overview`."""
-    return _printer_stats(_collect(records, period, currency, now, printers))
+    return facts_printer_stats(
+        map(job_facts, records), period, currency=currency, now=now, printers=printers
+    )
+
+
+def facts_printer_stats(
+    jobs: Iterable[JobFacts],
+    period: Period,
+    *,
+    currency: str = "EUR",
+    now: datetime | None = None,
+    printers: Mapping[str, str] | None = None,
+) -> tuple[PrinterStats, ...]:
+    """`printer_stats` of the jobs' facts."""
+    return _printer_stats(_collect(jobs, period, currency, now, printers))
 
 
 def material_usage(
     records: Iterable[JobRecord], period: Period, *, currency: str = "EUR"
 ) -> MaterialUsage:
     """Material by type, colour and printer for the jobs started in the period."""
-    return _material_usage(_collect(records, period, currency, None, None))
+    return facts_material_usage(map(job_facts, records), period, currency=currency)
+
+
+def facts_material_usage(
+    jobs: Iterable[JobFacts], period: Period, *, currency: str = "EUR"
+) -> MaterialUsage:
+    """`material_usage` of the jobs' facts."""
+    return _material_usage(_collect(jobs, period, currency, None, None))
