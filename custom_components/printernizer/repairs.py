@@ -31,6 +31,7 @@ import voluptuous as vol
 
 from .const import (
     CONF_CERTIFICATE,
+    CONF_MODEL,
     CONF_MQTT_PORT,
     CONF_PRINTER_TYPE,
     DEFAULT_MQTT_PORT,
@@ -54,6 +55,7 @@ ISSUE_KINDS: Final = (ISSUE_CERTIFICATE, ISSUE_CONTROLS_LOCKED, ISSUE_FIRMWARE)
 
 LOCKDOWN_URL: Final = "https://wiki.bambulab.com/en/software/third-party-integration"
 PRUSA_FIRMWARE_URL: Final = "https://help.prusa3d.com/article/how-to-update-firmware-mk4-xl_453086"
+MINI_FIRMWARE_URL: Final = "https://help.prusa3d.com/article/firmware-updating-mini-mini_124784"
 # PrusaLink v1 with digest login, the API this integration speaks (HA core's gate as well).
 MIN_BUDDY_FIRMWARE: Final = (4, 7, 0)
 MIN_MINI_FIRMWARE: Final = (5, 1, 0)  # 4.7.x and 5.0.x were never released for the MINI
@@ -83,9 +85,18 @@ def parse_version(version: str | None) -> tuple[int, int, int] | None:
     return int(match[1]), int(match[2]), int(match[3] or 0)
 
 
+def _is_mini(model: str | None) -> bool:
+    return (model or "").upper().startswith("MINI")
+
+
 def minimum_firmware(model: str | None) -> tuple[int, int, int]:
     """The oldest Buddy firmware with the PrusaLink API this integration speaks."""
-    return MIN_MINI_FIRMWARE if (model or "").upper().startswith("MINI") else MIN_BUDDY_FIRMWARE
+    return MIN_MINI_FIRMWARE if _is_mini(model) else MIN_BUDDY_FIRMWARE
+
+
+def firmware_url(model: str | None) -> str:
+    """Prusa's firmware update guide for this model."""
+    return MINI_FIRMWARE_URL if _is_mini(model) else PRUSA_FIRMWARE_URL
 
 
 def firmware_too_old(family: str, model: str | None, firmware: str | None) -> bool:
@@ -142,7 +153,7 @@ class PrinterIssues:
     def setup_failed(self, error: AdapterError) -> bool:
         """Raise the issue a failed start calls for; True when it is the firmware's age."""
         if self.entry.data[CONF_PRINTER_TYPE] == PRINTER_PRUSA and api_missing(error):
-            self._raise(ISSUE_FIRMWARE, url=PRUSA_FIRMWARE_URL)
+            self._raise(ISSUE_FIRMWARE, url=firmware_url(self.entry.data.get(CONF_MODEL)))
             return True
         return False
 
@@ -154,7 +165,7 @@ class PrinterIssues:
         if isinstance(adapter, PrusaAdapter) and firmware_too_old(
             adapter.family, info.model, info.firmware
         ):
-            self._raise(ISSUE_FIRMWARE, url=PRUSA_FIRMWARE_URL)
+            self._raise(ISSUE_FIRMWARE, url=firmware_url(info.model))
         else:
             self._delete(ISSUE_FIRMWARE)
         self.state_changed(adapter.state)

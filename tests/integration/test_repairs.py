@@ -25,6 +25,7 @@ from custom_components.printernizer.const import CONF_CERTIFICATE, DOMAIN
 from custom_components.printernizer.printers.bambu.tls import fingerprint
 from custom_components.printernizer.repairs import (
     LOCKDOWN_URL,
+    MINI_FIRMWARE_URL,
     PRUSA_FIRMWARE_URL,
     firmware_too_old,
     parse_version,
@@ -283,7 +284,9 @@ async def test_prusalink_reporting_old_firmware_raises_the_issue_and_keeps_worki
     }
     prusa_sim.serve("/api/version", version, times=1)
     assert await hass.config_entries.async_setup(prusa_entry.entry_id)
-    assert _issue(hass, "firmware_too_old", prusa_entry) is not None
+    issue = _issue(hass, "firmware_too_old", prusa_entry)
+    assert issue is not None
+    assert issue.learn_more_url == MINI_FIRMWARE_URL  # the guide for the model it reports
     await hass.config_entries.async_reload(prusa_entry.entry_id)  # now it reports 6.5.3
     assert prusa_entry.state is ConfigEntryState.LOADED
     assert _our_issues(hass) == []
