@@ -17,8 +17,8 @@ from homeassistant.components.camera import (
     CameraEntityFeature,
     async_get_still_stream,
 )
-from homeassistant.const import CONF_HOST
-from homeassistant.core import HomeAssistant
+from homeassistant.const import CONF_HOST, EVENT_HOMEASSISTANT_STOP
+from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
@@ -80,6 +80,7 @@ class ChamberCameraEntity(PrinternizerEntity, Camera):
         super().__init__(coordinator, CAMERA)
         Camera.__init__(self)
         self._client = client
+        self._stop_listener: CALLBACK_TYPE | None = None
 
     async def async_camera_image(
         self, width: int | None = None, height: int | None = None
@@ -118,9 +119,22 @@ class ChamberCameraEntity(PrinternizerEntity, Camera):
             # Interval 0: the camera's own pace (a frame every 1-2 s) sets the rate.
             return await async_get_still_stream(request, next_image, self.content_type, 0)
 
+    async def async_added_to_hass(self) -> None:
+        """Hang up when HA stops too (entities are not removed then); open streams end."""
+        await super().async_added_to_hass()
+        self._stop_listener = self.hass.bus.async_listen_once(
+            EVENT_HOMEASSISTANT_STOP, self._async_hang_up
+        )
+
     async def async_will_remove_from_hass(self) -> None:
         """Hang up on the camera; open streams end."""
         await super().async_will_remove_from_hass()
+        if self._stop_listener is not None:
+            self._stop_listener()
+        await self._client.close()
+
+    async def _async_hang_up(self, _: Event) -> None:
+        self._stop_listener = None  # fired: removing it again would be an error
         await self._client.close()
 
 

@@ -18,7 +18,7 @@ from homeassistant.components.camera import (
     async_get_image,
     async_get_stream_source,
 )
-from homeassistant.const import ATTR_SUPPORTED_FEATURES
+from homeassistant.const import ATTR_SUPPORTED_FEATURES, EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
@@ -38,7 +38,7 @@ from simulator.bambu.printer import BambuSimulator
 
 from .conftest import bambu_entry_data
 
-LINGER = 0.2
+LINGER = 1.0  # long enough that a loaded machine does not split one viewing in two
 BOUND = 10  # seconds any wait here may take
 
 
@@ -219,6 +219,25 @@ async def test_unloading_ends_an_open_stream_and_hangs_up(
         response.close()
     await hass.async_block_till_done()
     assert server(bambu_sim).client_count == 0
+
+
+async def test_home_assistant_stopping_ends_an_open_stream_and_hangs_up(
+    hass: HomeAssistant,
+    loaded_entry: MockConfigEntry,
+    bambu_sim: BambuSimulator,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    client = await hass_client()
+    response = await client.get(f"/api/camera_proxy_stream/{camera_id(hass, bambu_sim.serial)}")
+    try:
+        await read_parts(response, 1)
+        hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+        async with asyncio.timeout(BOUND):
+            while await response.content.readany():
+                pass
+    finally:
+        response.close()
+    await wait_until_hung_up(bambu_sim)
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ from ..conftest import SecretGuard
 from .waiting import wait_until
 
 CODE = "31415926"
-FAST = CameraTiming(connect_timeout=5, frame_timeout=2, linger=0.2, retry_delay=0.05)
+FAST = CameraTiming(connect_timeout=5, frame_timeout=2, linger=0.5, retry_delay=0.05)
 JPEG = render_frames(1)[0]
 
 
