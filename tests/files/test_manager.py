@@ -474,3 +474,17 @@ async def test_local_only_after_the_printer_forgot_the_file(
     assert entry.local_path == status.local_path
     assert await manager.usage(SERIAL) == 400
     assert [e.name for e in await manager.local_entries(SERIAL)] == ["Cube.3mf"]
+
+
+async def test_a_download_never_overwrites_a_file_it_does_not_own(
+    manager: FileManager, source: FakeSource, tmp_path: Path
+) -> None:
+    month = tmp_path / "files" / SERIAL / "2026-12"
+    month.mkdir(parents=True, exist_ok=True)
+    (month / "Cube.3mf").write_bytes(b"the user's own file")
+    await manager.list_files(SERIAL)
+    status = await finished(manager, await manager.download(SERIAL, "/cache", "Cube.3mf"))
+    assert status.local_path == month / "Cube (2).3mf"
+    assert (month / "Cube.3mf").read_bytes() == b"the user's own file"
+    again = await finished(manager, await manager.download(SERIAL, "/cache", "Cube.3mf"))
+    assert again.local_path == status.local_path  # its own earlier copy is replaced

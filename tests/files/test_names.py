@@ -95,14 +95,18 @@ def test_a_symlinked_month_folder_is_refused(tmp_path: Path) -> None:
     assert list(outside.iterdir()) == []
 
 
-def test_a_symlink_where_the_file_goes_is_refused(tmp_path: Path) -> None:
+def test_a_symlink_where_the_file_goes_is_never_written_through(tmp_path: Path) -> None:
     outside = tmp_path / "secret"
     outside.write_text("keep")
     (tmp_path / "root" / "2026-12").mkdir(parents=True)
     (tmp_path / "root" / "2026-12" / "a.3mf").symlink_to(outside)
-    with pytest.raises(UnsafePathError):
-        local.target(tmp_path / "root", "a.3mf", "2026-12", lambda _: False)
+    path, _ = local.target(tmp_path / "root", "a.3mf", "2026-12", lambda _: False)
+    assert path.name == "a (2).3mf"
+    path.write_text("download")
     assert outside.read_text() == "keep"
+    # even when it is this file's own earlier copy, the symlink is refused
+    with pytest.raises(UnsafePathError):
+        local.target(tmp_path / "root", "a.3mf", "2026-12", lambda _: False, "2026-12/a.3mf")
 
 
 @pytest.mark.parametrize("part", ["..", ".", "", "a/b", "a\\b", "x\0"])

@@ -143,18 +143,26 @@ def scan(directory: Path) -> tuple[list[LocalFile], list[Path]]:
 
 
 def target(
-    directory: Path, name: str, month: str, taken: Callable[[str], bool]
+    directory: Path,
+    name: str,
+    month: str,
+    taken: Callable[[str], bool],
+    own: str | None = None,
 ) -> tuple[Path, str]:
     """Where a download of `name` goes: the path and its relpath, the month folder created.
 
-    `taken(relpath)` says a name belongs to a different printer file, which gets " (2)" etc.
+    `taken(relpath)` says a name belongs to a different printer file; so does any file already
+    on disk except `own` (this printer file's earlier copy, which is replaced). Those get
+    " (2)" etc., so a download never overwrites another file.
     """
     folder = contained(directory, month)
     folder.mkdir(exist_ok=True)
     base = safe_name(name)
     candidate = base
     number = 1
-    while taken(f"{month}/{candidate}"):
+    while taken(relpath := f"{month}/{candidate}") or (
+        relpath != own and os.path.lexists(folder / candidate)
+    ):
         number += 1
         candidate = numbered(base, number)
     return contained(directory, month, candidate), f"{month}/{candidate}"

@@ -491,9 +491,10 @@ class FileManager:
         month = self._clock().strftime("%Y-%m")
         key = (remote.folder, remote.name)
         taken = {r.relpath for k, r in printer.records.items() if k != key}
+        own = printer.records[key].relpath if key in printer.records else None
         try:
             dest, relpath = await self._executor(
-                local.target, directory, remote.name, month, taken.__contains__
+                local.target, directory, remote.name, month, taken.__contains__, own
             )
             part = await self._executor(local.part_path, dest)
         except (OSError, UnsafePathError) as err:
@@ -549,7 +550,7 @@ class FileManager:
                 except AdapterError as err:
                     reason = _reason(err)
                     # A vanished file and refused credentials stay so: no retry.
-                    final = isinstance(err, (AuthenticationError, RemoteMissingError))
+                    final = isinstance(err, AuthenticationError | RemoteMissingError)
                     if attempt > limits.retries or final:
                         await self._fail(printer, download, reason, relpath)
                         return

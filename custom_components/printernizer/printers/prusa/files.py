@@ -177,17 +177,26 @@ class PrusaFiles:
         return found
 
     async def fetch_file(self, file: RemoteFile, sink: ChunkSink) -> None:
-        """Stream the file; the sink runs in the executor, a megabyte at a time."""
+        """Stream the file; the sink runs in the executor, a megabyte at a time.
+
+        One piece is written while the next arrives (never more: memory stays flat).
+        """
         route = self._download_route(file)
         loop = asyncio.get_running_loop()
         buffer = bytearray()
+        writing: asyncio.Future[None] | None = None
         try:
             async with self._client.stream(route) as download:
                 async for chunk in download.chunks():
                     buffer += chunk
                     if len(buffer) >= _SINK_BYTES:
-                        data, buffer = bytes(buffer), bytearray()
-                        await loop.run_in_executor(None, sink, data)
+                        if writing is not None:
+                            await writing
+                        writing = loop.run_in_executor(None, sink, bytes(buffer))
+                        buffer.clear()
+            if writing is not None:
+                await writing
+                writing = None
             if buffer:
                 await loop.run_in_executor(None, sink, bytes(buffer))
         except HttpStatusError as err:
@@ -196,6 +205,12 @@ class PrusaFiles:
             if err.status == 409:
                 raise PrinterBusyError(f"{file.name}: the printer refuses it now") from err
             raise
+        finally:
+            if writing is not None:
+                # Failed or cancelled mid-stream: the sink must not run after we return.
+                await asyncio.wait([writing])
+                if not writing.cancelled():
+                    writing.exception()
 
     async def fetch_thumbnail(self, file: RemoteFile) -> bytes | None:
         """The printer's PNG preview of a print file, within the size limit."""
