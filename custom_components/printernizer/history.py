@@ -62,7 +62,7 @@ from homeassistant.util.json import json_loads
 
 from .const import DOMAIN, LOGGER
 from .guard import Listeners
-from .jobs.analytics import FACTS_LENGTH, JobFacts, job_facts
+from .jobs.analytics import FACT_CURRENCY, FACTS_LENGTH, JobFacts, job_facts
 from .jobs.hourly import Ended
 from .jobs.records import EnergySource, GramsSource, JobRecord, JobStatus
 
@@ -513,20 +513,32 @@ class JobHistory:
             last_job_id=last_id,
         )
 
-    def ended_jobs(self) -> list[Ended]:
-        """What the fleet statistics need of every ended record (no record is parsed)."""
-        return [
-            Ended(
-                ended=facts.ended,
-                category=facts.category,
-                gross=facts.gross,
-                grams=math.fsum(facts.grams),
-                energy_kwh=facts.energy_kwh,
-                print_seconds=facts.print_seconds,
-            )
-            for facts in self._facts.values()
-            if facts.ended is not None
-        ]
+    def ended_jobs(self, currency: str | None = None) -> Callable[[], list[Ended]]:
+        """What the fleet statistics need of every ended record, to be made in any thread.
+
+        Only the facts are taken now, in the event loop (one C copy); the returned function
+        makes the list, in the executor for a big history. No record is parsed. With a
+        `currency`, a job priced in another has no cost: sums in two currencies mean nothing.
+        """
+        taken = list(self._facts.values())
+
+        def make() -> list[Ended]:
+            return [
+                Ended(
+                    ended=facts.ended,
+                    category=facts.category,
+                    gross=facts.gross
+                    if currency is None or facts.brief[FACT_CURRENCY] == currency
+                    else None,
+                    grams=math.fsum(facts.grams),
+                    energy_kwh=facts.energy_kwh,
+                    print_seconds=facts.print_seconds,
+                )
+                for facts in taken
+                if facts.ended is not None
+            ]
+
+        return make
 
     @callback
     def add_listener(

@@ -15,12 +15,22 @@ from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import async_fire_time_changed
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 
-from custom_components.printernizer.const import DOMAIN
+from custom_components.printernizer.const import (
+    CONF_COSTS,
+    CONF_CURRENCY,
+    CONF_ENTRY_TYPE,
+    DOMAIN,
+    ENTRY_TYPE_FLEET,
+    FLEET_UNIQUE_ID,
+)
 from custom_components.printernizer.fleet.statistics import COOLDOWN, statistic_id
 from custom_components.printernizer.history import DATA_HISTORY
 from custom_components.printernizer.jobs import JobRecord, JobStatus
@@ -123,3 +133,39 @@ async def test_running_jobs_write_nothing(recorder_mock: Recorder, hass: HomeAss
     running = ended("r", 0, "business", "1.00")
     history.put(replace(running, status=JobStatus.ACTIVE, ended_at=None, duration_seconds=None))
     assert await restated(hass) == {}
+
+
+async def test_money_in_the_fleet_currency_and_names_in_the_language(
+    recorder_mock: Recorder, hass: HomeAssistant
+) -> None:
+    """The fleet's currency, not HA's, is the cost unit; a job priced in another is left out.
+
+    Names follow Home Assistant's language (German here), not always English.
+    """
+    hass.config.currency = "EUR"
+    hass.config.language = "de"
+    MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=FLEET_UNIQUE_ID,
+        title="Fleet",
+        minor_version=2,
+        data={CONF_ENTRY_TYPE: ENTRY_TYPE_FLEET},
+        options={CONF_COSTS: {CONF_CURRENCY: "CHF"}},
+    ).add_to_hass(hass)
+    assert await async_setup_component(hass, DOMAIN, {})
+    history = hass.data[DATA_HISTORY]
+    history.put(
+        replace(ended("a", 0, "business", "10.00"), cost={"gross": "10.00", "currency": "CHF"})
+    )
+    history.put(ended("b", 1, "business", "99.00"))  # in EUR: not in a CHF series
+    series = await restated(hass)
+    assert [row[2] for row in series[statistic_id("cost_business")]] == [10.0, 10.0]
+    assert [row[2] for row in series[statistic_id("material")]] == [20.0, 40.0]
+    ids = await hass.async_add_executor_job(list_statistic_ids, hass, IDS)
+    found = {item["statistic_id"]: item for item in ids}
+    assert found[statistic_id("cost_business")]["statistics_unit_of_measurement"] == "CHF"
+    assert {item["name"] for item in ids} == {
+        "Printernizer Kosten geschäftlich",
+        "Printernizer Kosten privat",
+        "Printernizer Material",
+    }

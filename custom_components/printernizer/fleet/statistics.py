@@ -4,10 +4,17 @@ Imported as external statistics, so they need no entity and survive removing a p
 statistics-graph card shows cost per category, material, energy and print hours per hour,
 day, week or month. A job that ends, or an ended job that is edited (category, cost), restates
 the series after a short cooldown; only rows whose value changed are written again.
+
+Money is in the fleet's currency (its option, else Home Assistant's), as in the analytics: a
+job priced in another currency is left out of the cost series. Names are in Home Assistant's
+language when we have it (external statistics have a name, not a translation key; the texts
+live beside the fleet sensors' names in the translations). The facts are taken from the
+history in the event loop; the series and their rows are built in the executor.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 import logging
 
@@ -20,11 +27,13 @@ from homeassistant.components.recorder.statistics import async_add_external_stat
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers.debounce import Debouncer
+from homeassistant.helpers.translation import async_get_translations
 
 from ..const import DOMAIN
 from ..history import JobHistory
-from ..jobs.hourly import SERIES, Rows, changed_rows, hourly_sums
+from ..jobs.hourly import SERIES, Ended, Rows, changed_rows, hourly_sums
 from ..jobs.records import JobRecord, JobStatus
+from ..settings import fleet_currency, fleet_options
 
 LOGGER = logging.getLogger(__name__)
 COOLDOWN = 10.0  # seconds between restatements: a farm finishing many jobs writes once
@@ -32,6 +41,7 @@ COOLDOWN = 10.0  # seconds between restatements: a farm finishing many jobs writ
 _UNIT_CLASS: dict[str, None] = (
     {"unit_class": None} if "unit_class" in StatisticMetaData.__annotations__ else {}
 )
+# Names when no translation is found (and the keys of those that are: entity.sensor.<key>).
 _NAMES = {
     "cost": "Printernizer cost",
     "cost_business": "Printernizer cost business",
@@ -46,6 +56,38 @@ _UNITS = {"material": "g", "energy": "kWh", "print_hours": "h"}
 def statistic_id(series: str) -> str:
     """The recorder's id of one series."""
     return f"{DOMAIN}:{series}"
+
+
+def _translation_key(series: str) -> str:
+    return f"component.{DOMAIN}.entity.sensor.statistic_{series}.name"
+
+
+async def async_names(hass: HomeAssistant) -> dict[str, str]:
+    """Each series' name in Home Assistant's language; English where there is none."""
+    texts = await async_get_translations(hass, hass.config.language, "entity", {DOMAIN})
+    return {name: texts.get(_translation_key(name)) or text for name, text in _NAMES.items()}
+
+
+type _Changed = dict[str, list[StatisticData]]
+
+
+def _restatement(
+    make: Callable[[], list[Ended]], written: Mapping[str, Rows]
+) -> tuple[dict[str, Rows], _Changed]:
+    """Every series, and per series the rows that changed as the recorder takes them.
+
+    Runs in the executor: for a big history this is most of a restatement.
+    """
+    series = hourly_sums(make())
+    changed: _Changed = {}
+    for name in SERIES:
+        rows = changed_rows(written.get(name, {}), series[name])
+        if rows:
+            changed[name] = [
+                StatisticData(start=datetime.fromtimestamp(hour, UTC), state=state, sum=total)
+                for hour, (state, total) in sorted(rows.items())
+            ]
+    return series, changed
 
 
 class FleetStatistics:
@@ -77,28 +119,19 @@ class FleetStatistics:
 
     async def async_restate(self) -> None:
         """Build every series from the history and write the rows that changed."""
-        jobs = self._history.ended_jobs()
-        series = await self.hass.async_add_executor_job(hourly_sums, jobs)
-        currency = self.hass.config.currency
-        for name in SERIES:
-            rows = changed_rows(self._written.get(name, {}), series[name])
-            if not rows:
-                continue
+        currency = fleet_currency(self.hass, fleet_options(self.hass))
+        make = self._history.ended_jobs(currency)
+        series, changed = await self.hass.async_add_executor_job(_restatement, make, self._written)
+        names = await async_names(self.hass) if changed else _NAMES
+        for name, rows in changed.items():
             metadata = StatisticMetaData(
                 mean_type=StatisticMeanType.NONE,
                 has_sum=True,
-                name=_NAMES[name],
+                name=names[name],
                 source=DOMAIN,
                 statistic_id=statistic_id(name),
                 unit_of_measurement=_UNITS.get(name, currency),
                 **_UNIT_CLASS,  # type: ignore[typeddict-item]
             )
-            async_add_external_statistics(
-                self.hass,
-                metadata,
-                [
-                    StatisticData(start=datetime.fromtimestamp(hour, UTC), state=state, sum=total)
-                    for hour, (state, total) in sorted(rows.items())
-                ],
-            )
+            async_add_external_statistics(self.hass, metadata, rows)
         self._written = series
