@@ -42,13 +42,17 @@ from custom_components.printernizer.const import (
     PRINTER_BAMBU,
     PRINTER_PRUSA,
 )
-from custom_components.printernizer.discovery.bambu import DATA_BAMBU_DISCOVERY, BambuDiscovery
+from custom_components.printernizer.discovery.bambu import (
+    DATA_BAMBU_DISCOVERY,
+    BambuDiscovery,
+    async_use_bambu_discovery,
+)
 from simulator.bambu.printer import BambuSimulator
 from simulator.bambu.ssdp import SsdpAnnouncer, notify_packet, send_datagram
 from simulator.prusa import PrusaSimulator
 from simulator.prusa.announce import MdnsService, dhcp_lease, mdns_services
 
-from .conftest import bambu_entry_data
+from .conftest import bambu_entry_data, prusa_entry_data
 
 WRONG_CODE = "q7wr0ngX"
 OTHER_SERIAL = "01S00C000000042"  # an X1C's serial (not simulated: it is only announced)
@@ -191,6 +195,13 @@ async def test_announced_printer_is_offered_and_added(
     await _until(lambda: len(_flows(hass)) == 2)
     assert not _flows(hass, bambu_sim.serial)
 
+    # Removed: offered again at its next announcement, though nothing about it changed.
+    assert entry.discovery_keys[DOMAIN][0].key == bambu_sim.serial
+    await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
+    _announce(hass, _packet(bambu_sim))
+    await _until(lambda: len(_flows(hass, bambu_sim.serial)) == 1)
+
 
 async def test_moved_printer_gets_its_new_address(
     hass: HomeAssistant, bambu_sim: BambuSimulator
@@ -303,8 +314,12 @@ async def test_configured_printer_named_by_host_name_keeps_it(hass: HomeAssistan
 
 
 async def test_listener_stops_with_home_assistant(
-    hass: HomeAssistant, loaded_prusa_entry: MockConfigEntry
+    hass: HomeAssistant, socket_enabled: None
 ) -> None:
+    """Started for a printer entry, closed when HA stops (entries are not unloaded then)."""
+    entry = MockConfigEntry(domain=DOMAIN, data={CONF_PRINTER_TYPE: PRINTER_BAMBU})
+    entry.add_to_hass(hass)
+    await async_use_bambu_discovery(hass, entry)
     assert DATA_BAMBU_DISCOVERY in hass.data
     hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
     await hass.async_block_till_done()
@@ -417,3 +432,60 @@ async def test_discovered_prusa_already_set_up_is_not_offered(
         )
         assert result["type"] is FlowResultType.ABORT
         assert result["reason"] == "already_configured"
+
+
+@pytest.mark.parametrize("source", [SOURCE_ZEROCONF, SOURCE_DHCP])
+async def test_moved_prusa_printer_gets_its_new_address(
+    hass: HomeAssistant, prusa_sim: PrusaSimulator, source: str
+) -> None:
+    """Retrying where it was, found elsewhere: its own login identifies it there; not offered.
+
+    DHCP names no port: the entry's own is kept.
+    """
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=prusa_sim.serial,
+        title="prusa-mk4",
+        data={**prusa_entry_data(prusa_sim), CONF_HOST: f"127.0.0.2:{prusa_sim.port}"},
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+
+    (service,) = mdns_services(prusa_sim)
+    lease = dhcp_lease(prusa_sim)
+    data = (
+        _zeroconf(service)
+        if source == SOURCE_ZEROCONF
+        else DhcpServiceInfo(ip=lease.ip, hostname=lease.hostname, macaddress=lease.macaddress)
+    )
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": source}, data=data
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert entry.data[CONF_HOST] == f"127.0.0.1:{prusa_sim.port}"
+    await _until(lambda: entry.state is ConfigEntryState.LOADED)
+    await _unload_all(hass)
+
+
+async def test_other_prusa_printer_is_offered_not_taken_for_a_moved_one(
+    hass: HomeAssistant, prusa_sim: PrusaSimulator, pi_sim: PrusaSimulator
+) -> None:
+    """A retrying entry's login fails (or names another serial) at the new address: offered."""
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=prusa_sim.serial,
+        data={**prusa_entry_data(prusa_sim), CONF_HOST: f"127.0.0.2:{prusa_sim.port}"},
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    pi_service = mdns_services(pi_sim)[0]
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_ZEROCONF}, data=_zeroconf(pi_service)
+    )
+    assert result["step_id"] == "prusa_discovery_confirm"
+    assert entry.data[CONF_HOST] == f"127.0.0.2:{prusa_sim.port}"
+    assert entry.state is ConfigEntryState.SETUP_RETRY
