@@ -77,9 +77,8 @@ def _files(root: Path, serial: str, month: str) -> list[LocalCopy] | None:
         return None
     folder = root / serial / month
     try:
-        if not stat.S_ISDIR(os.lstat(folder).st_mode) or stat.S_ISLNK(
-            os.lstat(root / serial).st_mode
-        ):
+        # Neither the printer's nor the month's folder may be a symlink (lstat does not follow).
+        if not all(stat.S_ISDIR(os.lstat(path).st_mode) for path in (root / serial, folder)):
             return None
         entries = list(os.scandir(folder))
     except (OSError, ValueError):

@@ -9,20 +9,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import timedelta
 import hashlib
 import json
 import os
 from pathlib import Path
+import time
 from typing import Any
 
 from homeassistant.components import media_source
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import Event, HomeAssistant, callback
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 import voluptuous as vol
 
 from custom_components.printernizer.actions.files import MAX_NAME
@@ -343,39 +348,94 @@ async def test_cancel_a_download(
 async def test_cleanup_dry_run_then_real(
     hass: HomeAssistant, bambu: MockConfigEntry, bambu_sim: BambuSimulator, events: Events
 ) -> None:
+    """The printer holds the same video twice: the later copy is a duplicate, as a leftover."""
+    await write(hass, bambu_sim.sdcard / "timelapse" / "video_copy.mp4", VIDEO)
     printer = device_id(hass, bambu_sim.serial)
     await call(hass, "list_files", device_id=printer)
-    started = await call(
-        hass,
-        "download_file",
-        device_id=printer,
-        folder="/timelapse",
-        name="video_2026-12-01_10-00-00.mp4",
-    )
-    local = Path((await events.of(started["download_id"])).data["local_path"])
-    # A copy of the same content under another name is a duplicate; a leftover partial too.
-    duplicate = local.with_name("copy.mp4")
-    await write(hass, duplicate, VIDEO)
-    os.utime(duplicate, (local.stat().st_mtime + 10,) * 2)
-    leftover = local.with_name(".video.mp4.0123abcd.part")
+    copies = []
+    for name in ("video_2026-12-01_10-00-00.mp4", "video_copy.mp4"):
+        started = await call(
+            hass, "download_file", device_id=printer, folder="/timelapse", name=name
+        )
+        copies.append(Path((await events.of(started["download_id"])).data["local_path"]))
+    first, second = copies
+    leftover = first.with_name(".video.mp4.0123abcd.part")
     await write(hass, leftover, b"half")
+    folder = Path(hass.config.path(DOMAIN, "files")) / bambu_sim.serial
+    before = await local_files(hass, folder)
+    assert len(before) == 3
 
-    candidates = await call(hass, "get_cleanup_candidates", older_than_days=0)
+    candidates = await call(hass, "get_cleanup_candidates", device_id=printer)
     why = {item["name"]: item["why"] for item in candidates["candidates"]}
-    assert why[leftover.name] == "partial"
-    assert candidates["count"] == len(candidates["candidates"]) >= 2
-    dry = await call(hass, "cleanup_files", older_than_days=0)
+    assert why == {leftover.name: "partial", "video_copy.mp4": "duplicate"}
+    assert candidates["bytes"] == len(VIDEO) + len(b"half")
+    dry = await call(hass, "cleanup_files", device_id=printer)
     assert dry["dry_run"] is True
     assert dry["freed_bytes"] == candidates["bytes"]
-    assert all(path.exists() for path in (local, duplicate, leftover))  # nothing deleted
+    assert await local_files(hass, folder) == before  # nothing deleted
 
-    real = await call(hass, "cleanup_files", older_than_days=0, dry_run=False)
+    real = await call(hass, "cleanup_files", device_id=printer, dry_run=False)
     assert real["dry_run"] is False
-    assert not leftover.exists()
-    assert not local.exists()
-    assert (bambu_sim.sdcard / "timelapse" / "video_2026-12-01_10-00-00.mp4").exists()
+    assert real["freed_bytes"] == candidates["bytes"]
+    assert await local_files(hass, folder) == [str(first.relative_to(folder))]
     storage = hass.states.get(sensor(hass, bambu_sim.serial, "local_files_size"))
-    assert float(storage.state) < len(VIDEO) / 1_000_000 * 2
+    assert float(storage.state) == pytest.approx(len(VIDEO) / 1_000_000, abs=0.05)
+    # The printer's files were never touched.
+    listing = await call(hass, "list_files", device_id=printer, refresh=True)
+    assert {item["name"] for item in listing["files"]} >= {"Benchy.3mf", "video_copy.mp4"}
+    assert second.name not in await local_files(hass, folder)
+
+
+async def test_fleet_files_options_apply_without_a_reload(
+    hass: HomeAssistant, bambu: MockConfigEntry, bambu_sim: BambuSimulator, events: Events
+) -> None:
+    """The fleet's form has a files section; a larger limit lets the 2 MB file through."""
+    await write(hass, bambu_sim.sdcard / "model" / "Big.3mf", os.urandom(2 * 1024 * 1024))
+    printer = device_id(hass, bambu_sim.serial)
+    await call(hass, "list_files", device_id=printer, refresh=True)
+    with pytest.raises(ServiceValidationError):
+        await call(hass, "download_file", device_id=printer, folder="/model", name="Big.3mf")
+    fleet = next(
+        entry
+        for entry in hass.config_entries.async_entries(DOMAIN)
+        if entry.unique_id == FLEET_UNIQUE_ID
+    )
+    result = await hass.config_entries.options.async_init(fleet.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert "files" in result["data_schema"].schema
+    files = {"auto_timelapse": False, "max_file_size_mb": 5, "min_free_space_mb": 0}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {"files": files | {"keep_days": 30}}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert fleet.options["files"]["max_file_size_mb"] == 5
+    assert bambu.state is ConfigEntryState.LOADED
+    settings = printer_files(hass).settings
+    assert (settings.limits.max_file_bytes, settings.keep_days) == (5 * 1024 * 1024, 30)
+    started = await call(hass, "download_file", device_id=printer, folder="/model", name="Big.3mf")
+    done = await events.of(started["download_id"])
+    assert done.event_type == EVENT_FILE_DOWNLOAD_COMPLETED
+
+
+async def test_old_local_copies_go_daily_after_keep_days(
+    hass: HomeAssistant,
+    bambu_entry: MockConfigEntry,
+    bambu_sim: BambuSimulator,
+    tmp_path: Path,
+) -> None:
+    fleet_entry({"keep_days": 7}).add_to_hass(hass)
+    await set_up(hass, bambu_entry, tmp_path)
+    month = Path(hass.config.path(DOMAIN, "files")) / bambu_sim.serial / "2026-01"
+    await write(hass, month / "old.3mf", MODEL)
+    await write(hass, month / "recent.3mf", MODEL)
+    eight_days_ago = time.time() - 8 * 86400
+    await hass.async_add_executor_job(os.utime, month / "old.3mf", (eight_days_ago, eight_days_ago))
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(days=1, seconds=1))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert await local_files(hass, month.parent) == ["2026-01/recent.3mf"]
+    assert await hass.config_entries.async_unload(bambu_entry.entry_id)
+    await hass.async_block_till_done()
 
 
 async def test_printer_files_are_deleted_only_when_asked(
@@ -455,6 +515,49 @@ async def test_hostile_file_names_are_refused(
     root = Path(hass.config.path(DOMAIN, "files"))
     assert await local_files(hass, root) == []
     assert await read(hass, bambu_sim.sdcard / "model" / "Benchy.3mf") == MODEL
+
+
+PRINTER_NAMES = [
+    "..\\..\\evil.gcode",
+    "CON.gcode",
+    "\u202eedocg.exe.gcode",
+    "a:b*c?.gcode",
+    "\uff46\uff55\uff4c\uff4c\uff0f\uff2e\uff25.gcode",  # fullwidth "full/NE"
+    "x" * 240 + ".gcode",
+    ".hidden.gcode",
+    "evil.gcode.part",
+    "index.json",
+    "..gcode",
+]
+
+
+async def test_hostile_printer_names_land_inside_the_folder(
+    hass: HomeAssistant, prusa: MockConfigEntry, prusa_sim: PrusaSimulator, events: Events
+) -> None:
+    """Names the printer lists are the printer's (anyone's): each copy stays in its month."""
+    printer = device_id(hass, prusa_sim.serial)
+    before = await call(hass, "list_files", device_id=printer, refresh=True)
+    for number, name in enumerate(PRINTER_NAMES):
+        prusa_sim.files["usb"].add_file(name, bytes([number]) * 1000)
+    listing = await call(hass, "list_files", device_id=printer, refresh=True)
+    # As listed (the adapter may have cleaned a name already): what a user downloads by.
+    known = {item["name"] for item in before["files"]}
+    names = [item["name"] for item in listing["files"] if item["name"] not in known]
+    assert len(names) == len(PRINTER_NAMES)
+    contents = {bytes([number]) * 1000 for number in range(len(PRINTER_NAMES))}
+    folder = Path(hass.config.path(DOMAIN, "files")) / prusa_sim.serial
+    for name in names:
+        started = await call(hass, "download_file", device_id=printer, folder="/usb", name=name)
+        done = await events.of(started["download_id"])
+        assert done.event_type == EVENT_FILE_DOWNLOAD_COMPLETED, name
+        local = Path(done.data["local_path"])
+        assert local.parent.parent == folder, name
+        assert not local.name.startswith("."), name
+        assert not local.name.endswith(".part"), name
+        contents.remove(await read(hass, local))  # each file once, none mixed up
+        # Each plays back in the media browser, which checks the path on its own.
+        assert await media_source.async_resolve_media(hass, done.data["media_content_id"], None)
+    assert len(await local_files(hass, folder)) == len(PRINTER_NAMES)
 
 
 @pytest.mark.parametrize(

@@ -72,6 +72,7 @@ async def files(
     outside.mkdir(parents=True)
     (outside / "stolen.mp4").write_bytes(VIDEO)
     (root / "EVIL").symlink_to(outside.parent)
+    (printer / "2026-10").symlink_to(outside)  # a month folder that is a symlink: the same
     yield printer
     assert await hass.config_entries.async_unload(bambu_entry.entry_id)
     await hass.async_block_till_done()
@@ -181,6 +182,7 @@ HOSTILE_IDENTIFIERS = [
     "",
     "/etc/passwd",
     "EVIL/2026-12/stolen.mp4",
+    "{serial}/2026-10/stolen.mp4",
     ".//2026-12/Benchy.3mf",
     "{serial}/2026-12/" + "A" * 5000,
     "{serial}/2026-12/\ud800.mp4",
@@ -201,6 +203,7 @@ async def test_hostile_identifiers_resolve_nothing(
     [
         "EVIL",
         "EVIL/2026-12",
+        "{serial}/2026-10",
         "..",
         "../..",
         "{serial}/..",
@@ -232,6 +235,7 @@ async def test_view_serves_nothing_outside_the_root(
             f"{serial}/2026-12/..%2F..%2F..%2Fsecrets.yaml",
             f"{serial}/..%2F..%2F/secrets.yaml",
             "EVIL/2026-12/stolen.mp4",
+            f"{serial}/2026-10/stolen.mp4",
             f"{serial}/2026-12/%00",
             f"{serial}/2026-12/subfolder",
             f"{serial}/.index.json/x",
