@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 import json
 import math
 from pathlib import Path
+import time
 from typing import TYPE_CHECKING, Any
 
 from .payloads import FULL_REPORT_MODELS, IDLE_STAGE
 from .threemf import SlicedFilament, build_3mf
+from .timelapse import write_timelapse
 
 if TYPE_CHECKING:
     from .printer import BambuSimulator
@@ -129,6 +131,9 @@ async def run_print(sim: BambuSimulator, job: PrintJob) -> None:
                 "mc_print_line_number": str(int(done * _GCODE_LINES)),
             } | (fans if layer > 1 else {})
         )  # fmt: skip
+    # The printer closes the job's timelapse as it finishes (AVI, as P1/A1 write it).
+    stamp = time.strftime("%Y-%m-%d_%H-%M-%S", time.gmtime(sim.clock.wall()))
+    await asyncio.to_thread(write_timelapse, sim.sdcard, f"video_{stamp}")
     await sim.update(
         {
             "gcode_state": "FINISH", "mc_print_stage": "1", "mc_percent": 100,

@@ -21,7 +21,11 @@ from PIL import Image
 import pytest
 
 from custom_components.printernizer.files import local
-from custom_components.printernizer.files.errors import FileTooLargeError, NotEnoughSpaceError
+from custom_components.printernizer.files.errors import (
+    FileInUseError,
+    FileTooLargeError,
+    NotEnoughSpaceError,
+)
 from custom_components.printernizer.files.manager import FileManager
 from custom_components.printernizer.files.model import (
     DownloadState,
@@ -387,6 +391,36 @@ async def test_adapter_stop_ends_a_running_download(
     assert status.state is DownloadState.FAILED
     assert status.error == FailureReason.PRINTER_UNAVAILABLE
     assert partials(tmp_path / "files") == []
+
+
+async def test_bambu_print_leaves_a_timelapse_and_its_file_is_protected_while_printing(
+    bambu: tuple[BambuSimulator, BambuAdapter], bambu_files: FileManager
+) -> None:
+    sim, adapter = bambu
+    task = sim.start_print("Tiny", total_layers=5, minutes=2)
+    await wait_for(adapter, lambda state: state.status is PrinterStatus.PRINTING, timeout=30)
+    await bambu_files.list_files(sim.serial, refresh=True)
+    with pytest.raises(FileInUseError):
+        await bambu_files.delete_remote(sim.serial, "/cache", "Tiny.gcode.3mf")
+    assert await asyncio.to_thread((sim.sdcard / "cache" / "Tiny.gcode.3mf").exists)
+    async with asyncio.timeout(30):
+        await task
+    await wait_for(adapter, lambda state: state.status is PrinterStatus.FINISHED)
+    bambu_files.invalidate(sim.serial)  # what the HA glue does after a print
+    videos = [
+        e
+        for e in await bambu_files.list_files(sim.serial)
+        if e.kind is FileKind.TIMELAPSE and e.name != "video_2026-12-01_10-00-00.avi"
+    ]
+    assert len(videos) == 1
+    assert videos[0].has_thumbnail
+    status = await finished(
+        bambu_files, await bambu_files.download(sim.serial, "/timelapse", videos[0].name)
+    )
+    assert status.local_path is not None
+    data = await asyncio.to_thread(status.local_path.read_bytes)
+    assert len(await asyncio.to_thread(_avi_frames, data)) == 12
+    await bambu_files.delete_remote(sim.serial, "/cache", "Tiny.gcode.3mf")  # idle now
 
 
 # --- PrusaLink
