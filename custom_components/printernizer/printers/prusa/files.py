@@ -184,21 +184,25 @@ class PrusaFiles:
         route = self._download_route(file)
         loop = asyncio.get_running_loop()
         buffer = bytearray()
-        writing: asyncio.Future[None] | None = None
+        # At most one write in flight (a list, so `finally` sees what the loop left).
+        writing: list[asyncio.Future[None]] = []
         try:
             async with self._client.stream(route) as download:
                 async for chunk in download.chunks():
                     buffer += chunk
                     if len(buffer) >= _SINK_BYTES:
-                        if writing is not None:
-                            await writing
-                        writing = loop.run_in_executor(None, sink, bytes(buffer))
+                        if writing:
+                            await asyncio.shield(writing[0])
+                            writing.clear()
+                        writing.append(loop.run_in_executor(None, sink, bytes(buffer)))
                         buffer.clear()
-            if writing is not None:
-                await writing
-                writing = None
+            if writing:
+                await asyncio.shield(writing[0])
+                writing.clear()
             if buffer:
-                await loop.run_in_executor(None, sink, bytes(buffer))
+                writing.append(loop.run_in_executor(None, sink, bytes(buffer)))
+                await asyncio.shield(writing[0])
+                writing.clear()
         except HttpStatusError as err:
             if err.status == 404:
                 raise RemoteMissingError(f"{file.name}: not on the printer any more") from err
@@ -206,11 +210,11 @@ class PrusaFiles:
                 raise PrinterBusyError(f"{file.name}: the printer refuses it now") from err
             raise
         finally:
-            if writing is not None:
+            if writing:
                 # Failed or cancelled mid-stream: the sink must not run after we return.
-                await asyncio.wait([writing])
-                if not writing.cancelled():
-                    writing.exception()
+                await asyncio.wait(writing)
+                if not writing[0].cancelled():
+                    writing[0].exception()
 
     async def fetch_thumbnail(self, file: RemoteFile) -> bytes | None:
         """The printer's PNG preview of a print file, within the size limit."""
