@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from hypothesis import assume, given, strategies as st
@@ -11,6 +12,8 @@ import pytest
 
 from custom_components.printernizer.costs import (
     CENT,
+    MAX_OVERRIDES,
+    OPT_MATERIAL_OVERRIDES,
     Category,
     CategoryMode,
     CategoryRule,
@@ -19,6 +22,7 @@ from custom_components.printernizer.costs import (
     EnergyUse,
     Material,
     MaterialLine,
+    MaterialOverrideError,
     calculate_costs,
     categorize,
     energy_use,
@@ -148,7 +152,9 @@ def test_rounding_is_half_up_not_half_even() -> None:
 def test_cancelled_print_is_an_estimate_from_progress() -> None:
     # 100 g PLA cancelled at 40 % -> 40 g x 24.99 = 0.9996 -> 1.00.
     lines = material_lines(metadata(("PLA", 100.0)), status=PrinterStatus.CANCELLED, progress=40)
-    assert lines == (MaterialLine(material=Material.PLA, grams=D(40), source="estimate"),)
+    assert lines == (
+        MaterialLine(material=Material.PLA, grams=D(40), source="estimate", name="PLA"),
+    )
     assert material_only(list(lines)).material == D("1.00")
     over = material_lines(metadata(("PLA", 100.0)), status=PrinterStatus.FAILED, progress=120.0)
     assert over[0].grams == D(100)
@@ -163,7 +169,7 @@ def test_unknown_grams_and_prices_are_named_not_zero() -> None:
         hours=None,
         fallback_material="PLA Matte",
     )
-    assert costs.lines[0].line == MaterialLine(material=Material.PLA, grams=None)
+    assert costs.lines[0].line == MaterialLine(material=Material.PLA, grams=None, name="PLA Matte")
     assert (costs.material, costs.energy, costs.wear) == (None, None, D(0))
     assert (costs.net, costs.vat, costs.gross) == (None, None, None)
     assert costs.unknown == ("grams:PLA", "energy_kwh", "energy_price_per_kwh")
@@ -621,3 +627,56 @@ def test_material_price_option_keys() -> None:
         "price_per_kg_pc",
         "price_per_kg_other",
     ]
+
+
+# --- Per-colour and per-brand prices --------------------------------------------------------
+
+OVERRIDES = """
+PLA #FF6A13 = 32.50
+PLA Basic = 20
+PLA Basic #ff6a13ff = 30
+petg prusament = 28,90
+
+"""
+
+
+def test_a_material_line_with_a_colour_or_brand_takes_its_override() -> None:
+    """The most specific match wins; no match is the type's price; other types are untouched."""
+    settings = parse_settings(
+        {"price_per_kg_pla": 25, "price_per_kg_petg": 22, OPT_MATERIAL_OVERRIDES: OVERRIDES},
+        currency="EUR",
+    )
+
+    def price(name: str | None, color: str | None) -> Decimal | None:
+        line = MaterialLine(material=material_type(name), grams=D(1), name=name, color=color)
+        return settings.price_per_kg(line)
+
+    assert price("PLA Matte", "FF6A13FF") == D("32.50")  # colour only (Bambu's RGBA)
+    assert price("PLA Basic", "#000000") == D(20)  # brand only
+    assert price("Bambu PLA Basic", "FF6A13") == D(30)  # colour and brand beat either
+    assert price("PLA Matte", "000000FF") == D(25)  # no override: the type's price
+    assert price("PLA Matte", None) == D(25)
+    assert price("Prusament PETG", "#123456") == D("28.90")
+    assert price("PETG HF", None) == D(22)
+    assert price("ASA", "FF6A13FF") is None  # still unknown: overrides are per type
+    costs = job_costs(
+        settings,
+        JobMetadata(filaments=(FilamentUsage(material="PLA Basic", grams=100.0, color="FF6A13FF"),
+                               FilamentUsage(material="PLA Matte", grams=100.0, color="000000FF"))),
+        status=PrinterStatus.FINISHED,
+        progress=100,
+        hours=D(0),
+    )  # fmt: skip
+    assert [line.cost for line in costs.lines] == [D("3.00"), D("2.50")]
+    assert [line.price_per_kg for line in costs.lines] == [D(30), D(25)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["PLA #FF6A13", "PLA #FF6A13 = -1", "PLA #FF6A13 = nan", "PLA = 20", "= 20", "Wood #FF0000 = 3",
+     "PLA #FF0000 #00FF00 = 3", "PLA Basic = 1e999999", 42, ["PLA Basic = 2"],
+     "PLA Basic = 2\n" * (MAX_OVERRIDES + 1)],
+)  # fmt: skip
+def test_unreadable_overrides_are_refused_naming_the_option(text: Any) -> None:
+    with pytest.raises(MaterialOverrideError, match=OPT_MATERIAL_OVERRIDES):
+        parse_settings({OPT_MATERIAL_OVERRIDES: text}, currency="EUR")

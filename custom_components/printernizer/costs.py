@@ -70,6 +70,7 @@ OPT_ENERGY_PRICE = "energy_price_per_kwh"
 OPT_AVERAGE_POWER = "average_power_w"
 OPT_WEAR_PER_HOUR = "wear_per_hour"
 OPT_VAT_PERCENT = "vat_percent"
+OPT_MATERIAL_OVERRIDES = "material_price_overrides"  # per colour/brand, one per line
 OPT_CATEGORY_MODE = "category_mode"
 OPT_BUSINESS_WEEKDAYS = "business_weekdays"
 OPT_BUSINESS_START = "business_start"
@@ -140,11 +141,117 @@ class CategoryRule:
             raise ValueError("business hours must not start and end at the same time")
 
 
+_COLOR = re.compile(r"#?([0-9A-Fa-f]{6})(?:[0-9A-Fa-f]{2})?")
+MAX_OVERRIDES = 100
+_MAX_PRICE = Decimal(10) ** 6  # per kg: more is a typing error, and would overflow the cents
+
+
+class MaterialOverrideError(ValueError):
+    """A line of the per-colour/brand prices that cannot be read."""
+
+
+def color_key(color: str | None) -> str | None:
+    """A colour as prices match it: RRGGBB upper-case ("#ff6a13", "FF6A13FF" -> "FF6A13")."""
+    found = _COLOR.fullmatch(color.strip()) if isinstance(color, str) else None
+    return found.group(1).upper() if found else None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PriceOverride:
+    """A price per kg for one material type in a colour, of a brand, or both.
+
+    `brand` is case-folded words that must all appear in the material's name as the printer
+    or slicer reports it ("Prusament", "Basic"); `color` is RRGGBB.
+    """
+
+    material: Material
+    color: str | None = None
+    brand: tuple[str, ...] = ()
+    price: Decimal
+
+    def __post_init__(self) -> None:
+        """An override names a colour or a brand, and its price is an amount."""
+        _check(OPT_MATERIAL_OVERRIDES, self.price)
+        if self.color is None and not self.brand:
+            raise MaterialOverrideError(f"{OPT_MATERIAL_OVERRIDES}: a colour or brand is needed")
+
+    @property
+    def specificity(self) -> int:
+        """Colour and brand beat colour, which beats brand."""
+        return 2 * (self.color is not None) + bool(self.brand)
+
+    def matches(self, line: MaterialLine) -> bool:
+        """Whether the line is this material, in this colour and of this brand."""
+        if line.material is not self.material:
+            return False
+        if self.color is not None and color_key(line.color) != self.color:
+            return False
+        name = (line.name or "").casefold()
+        return all(word in name for word in self.brand)
+
+
+def parse_overrides(value: Any) -> tuple[PriceOverride, ...]:
+    """Per-colour/brand prices, one per line: `PLA #FF6A13 = 32.50`, `PETG Prusament = 28`.
+
+    The first word names the material type (as `material_type` reads it), a `#RRGGBB` (or
+    RRGGBBAA) word the colour, other words the brand; the price per kg follows `=`. Empty lines
+    are skipped. Raises MaterialOverrideError naming the line for anything else.
+    """
+    if value is None or value == "":
+        return ()
+    if not isinstance(value, str):
+        raise MaterialOverrideError(f"{OPT_MATERIAL_OVERRIDES} must be text")
+    overrides = []
+    for index, text in enumerate(value.splitlines(), start=1):
+        if not text.strip():
+            continue
+        left, equals, right = text.rpartition("=")
+        words = left.split()
+        try:
+            price = Decimal(right.strip().replace(",", "."))
+        except InvalidOperation:
+            price = None
+        if (
+            not equals
+            or not words
+            or price is None
+            or not price.is_finite()
+            or not 0 <= price < _MAX_PRICE
+        ):
+            raise MaterialOverrideError(f"{OPT_MATERIAL_OVERRIDES} line {index}: {text!r}")
+        kind = material_type(words[0])
+        if kind is Material.OTHER and words[0].casefold() != Material.OTHER.value:
+            raise MaterialOverrideError(
+                f"{OPT_MATERIAL_OVERRIDES} line {index}: unknown material {words[0]!r}"
+            )
+        colors = [key for word in words[1:] if (key := color_key(word)) is not None]
+        brand = tuple(word.casefold() for word in words[1:] if color_key(word) is None)
+        if len(colors) > 1:
+            raise MaterialOverrideError(f"{OPT_MATERIAL_OVERRIDES} line {index}: two colours")
+        try:
+            overrides.append(
+                PriceOverride(
+                    material=kind,
+                    color=colors[0] if colors else None,
+                    brand=brand,
+                    price=price,
+                )
+            )
+        except MaterialOverrideError:
+            raise MaterialOverrideError(
+                f"{OPT_MATERIAL_OVERRIDES} line {index}: name a colour or brand"
+            ) from None
+    if len(overrides) > MAX_OVERRIDES:
+        raise MaterialOverrideError(f"{OPT_MATERIAL_OVERRIDES}: more than {MAX_OVERRIDES}")
+    return tuple(overrides)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CostSettings:
     """Prices and rules for costing; a missing price makes the parts that need it unknown."""
 
     material_prices: Mapping[Material, Decimal] = field(default_factory=dict)  # per kg
+    material_overrides: tuple[PriceOverride, ...] = ()  # per colour/brand, over the above
     energy_price_per_kwh: Decimal | None = None
     average_power_w: Decimal | None = None
     wear_per_hour: Decimal = _ZERO
@@ -164,14 +271,30 @@ class CostSettings:
             raise ValueError(f"{OPT_VAT_PERCENT} must be at most 100, got {self.vat_percent}")
         object.__setattr__(self, "material_prices", MappingProxyType(dict(self.material_prices)))
 
+    def price_per_kg(self, line: MaterialLine) -> Decimal | None:
+        """The line's price: the most specific matching override, else its material type's.
+
+        Of equally specific overrides the first listed wins.
+        """
+        best: PriceOverride | None = None
+        for override in self.material_overrides:
+            if override.matches(line) and (best is None or override.specificity > best.specificity):
+                best = override
+        return best.price if best is not None else self.material_prices.get(line.material)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MaterialLine:
-    """Grams of one material; None grams means unknown."""
+    """Grams of one material; None grams means unknown.
+
+    `name` (as reported, "PLA Basic") and `color` pick a per-colour/brand price if one is set.
+    """
 
     material: Material
     grams: Decimal | None
     source: MaterialSource = "slicer"
+    name: str | None = None
+    color: str | None = None
 
     def __post_init__(self) -> None:
         """Reject negative grams."""
@@ -315,6 +438,8 @@ def material_lines(
                 material=material_type(usage.material or fallback_material),
                 grams=None if grams is None or fraction is None else grams * fraction,
                 source="estimate" if status in ENDED_EARLY else "slicer",
+                name=usage.material or fallback_material,
+                color=usage.color,
             )
         )
     return tuple(lines)
@@ -359,7 +484,7 @@ def calculate_costs(
     unknown: list[str] = []
     costs = []
     for line in lines:
-        price = settings.material_prices.get(line.material)
+        price = settings.price_per_kg(line)
         if line.grams is None:
             unknown.append(f"grams:{line.material}")
         if price is None:
@@ -514,6 +639,7 @@ def parse_settings(options: Mapping[str, Any], *, currency: str) -> CostSettings
     wear, vat = (_option_decimal(options, key) for key in (OPT_WEAR_PER_HOUR, OPT_VAT_PERCENT))
     return CostSettings(
         material_prices=prices,
+        material_overrides=parse_overrides(options.get(OPT_MATERIAL_OVERRIDES)),
         energy_price_per_kwh=_option_decimal(options, OPT_ENERGY_PRICE),
         average_power_w=_option_decimal(options, OPT_AVERAGE_POWER),
         wear_per_hour=_ZERO if wear is None else wear,

@@ -32,6 +32,7 @@ from .costs import (
     OPT_BUSINESS_WEEKDAYS,
     OPT_CATEGORY_MODE,
     OPT_ENERGY_PRICE,
+    OPT_MATERIAL_OVERRIDES,
     OPT_VAT_PERCENT,
     WEEKDAYS,
     CategoryRule,
@@ -47,7 +48,7 @@ from .costs import (
 ENERGY_PRICE_KEYS = (OPT_ENERGY_PRICE, CONF_ENERGY_PRICE_ENTITY)
 FLEET_PRICE_KEYS = frozenset(
     {*(material_price_option(material) for material in Material), *ENERGY_PRICE_KEYS}
-    | {OPT_VAT_PERCENT}
+    | {OPT_VAT_PERCENT, OPT_MATERIAL_OVERRIDES}
 )
 # Fleet options a migration derived before its fleet entry exists (the entry is being created).
 DATA_FLEET_SEED: HassKey[dict[str, Any]] = HassKey("printernizer_fleet_seed")

@@ -42,6 +42,7 @@ from custom_components.printernizer.costs import (
     OPT_BUSINESS_WEEKDAYS,
     OPT_CATEGORY_MODE,
     OPT_ENERGY_PRICE,
+    OPT_MATERIAL_OVERRIDES,
     OPT_VAT_PERCENT,
     OPT_WEAR_PER_HOUR,
     WEEKDAYS,
@@ -160,6 +161,7 @@ async def test_form_shows_current_values(hass: HomeAssistant, brand: str) -> Non
         *(
             f"{CONF_COSTS}.{key}"
             for key in (
+                OPT_MATERIAL_OVERRIDES,
                 OPT_ENERGY_PRICE,
                 CONF_ENERGY_PRICE_ENTITY,
                 CONF_ENERGY_SENSOR,

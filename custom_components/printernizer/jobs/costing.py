@@ -55,7 +55,11 @@ def _lines(
             source = "estimate"
         lines.append(
             MaterialLine(
-                material=material_type(use.material or fallback), grams=grams, source=source
+                material=material_type(use.material or fallback),
+                grams=grams,
+                source=source,
+                name=use.material or fallback,
+                color=use.color,
             )
         )
     return tuple(lines)
