@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+import logging
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
@@ -16,6 +17,7 @@ from homeassistant.config_entries import (
     SOURCE_USER,
     ConfigEntryState,
 )
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import ServiceValidationError
@@ -347,3 +349,20 @@ async def test_today_and_the_month_start_again_at_midnight_on_the_1st(
     assert hass.states.get(SENSOR.format("success_rate_30_days")).state == "100.0"
     (fleet,) = hass.config_entries.async_entries(DOMAIN)
     assert await hass.config_entries.async_unload(fleet.entry_id)
+
+
+async def test_the_fleet_unloads_after_home_assistant_stopped(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    """HA stopping ends the fleet's figures; removing its sensors afterwards must not raise."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_SYSTEM}, data={"options": {}}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    entry = hass.config_entries.async_entries(DOMAIN)[0]
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await hass.async_block_till_done()
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert entry.state is ConfigEntryState.NOT_LOADED
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]

@@ -121,7 +121,13 @@ class FleetSummary:
     def add_listener(self, listener: Callable[[], None]) -> Callable[[], None]:
         """Call `listener` after each computation."""
         self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+
+        def remove() -> None:
+            # Stopping forgets every listener; an entity removed after that has none to remove.
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return remove
 
     @callback
     def _record_put(self, record: JobRecord) -> None:
