@@ -30,6 +30,7 @@ class FakeSource:
     listings: dict[str, int] = field(default_factory=dict)
     fetches: int = 0
     deleted: list[str] = field(default_factory=list)
+    thumbnails: dict[str, bytes] = field(default_factory=dict)
     on_chunk: Callable[[int], None] | None = None
 
     @property
@@ -47,6 +48,7 @@ class FakeSource:
                 size=self.sizes.get(name, len(data)),
                 modified=dt.datetime(2026, 11, 1, 12, 0),
                 kind=kind_of(name),
+                has_thumbnail=name in self.thumbnails,
                 path=f"{folder}/{name}",
             )
             for name, data in self.files[folder].items()
@@ -72,7 +74,7 @@ class FakeSource:
                     await self.gate.wait()
 
     async def fetch_thumbnail(self, file: RemoteFile) -> bytes | None:
-        return None
+        return self.thumbnails.get(file.name)
 
     async def delete_file(self, file: RemoteFile) -> None:
         self.files[file.folder].pop(file.name)

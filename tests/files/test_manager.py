@@ -488,3 +488,28 @@ async def test_a_download_never_overwrites_a_file_it_does_not_own(
     assert (month / "Cube.3mf").read_bytes() == b"the user's own file"
     again = await finished(manager, await manager.download(SERIAL, "/cache", "Cube.3mf"))
     assert again.local_path == status.local_path  # its own earlier copy is replaced
+
+
+async def test_a_downloaded_file_keeps_the_printers_preview(
+    manager: FileManager, source: FakeSource, tmp_path: Path
+) -> None:
+    source.thumbnails["video_2026-12-01.mp4"] = b"\xff\xd8cover"
+    await manager.list_files(SERIAL)
+    status = await finished(
+        manager, await manager.download(SERIAL, "/timelapse", "video_2026-12-01.mp4")
+    )
+    assert status.local_path is not None
+    assert await manager.local_thumbnail(status.local_path) == b"\xff\xd8cover"
+    del source.files["/timelapse"]["video_2026-12-01.mp4"]
+    source.thumbnails.clear()
+    entry = next(e for e in await manager.list_files(SERIAL, refresh=True) if e.kind == "timelapse")
+    assert entry.status is FileStatus.LOCAL_ONLY
+    assert entry.has_thumbnail
+    assert await manager.thumbnail(SERIAL, "/timelapse", entry.name) == b"\xff\xd8cover"
+    # paths outside the download folder are never read
+    outside = tmp_path / "a" / "b" / "c.mp4"
+    assert await manager.local_thumbnail(outside) is None
+    # cleanup takes the preview along
+    candidates = await manager.cleanup_candidates(older_than_days=-1)
+    await manager.cleanup(candidates, dry_run=False)
+    assert list(status.local_path.parent.iterdir()) == []

@@ -197,6 +197,9 @@ async def test_bambu_timelapse_arrives_as_a_playable_avi(
     assert len(frames) == 12
     sizes = {await asyncio.to_thread(_jpeg_size, frame) for frame in frames}
     assert sizes == {(160, 120)}
+    cover = await bambu_files.local_thumbnail(status.local_path)  # kept for the media browser
+    assert cover is not None
+    assert await asyncio.to_thread(_jpeg_size, cover) == (160, 120)
 
 
 def _avi_frames(data: bytes) -> list[bytes]:

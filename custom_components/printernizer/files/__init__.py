@@ -14,10 +14,13 @@ The HA glue uses only this surface:
   `download_status(id)`, `downloads(serial)`, `await cancel(id)`;
   `add_listener(callback)` gets every `DownloadStatus` change (completed/failed included);
   `await cleanup_candidates(older_than_days, ...)`, `await cleanup(candidates, dry_run=True,
-  on_printer=False)`; `await delete_remote(serial, folder, name)`; `await thumbnail(...)`;
+  on_printer=False)`; `await delete_remote(serial, folder, name)`;
+  `await thumbnail(serial, folder, name)` (the kept local preview, else the printer's),
+  `await local_thumbnail(path)` (a local copy's preview, for the media browser);
   `await usage(serial)` (bytes on disk).
 - `errors`: `FileManagerError` subclasses carry `code` (a translation key) and placeholders.
 - `names.safe_name`: the sanitizer for names coming from printers.
 
-Local layout: `<root>/<serial>/<YYYY-MM>/<safe name>` plus `<root>/<serial>/.index.json`.
+Local layout: `<root>/<serial>/<YYYY-MM>/<safe name>`, its preview as the hidden
+`.<safe name>.cover` beside it, and `<root>/<serial>/.index.json`.
 """

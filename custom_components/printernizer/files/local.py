@@ -25,6 +25,8 @@ _LOGGER = logging.getLogger(__name__)
 
 INDEX_NAME = ".index.json"
 PART_SUFFIX = ".part"
+COVER_SUFFIX = ".cover"
+MAX_COVER_BYTES = 2 * 1024 * 1024
 _MONTH = re.compile(r"\d{4}-\d{2}")
 _MAX_INDEX_BYTES = 16 * 1024 * 1024
 
@@ -56,6 +58,7 @@ class LocalFile:
     relpath: str
     size: int
     modified: dt.datetime
+    has_cover: bool = False
 
 
 def free_bytes(path: Path) -> int:
@@ -123,22 +126,25 @@ def scan(directory: Path) -> tuple[list[LocalFile], list[Path]]:
         if not month.is_dir(follow_symlinks=False):
             continue
         with os.scandir(month.path) as entries:
-            for entry in entries:
-                if not entry.is_file(follow_symlinks=False):
-                    continue
-                if entry.name.endswith(PART_SUFFIX):
-                    partials.append(Path(entry.path))
-                    continue
-                if entry.name.startswith("."):
-                    continue
-                info = entry.stat(follow_symlinks=False)
-                files.append(
-                    LocalFile(
-                        relpath=f"{month.name}/{entry.name}",
-                        size=info.st_size,
-                        modified=dt.datetime.fromtimestamp(info.st_mtime, dt.UTC),
-                    )
+            listed = list(entries)
+        covers = {e.name for e in listed if e.name.endswith(COVER_SUFFIX) and e.name[0] == "."}
+        for entry in listed:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            if entry.name.endswith(PART_SUFFIX):
+                partials.append(Path(entry.path))
+                continue
+            if entry.name.startswith("."):
+                continue
+            info = entry.stat(follow_symlinks=False)
+            files.append(
+                LocalFile(
+                    relpath=f"{month.name}/{entry.name}",
+                    size=info.st_size,
+                    modified=dt.datetime.fromtimestamp(info.st_mtime, dt.UTC),
+                    has_cover=f".{entry.name}{COVER_SUFFIX}" in covers,
                 )
+            )
     return files, partials
 
 
@@ -176,12 +182,41 @@ def part_path(dest: Path) -> Path:
 
 
 def remove(path: Path) -> bool:
-    """Delete a file (not following symlinks); False when it was already gone."""
+    """Delete a file (not following symlinks) and its cover; False when it was already gone."""
+    cover_path(path).unlink(missing_ok=True)
     try:
         path.unlink()
     except FileNotFoundError:
         return False
     return True
+
+
+def cover_path(path: Path) -> Path:
+    """Where a local copy's preview image lives: hidden beside it (`.<name>.cover`)."""
+    return path.with_name(f".{path.name}{COVER_SUFFIX}")
+
+
+def write_cover(path: Path, image: bytes) -> None:
+    """Store the printer's preview of a local copy (replacing, never following, a link)."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".cover.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(image)
+        os.replace(temporary, cover_path(path))
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def read_cover(path: Path) -> bytes | None:
+    """A local copy's preview, None when there is none (symlinks are not followed)."""
+    try:
+        fd = os.open(cover_path(path), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as cover:
+        data = cover.read(MAX_COVER_BYTES + 1)
+    return data if len(data) <= MAX_COVER_BYTES else None
 
 
 def usage(directory: Path) -> int:

@@ -17,6 +17,7 @@ import contextlib
 from dataclasses import dataclass, field, replace
 import datetime as dt
 import logging
+import os
 from pathlib import Path
 import time
 from typing import Any, Protocol, TypeVar
@@ -313,7 +314,7 @@ class FileManager:
                     size=file.size,
                     modified=_parse_time(record.remote_modified) or file.modified,
                     kind=kind_of(record.name),
-                    has_thumbnail=False,
+                    has_thumbnail=file.has_cover,
                     status=FileStatus.LOCAL_ONLY,
                     local_path=self._local_path(printer, record.relpath),
                     sha256=record.sha256,
@@ -329,7 +330,7 @@ class FileManager:
                     size=file.size,
                     modified=file.modified,
                     kind=kind_of(relpath),
-                    has_thumbnail=False,
+                    has_thumbnail=file.has_cover,
                     status=FileStatus.LOCAL_ONLY,
                     local_path=self._local_path(printer, relpath),
                 )
@@ -587,6 +588,8 @@ class FileManager:
             modified=dt.datetime.fromtimestamp(info.st_mtime, dt.UTC),
         )
         await self._record(printer, record)
+        if remote.has_thumbnail:
+            await self._keep_cover(printer, remote, dest, relpath)
         self._set(
             download,
             state=DownloadState.COMPLETED,
@@ -596,6 +599,25 @@ class FileManager:
             sha256=sha256,
             error=None,
         )
+
+    async def _keep_cover(
+        self, printer: _Printer, remote: RemoteFile, dest: Path, relpath: str
+    ) -> None:
+        """Keep the printer's preview beside the local copy (the media browser shows it)."""
+        try:
+            image = await printer.source.fetch_thumbnail(remote)
+        except AdapterError as err:
+            _LOGGER.debug("%s: no preview for %s: %s", printer.serial, remote.name, err)
+            return
+        if not image or len(image) > local.MAX_COVER_BYTES:
+            return
+        try:
+            await self._executor(local.write_cover, dest, image)
+        except OSError as err:
+            _LOGGER.debug("%s: cannot keep the preview of %s: %s", printer.serial, remote.name, err)
+            return
+        if file := printer.local_files.get(relpath):
+            printer.local_files[relpath] = replace(file, has_cover=True)
 
     async def _fail(
         self, printer: _Printer, download: _Download, reason: FailureReason, relpath: str | None
@@ -681,12 +703,36 @@ class FileManager:
         printer.listing.folders[folder] = tuple(f for f in files if f is not remote)
 
     async def thumbnail(self, serial: str, folder: str, name: str) -> bytes | None:
-        """The printer's preview of a listed file, None when there is none."""
+        """A file's preview: the one kept with its local copy, else the printer's; or None."""
         printer = self._printer(serial)
+        record = printer.records.get((folder, name))
+        if record is not None and record.state == "done" and printer.directory is not None:
+            file = printer.local_files.get(record.relpath)
+            if file is not None and file.has_cover:
+                image = await self._executor(local.read_cover, printer.directory / record.relpath)
+                if image is not None:
+                    return image
         remote = self._find(printer, folder, name)
         if remote is None or not remote.has_thumbnail:
             return None
         return await printer.source.fetch_thumbnail(remote)
+
+    async def local_thumbnail(self, path: Path) -> bytes | None:
+        """The preview kept with a local copy (by its path, e.g. from the media browser).
+
+        None unless `path` is a local copy in a printer's month folder under the root.
+        """
+        parts = path.parts[-3:]
+        base = path.parent.parent.parent
+        if len(parts) != 3 or (
+            base != self.root and base != Path(await self._executor(os.path.realpath, self.root))
+        ):
+            return None
+        try:
+            checked = await self._executor(contained, self.root, *parts)
+        except UnsafePathError:
+            return None
+        return await self._executor(local.read_cover, checked)
 
     # --- cleanup
 
