@@ -158,10 +158,7 @@ class PrinterFiles:
     def _on_download(self, status: DownloadStatus) -> None:
         info = self.printers.get(status.serial)
         if info is not None:
-            if not status.state.finished:
-                info.download = status
-            elif info.download is not None and info.download.id == status.id:
-                info.download = None
+            info.download = self._shown_download(status.serial)
             self._changed(status.serial)
         if status.state is DownloadState.COMPLETED:
             self._completed(status, info)
@@ -173,6 +170,12 @@ class PrinterFiles:
                 self.hass.async_create_task(
                     self.async_update_usage(status.serial), "printernizer file usage"
                 )
+
+    def _shown_download(self, serial: str) -> DownloadStatus | None:
+        """The printer's download the activity sensor shows: the running one, else a queued."""
+        active = [status for status in self.manager.downloads(serial) if not status.state.finished]
+        running = [status for status in active if status.state is DownloadState.RUNNING]
+        return next(iter(running or active), None)
 
     def _completed(self, status: DownloadStatus, info: PrinterFileInfo | None) -> None:
         job_id = self.download_jobs.get(status.id)

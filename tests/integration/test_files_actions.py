@@ -29,6 +29,7 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 import voluptuous as vol
+import yaml
 
 from custom_components.printernizer.actions.files import MAX_NAME
 from custom_components.printernizer.const import (
@@ -325,23 +326,37 @@ async def test_a_listed_file_over_the_limit_is_refused_at_once(
 async def test_cancel_a_download(
     hass: HomeAssistant, prusa: MockConfigEntry, prusa_sim: PrusaSimulator, events: Events
 ) -> None:
-    """The MK4 answers slowly; the download is cancelled while it waits for the file."""
+    """The MK4 answers slowly: one download runs, one waits; the running one is cancelled."""
+    prusa_sim.files["usb"].add_file("Second.gcode", VIDEO)
     printer = device_id(hass, prusa_sim.serial)
-    await call(hass, "list_files", device_id=printer)
+    await call(hass, "list_files", device_id=printer, refresh=True)
     activity = sensor(hass, prusa_sim.serial, "download_activity")
     prusa_sim.faults.latency = 5
-    started = await call(hass, "download_file", device_id=printer, folder="/usb", name="Part.gcode")
+    first = await call(hass, "download_file", device_id=printer, folder="/usb", name="Part.gcode")
+    second = await call(
+        hass, "download_file", device_id=printer, folder="/usb", name="Second.gcode"
+    )
     await wait_for_attribute(hass, activity, "state", "running")
     assert hass.states.get(activity).attributes["file"] == "Part.gcode"
-    cancelled = await call(hass, "cancel_download", download_id=started["download_id"])
-    prusa_sim.faults.latency = 0
+    waiting = await call(hass, "get_download_status", download_id=second["download_id"])
+    assert waiting["state"] == "queued"  # one transfer per printer at a time
+
+    cancelled = await call(hass, "cancel_download", download_id=first["download_id"])
     assert cancelled["state"] == "cancelled"
+    # The activity moves on to the download that waited.
+    assert hass.states.get(activity).state == "downloading"
+    assert hass.states.get(activity).attributes["file"] == "Second.gcode"
+    prusa_sim.faults.latency = 0
+    done = await events.of(second["download_id"])
+    assert done.event_type == EVENT_FILE_DOWNLOAD_COMPLETED
+    await hass.async_block_till_done()
     assert hass.states.get(activity).state == "idle"
-    assert events.seen == []  # neither completed nor failed
+    assert [event.data["download_id"] for event in events.seen] == [second["download_id"]]
     printer_folder = Path(hass.config.path(DOMAIN, "files")) / prusa_sim.serial
-    assert await local_files(hass, printer_folder) == []
+    local = Path(done.data["local_path"])
+    assert await local_files(hass, printer_folder) == [str(local.relative_to(printer_folder))]
     # Cancelling again changes nothing.
-    again = await call(hass, "cancel_download", download_id=started["download_id"])
+    again = await call(hass, "cancel_download", download_id=first["download_id"])
     assert again["state"] == "cancelled"
 
 
@@ -657,39 +672,40 @@ async def test_timelapse_is_fetched_after_a_print_and_linked_to_the_job(
     tmp_path: Path,
     events: Events,
 ) -> None:
-    """A print on the P1S ends; its timelapse (not last year's) is fetched and linked."""
+    """A print on the P1S ends; the timelapse it writes (not last year's) is fetched and linked."""
     timelapses = bambu_sim.sdcard / "timelapse"
-    old = timelapses / "video_2020-01-01_10-00-00.mp4"
+    old = timelapses / "video_2020-01-01_10-00-00.avi"
     await write(hass, old, b"old")
-    os.utime(old, (1_577_872_800, 1_577_872_800))
+    await hass.async_add_executor_job(os.utime, old, (1_577_872_800, 1_577_872_800))
     fleet_entry({"auto_timelapse": True}).add_to_hass(hass)
     await set_up(hass, bambu_entry, tmp_path)
     device = device_id(hass, bambu_sim.serial)
     finished: list[Event] = []
     hass.bus.async_listen(EVENT_JOB_FINISHED, finished.append)
-    printing = bambu_sim.start_print("Benchy", total_layers=5, minutes=2)
-    await write(hass, timelapses / "video_2026-12-01_10-00-00.mp4", VIDEO)  # while printing
-    await printing
+    await bambu_sim.start_print("Benchy", total_layers=5, minutes=2)
     done = await events.first()
     (job,) = finished
+    name = done.data["name"]
     assert done.event_type == EVENT_FILE_DOWNLOAD_COMPLETED
     assert done.data["job_id"] == job.data["job_id"]
-    assert done.data["name"] == "video_2026-12-01_10-00-00.mp4"
-    assert await read(hass, Path(done.data["local_path"])) == VIDEO
+    assert done.data["folder"] == "/timelapse"
+    assert name.startswith("video_")
+    assert name.endswith(".avi")
+    assert name != old.name
+    video = await read(hass, timelapses / name)
+    assert await read(hass, Path(done.data["local_path"])) == video
+    assert video[:4] == b"RIFF"
+    assert done.data["sha256"] == hashlib.sha256(video).hexdigest()
     listing = await call(hass, "list_files", device_id=device, kind="timelapse")
     linked = {item["name"]: item["job_id"] for item in listing["files"]}
-    assert linked == {
-        "video_2026-12-01_10-00-00.mp4": job.data["job_id"],
-        "video_2020-01-01_10-00-00.mp4": None,
-    }
-    assert printer_files(hass).job_files[job.data["job_id"]]["timelapse"]["sha256"] == (
-        hashlib.sha256(VIDEO).hexdigest()
-    )
+    assert linked == {name: job.data["job_id"], old.name: None}
+    link = printer_files(hass).job_files[job.data["job_id"]]["timelapse"]
+    assert (link["name"], link["sha256"]) == (name, done.data["sha256"])
     assert await hass.config_entries.async_unload(bambu_entry.entry_id)
     await hass.async_block_till_done()
 
 
-async def test_every_refusal_is_translated() -> None:
+def test_every_refusal_is_translated() -> None:
     """Each translation key the file actions and the media browser can raise, in en and de."""
     keys = {
         "invalid_file_name",
@@ -713,3 +729,35 @@ async def test_every_refusal_is_translated() -> None:
     for language in ("en", "de"):
         exceptions = json.loads((TRANSLATIONS / f"{language}.json").read_text())["exceptions"]
         assert keys <= set(exceptions), (language, keys - set(exceptions))
+
+
+FILE_ACTIONS = (
+    "list_files",
+    "download_file",
+    "get_download_status",
+    "cancel_download",
+    "get_cleanup_candidates",
+    "cleanup_files",
+    "delete_printer_file",
+)
+
+
+def test_file_actions_are_described() -> None:
+    """Each file action and each of its fields has a name and description in en and de."""
+    root = TRANSLATIONS.parent
+    actions = yaml.safe_load((root / "services.yaml").read_text(encoding="utf-8"))
+    icons = json.loads((root / "icons.json").read_text(encoding="utf-8"))
+    for language in ("en", "de"):
+        strings = json.loads((TRANSLATIONS / f"{language}.json").read_text(encoding="utf-8"))
+        for action in FILE_ACTIONS:
+            described = strings["services"][action]
+            assert described["name"], (language, action)
+            assert described["description"], (language, action)
+            fields = set(actions[action]["fields"])
+            assert set(described["fields"]) == fields, (language, action)
+            for field in fields:
+                assert described["fields"][field]["name"], (language, action, field)
+                assert described["fields"][field]["description"], (language, action, field)
+        for key in ("download_activity", "local_files_size"):
+            assert strings["entity"]["sensor"][key]["name"], (language, key)
+    assert all(icons["services"][action]["service"] for action in FILE_ACTIONS)
