@@ -484,6 +484,23 @@ async def test_prusa_listing_and_download_with_checksum(
     assert status.local_path.name == "Big print.gcode"  # the long name, not the 8.3 alias
 
 
+async def test_prusa_files_in_subfolders_are_listed_and_downloaded(
+    prusa: tuple[PrusaSimulator, PrusaAdapter], prusa_files: FileManager
+) -> None:
+    sim, _ = prusa
+    sim.main_storage.add_folder("Customer projects")
+    sim.main_storage.add_file("Customer projects/Deep part.gcode", b"G28\n" * 5000)
+    folder = f"{_storage_folder(sim)}/Customer projects"
+    entries = {(e.folder, e.name) for e in await prusa_files.list_files("prusa", refresh=True)}
+    assert (folder, "Deep part.gcode") in entries
+    status = await finished(
+        prusa_files, await prusa_files.download("prusa", folder, "Deep part.gcode")
+    )
+    assert status.sha256 == hashlib.sha256(b"G28\n" * 5000).hexdigest()
+    await prusa_files.delete_remote("prusa", folder, "Deep part.gcode")
+    assert sim.main_storage.resolve("Customer projects/Deep part.gcode") is None
+
+
 async def test_prusa_cut_download_is_retried(
     prusa: tuple[PrusaSimulator, PrusaAdapter], prusa_files: FileManager
 ) -> None:

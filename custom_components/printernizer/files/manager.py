@@ -699,8 +699,9 @@ class FileManager:
             raise FileInUseError(f"{name} is being printed", name=name)
         async with printer.transfer_lock:
             await printer.source.delete_file(remote)
-        files = printer.listing.folders.get(folder, ())
-        printer.listing.folders[folder] = tuple(f for f in files if f is not remote)
+        for key, files in printer.listing.folders.items():
+            if remote in files:
+                printer.listing.folders[key] = tuple(f for f in files if f is not remote)
 
     async def thumbnail(self, serial: str, folder: str, name: str) -> bytes | None:
         """A file's preview: the one kept with its local copy, else the printer's; or None."""
@@ -923,9 +924,12 @@ class FileManager:
 
     @staticmethod
     def _find(printer: _Printer, folder: str, name: str) -> RemoteFile | None:
-        for remote in printer.listing.folders.get(folder, ()):
-            if remote.name == name:
-                return remote
+        """The listed file; a source may list subfolders' files under their storage."""
+        listing = printer.listing.folders
+        for files in (listing.get(folder, ()), *listing.values()):
+            for remote in files:
+                if remote.folder == folder and remote.name == name:
+                    return remote
         return None
 
     async def _load(self, printer: _Printer, *, rescan: bool = False) -> None:
