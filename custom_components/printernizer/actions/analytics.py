@@ -77,8 +77,8 @@ from ..jobs.export import (
     write_json_array,
 )
 from ..printers.values import text
-from ..services import (
-    _IDS,
+from ..settings import fleet_currency, fleet_options
+from .common import (
     ATTR_CATEGORY,
     ATTR_CUSTOMER,
     ATTR_DEVICE_ID,
@@ -86,17 +86,17 @@ from ..services import (
     ATTR_OFFSET,
     ATTR_START,
     ATTR_STATUS,
+    IDS,
     MAX_PLACEHOLDER,
     MAX_TEXT,
-    _datetime,
-    _error,
-    _loaded_entries,
-    _safe,
-    _string,
-    _user_text,
-    _whole,
+    date_time,
+    error,
+    loaded_entries,
+    safe,
+    string,
+    user_text,
+    whole,
 )
-from ..settings import fleet_currency, fleet_options
 
 SERVICE_GET_OVERVIEW = "get_overview"
 SERVICE_GET_PRINTER_STATS = "get_printer_stats"
@@ -140,32 +140,32 @@ def _when(value: Any) -> date | datetime:
     if isinstance(value, str) and _DATE.fullmatch(value):
         result: date = cv.date(value)
         return result
-    return _datetime(value)
+    return date_time(value)
 
 
 def _texts(limit: int) -> vol.All:
-    return vol.All(cv.ensure_list, vol.Length(max=MAX_FILTER), [_string(limit)])
+    return vol.All(cv.ensure_list, vol.Length(max=MAX_FILTER), [string(limit)])
 
 
 _QUERY = {
-    vol.Optional(ATTR_PERIOD): _string(20),
-    vol.Optional(ATTR_OFFSET, default=0): _whole(-MAX_OFFSET, MAX_OFFSET),
+    vol.Optional(ATTR_PERIOD): string(20),
+    vol.Optional(ATTR_OFFSET, default=0): whole(-MAX_OFFSET, MAX_OFFSET),
     vol.Optional(ATTR_START): _when,
     vol.Optional(ATTR_END): _when,
-    vol.Optional(ATTR_DEVICE_ID): _IDS,
+    vol.Optional(ATTR_DEVICE_ID): IDS,
     vol.Optional(ATTR_CATEGORY): _texts(20),
     vol.Optional(ATTR_STATUS): _texts(20),
     vol.Optional(ATTR_CUSTOMER): _texts(MAX_TEXT),
 }
-QUERY_SCHEMA = _safe(vol.Schema(_QUERY))
-EXPORT_SCHEMA = _safe(
+QUERY_SCHEMA = safe(vol.Schema(_QUERY))
+EXPORT_SCHEMA = safe(
     vol.Schema(
         {
             **_QUERY,
-            vol.Optional(ATTR_FORMAT, default=FORMAT_CSV): _string(20),
-            vol.Optional(ATTR_DIALECT, default=INTERNATIONAL.name): _string(20),
-            vol.Optional(ATTR_TAG): _string(MAX_TAG),
-            vol.Optional(ATTR_KEEP_DAYS): _whole(1, MAX_KEEP_DAYS),
+            vol.Optional(ATTR_FORMAT, default=FORMAT_CSV): string(20),
+            vol.Optional(ATTR_DIALECT, default=INTERNATIONAL.name): string(20),
+            vol.Optional(ATTR_TAG): string(MAX_TAG),
+            vol.Optional(ATTR_KEEP_DAYS): whole(1, MAX_KEEP_DAYS),
         }
     )
 )
@@ -175,7 +175,7 @@ def _choice(field: str, value: str, allowed: Iterable[str]) -> str:
     """One of the allowed values; anything else is refused, naming the choices."""
     choices = [str(item) for item in allowed]
     if value not in choices:
-        raise _error("invalid_choice", field=field, value=value, allowed=", ".join(choices))
+        raise error("invalid_choice", field=field, value=value, allowed=", ".join(choices))
     return value
 
 
@@ -211,17 +211,17 @@ def _period(data: Mapping[str, Any]) -> Period:
     default = PeriodKind.CUSTOM if ranged else PeriodKind.MONTH
     kind = PeriodKind(_choice(ATTR_PERIOD, data.get(ATTR_PERIOD, default), PeriodKind))
     if (kind is PeriodKind.CUSTOM) is not (start is not None and end is not None):
-        raise _error("custom_period_range")
+        raise error("custom_period_range")
     try:
         if start is None or end is None:
             return calendar_period(kind, dt_util.utcnow(), tz, offset=data[ATTR_OFFSET])
         return custom_period(start, end, tz)
     except OverflowError:
-        raise _error("invalid_period") from None
+        raise error("invalid_period") from None
     except ValueError:
         if kind is PeriodKind.CUSTOM:  # the only check custom_period makes itself
-            raise _error("invalid_range") from None
-        raise _error("invalid_period") from None  # a year before 1 or after 9999
+            raise error("invalid_range") from None
+        raise error("invalid_period") from None  # a year before 1 or after 9999
 
 
 def _serials(hass: HomeAssistant, device_ids: list[str]) -> frozenset[str] | None:
@@ -243,7 +243,7 @@ def _serials(hass: HomeAssistant, device_ids: list[str]) -> frozenset[str] | Non
             if domain == DOMAIN and ident != FLEET_UNIQUE_ID
         ]
         if not found:
-            raise _error("printer_not_found", target=device_id)
+            raise error("printer_not_found", target=device_id)
         serials.update(found)
     return frozenset(serials)
 
@@ -252,7 +252,7 @@ def _query(hass: HomeAssistant, data: Mapping[str, Any]) -> _Query:
     period = _period(data)
     serials = _serials(hass, data.get(ATTR_DEVICE_ID, []))
     customers = data.get(ATTR_CUSTOMER)
-    printers = {entry.runtime_data.jobs.serial: entry.title for entry in _loaded_entries(hass)}
+    printers = {entry.runtime_data.jobs.serial: entry.title for entry in loaded_entries(hass)}
     return _Query(
         period=period,
         serials=serials,
@@ -260,7 +260,7 @@ def _query(hass: HomeAssistant, data: Mapping[str, Any]) -> _Query:
         categories=_choices(data, ATTR_CATEGORY, Category),
         customers=None
         if not customers
-        else frozenset(_user_text(ATTR_CUSTOMER, name) or "" for name in customers),
+        else frozenset(user_text(ATTR_CUSTOMER, name) or "" for name in customers),
         printers={
             serial: name
             for serial, name in printers.items()
@@ -422,7 +422,7 @@ async def _export_jobs(call: ServiceCall) -> ServiceResponse:
     data = call.data
     kind = _choice(ATTR_FORMAT, data[ATTR_FORMAT], EXPORT_FORMATS)
     dialect = _choice(ATTR_DIALECT, data[ATTR_DIALECT], FORMATS)
-    tag = _user_text(ATTR_TAG, data.get(ATTR_TAG))
+    tag = user_text(ATTR_TAG, data.get(ATTR_TAG))
     query = _query(hass, call.data)
     csv_format = FORMATS[dialect]
     if kind == FORMAT_CSV:
