@@ -10,6 +10,7 @@ path (the media browser signs the URLs it resolves), as HA's own media views do.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 import mimetypes
 import os
@@ -35,7 +36,10 @@ _PART_SUFFIX: Final = ".part"
 # What a browser can show or play; everything else is offered as a download.
 _INLINE: Final = ("image/", "video/")
 IMAGE_SUFFIXES: Final = (".png", ".jpg", ".jpeg", ".webp", ".gif")
-THUMBNAIL_SUFFIXES: Final = (".3mf", *IMAGE_SUFFIXES)
+VIDEO_SUFFIXES: Final = (".mp4", ".avi", ".mkv", ".mov")
+THUMBNAIL_SUFFIXES: Final = (".3mf", *IMAGE_SUFFIXES, *VIDEO_SUFFIXES)
+_JPEG_MAGIC: Final = b"\xff\xd8\xff"
+_PNG_MAGIC: Final = b"\x89PNG\r\n\x1a\n"
 _MAX_IMAGE_BYTES: Final = 8 * 1024 * 1024
 _EXTRA_TYPES: Final = {
     ".3mf": "model/3mf",
@@ -110,7 +114,10 @@ def local_copy(root: Path, serial: str, month: str, name: str) -> LocalCopy | No
 
 
 def thumbnail(copy: LocalCopy) -> tuple[bytes, str] | None:
-    """The picture a local copy carries (a 3MF's plate image, an image itself); blocking."""
+    """The picture a local copy carries (a 3MF's plate image, an image itself); blocking.
+
+    A timelapse carries none: its cover is the printer's (see `LocalThumbnailsView`).
+    """
     lowered = copy.name.lower()
     try:
         if lowered.endswith(".3mf"):
@@ -123,12 +130,26 @@ def thumbnail(copy: LocalCopy) -> tuple[bytes, str] | None:
     return None
 
 
+def picture_type(data: bytes) -> str | None:
+    """The content type of a JPEG or PNG by its first bytes; None for anything else."""
+    if data.startswith(_JPEG_MAGIC):
+        return "image/jpeg"
+    if data.startswith(_PNG_MAGIC):
+        return "image/png"
+    return None
+
+
+# Looks up the printer's cover of a local copy (a timelapse's JPEG), None when it has none.
+type CoverLookup = Callable[[LocalCopy], Awaitable[bytes | None]]
+
+
 class _LocalFilesView(HomeAssistantView):
     requires_auth = True
 
-    def __init__(self, root: Path) -> None:
-        """Serve from this files root."""
+    def __init__(self, root: Path, covers: CoverLookup | None = None) -> None:
+        """Serve from this files root; covers come from the printers, if given."""
         self.root = root
+        self.covers = covers
 
     async def _copy(self, request: web.Request, serial: str, month: str, name: str) -> LocalCopy:
         hass = request.app[KEY_HASS]
@@ -167,10 +188,17 @@ class LocalThumbnailsView(_LocalFilesView):
     name = "api:printernizer:file_thumbnails"
 
     async def get(self, request: web.Request, serial: str, month: str, name: str) -> web.Response:
-        """The picture, read (bounded) in the executor."""
+        """The picture, read (bounded) in the executor; a timelapse's cover from its printer."""
         copy = await self._copy(request, serial, month, name)
-        hass = request.app[KEY_HASS]
-        found = await hass.async_add_executor_job(thumbnail, copy)
+        if copy.name.lower().endswith(VIDEO_SUFFIXES):
+            cover = None if self.covers is None else await self.covers(copy)
+            content_type = None if cover is None else picture_type(cover)
+            if cover is None or content_type is None:
+                raise web.HTTPNotFound
+            found: tuple[bytes, str] | None = (cover, content_type)
+        else:
+            hass = request.app[KEY_HASS]
+            found = await hass.async_add_executor_job(thumbnail, copy)
         if found is None:
             raise web.HTTPNotFound
         body, content_type = found

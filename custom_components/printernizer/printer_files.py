@@ -30,7 +30,7 @@ from .const import CONF_PRINTER_TYPE, DOMAIN, LOGGER, PRINTER_BAMBU, SIGNAL_FLEE
 from .coordinator import PrinternizerConfigEntry
 from .events import EVENT_JOB_FINISHED
 from .file_settings import FileSettings, file_settings
-from .file_view import LocalFilesView, LocalThumbnailsView
+from .file_view import LocalCopy, LocalFilesView, LocalThumbnailsView
 from .files.errors import FileManagerError
 from .files.manager import FileManager
 from .files.model import DownloadState, DownloadStatus, FileKind
@@ -170,6 +170,22 @@ class PrinterFiles:
                 self.hass.async_create_task(
                     self.async_update_usage(status.serial), "printernizer file usage"
                 )
+
+    async def async_cover(self, copy: LocalCopy) -> bytes | None:
+        """The printer's cover of a local copy (a timelapse's JPEG), None without one.
+
+        Asked of the printer each time (it is small, and the browser caches it); a printer that
+        is offline, not loaded or without a cover has none.
+        """
+        try:
+            entries = await self.manager.local_entries(copy.serial)
+            entry = next((item for item in entries if item.local_path == copy.path), None)
+            if entry is None or not entry.has_thumbnail or copy.serial not in self.printers:
+                return None
+            return await self.manager.thumbnail(copy.serial, entry.folder, entry.name)
+        except (AdapterError, FileManagerError) as err:
+            LOGGER.debug("No cover for %s: %s", copy.name, err)
+            return None
 
     def _shown_download(self, serial: str) -> DownloadStatus | None:
         """The printer's download the activity sensor shows: the running one, else a queued."""
@@ -349,7 +365,7 @@ async def async_setup_files(hass: HomeAssistant) -> PrinterFiles:
     await files.async_start()
     hass.data[DATA_FILES] = files
     hass.http.register_view(LocalFilesView(root))
-    hass.http.register_view(LocalThumbnailsView(root))
+    hass.http.register_view(LocalThumbnailsView(root, files.async_cover))
     hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, files.async_stop)
     return files
 

@@ -28,6 +28,7 @@ from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 import voluptuous as vol
 import yaml
 
@@ -671,6 +672,7 @@ async def test_timelapse_is_fetched_after_a_print_and_linked_to_the_job(
     bambu_sim: BambuSimulator,
     tmp_path: Path,
     events: Events,
+    hass_client: ClientSessionGenerator,
 ) -> None:
     """A print on the P1S ends; the timelapse it writes (not last year's) is fetched and linked."""
     timelapses = bambu_sim.sdcard / "timelapse"
@@ -701,6 +703,22 @@ async def test_timelapse_is_fetched_after_a_print_and_linked_to_the_job(
     assert linked == {name: job.data["job_id"], old.name: None}
     link = printer_files(hass).job_files[job.data["job_id"]]["timelapse"]
     assert (link["name"], link["sha256"]) == (name, done.data["sha256"])
+
+    # In the media browser the local copy shows the cover the printer keeps for it.
+    month = done.data["media_content_id"].rsplit("/", 1)[0]
+    browsed = await media_source.async_browse_media(hass, month)
+    (shown,) = [child for child in browsed.children if child.title == name]
+    assert shown.media_class == "video"
+    client = await hass_client()
+    response = await client.get(shown.thumbnail)
+    assert response.status == 200
+    assert response.headers["Content-Type"] == "image/jpeg"
+    cover = timelapses / "thumbnail" / f"{name.removesuffix('.avi')}.jpg"
+    assert await response.read() == await read(hass, cover)
+    # A local video the printer has no cover for has no thumbnail.
+    await write(hass, Path(done.data["local_path"]).with_name("other.mp4"), VIDEO)
+    response = await client.get(shown.thumbnail.rsplit("/", 1)[0] + "/other.mp4")
+    assert response.status == 404
     assert await hass.config_entries.async_unload(bambu_entry.entry_id)
     await hass.async_block_till_done()
 
