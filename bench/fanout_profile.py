@@ -3,8 +3,8 @@
 HA with the entry loaded (the simulator only answers setup, then goes silent); each captured
 payload goes straight into the adapter's message callback on the event loop, so what is measured
 is decode, merge, state, coordinator fan-out, job tracking and entity writes, without TLS and
-paho. Prints CPU us per message (median of ROUNDS passes), entity update calls and state writes
-per message, and with `--profile` the top functions of one pass by internal time.
+the MQTT reader. Prints CPU us per message (median of ROUNDS passes), entity update calls and
+state writes per message, and with `--profile` the top functions of one pass by internal time.
 
 Run: `.venv/bin/python -m bench.fanout_profile [--profile]`.
 """

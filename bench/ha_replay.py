@@ -2,7 +2,7 @@
 
 The simulator publishes the capture one message every SPACING seconds: paced, not flooded, so the
 latency is that of one message and not of a queue. One simulator, three replays: nobody listening,
-a bare subscriber (the integration's asyncio-driven paho client with a no-op callback), and HA with
+a bare subscriber (the integration's MQTT client with a no-op callback), and HA with
 the entry loaded. HA's process CPU minus the bare subscriber's is what HA and the integration add
 to receiving MQTT over TLS. mosquitto is another process and is not counted; the simulator and its
 TLS front run in this process and are, in every run alike.
@@ -240,7 +240,7 @@ def main() -> None:
     for label, value, note in (
         ("CPU, whole HA process", f"{total:7.1f}{us}", f"incl. simulator + front {total_ok}"),
         ("  simulator publishing alone", f"{sim_only:7.1f}{us}", "nobody subscribed"),
-        ("  + TLS front + bare paho sub", f"{sub:7.1f}{us}", "baseline: no HA"),
+        ("  + TLS front + bare MQTT sub", f"{sub:7.1f}{us}", "baseline: no HA"),
         ("  HA + integration", f"{net:7.1f}{us}", f"total - baseline {cpu_ok}"),
         ("floor: json.loads + merge", f"{base:7.2f}{us}", f"HA + integration {net / base:.0f}x"),
         ("state writes, our entities", f"{seen.writes / n:7.3f}{per}", f"{seen.writes}"),
@@ -250,7 +250,7 @@ def main() -> None:
         ("publish -> state p50 / p99", f"{p50:.2f} / {p99:.2f} ms",
          f"{len(ha.latencies)} progress/layer changes, {missing} not shown {latency_ok}"),
         ("  transport alone p50 / p99", f"{wire50:.2f} / {wire99:.2f} ms",
-         "publish -> bare paho callback, every message"),
+         "publish -> bare MQTT callback, every message"),
     ):  # fmt: skip
         print(f"  {label:30} {value:22} {note}")
     print(f"  (wall {ha.wall:.1f} s per replay; the simulator runs in-process, mosquitto does not)")

@@ -10,13 +10,14 @@ front and the publisher are other processes.
 
 Also printed: state writes and state_changed per message, publish -> state latency (progress and
 layer sensors; the clock is CLOCK_MONOTONIC, shared by the processes), the `json.loads` + merge
-floor and the ratio to it, and, with `--profile`, a cProfile of one more entry run: time by
-package and the top functions by own time. `--full` makes the printer an X1C that pushes its
-whole report (the capture merged) every time. With `--transport`, each pair gets a third run:
-the same HA with the integration's MQTT client alone (a no-op callback), the floor any Bambu
-integration pays for receiving over TLS with paho. The Prusa variant: one MK4 printing (its
-clock and the adapter's intervals PRUSA_SPEED times faster, so a poll is due every 5 simulated
-seconds), HA's CPU per poll, entry minus no entry over the same wall time.
+floor and the ratio to it, and the CPU split into the event loop's thread and all others (from
+/proc, 100 Hz ticks). With `--profile`, a cProfile of one more entry run: time by package and the
+top functions by own time. `--full` makes the printer an X1C that pushes its whole report (the
+capture merged) every time. With `--transport`, each pair gets a third run: the same HA with the
+integration's MQTT client alone (a no-op callback), the floor any Bambu integration pays for
+receiving over TLS. The Prusa variant: one MK4 printing (its clock and the adapter's intervals
+PRUSA_SPEED times faster, so a poll is due every 5 simulated seconds), HA's CPU per poll, entry
+minus no entry over the same wall time.
 
 `python -m bench.whole_process --tree PATH` measures another checkout of the integration; the
 simulators and this harness stay those of this checkout.
@@ -34,7 +35,14 @@ import sys
 import time
 from typing import Any
 
-from bench.procs import ROOT, Child, bambu_entry_data, load_average, prusa_entry_data
+from bench.procs import (
+    ROOT,
+    Child,
+    bambu_entry_data,
+    load_average,
+    prusa_entry_data,
+    thread_cpu,
+)
 
 MESSAGES, RATE, RUNS = 2000, 50.0, 3
 PRUSA_SPEED, PRUSA_SECONDS = 10.0, 30.0
@@ -167,7 +175,7 @@ async def _child(tree: str) -> None:
             reply({"ready": True, "module": module, "entities": len(names)})
             await request()  # go
             profiler = cProfile.Profile(time.process_time) if spec.get("profile") else None
-            cpu, wall = time.process_time(), time.perf_counter()
+            cpu, wall, threads = time.process_time(), time.perf_counter(), thread_cpu()
             counting = True
             if profiler is not None:
                 profiler.enable()
@@ -186,8 +194,10 @@ async def _child(tree: str) -> None:
                 profiler.disable()
             counting = False
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            threads = {name: spent - threads[name] for name, spent in thread_cpu().items()}
             unsubscribe()
             result: dict[str, Any] = {"cpu": cpu, "wall": wall, "writes": writes}
+            result["threads"] = threads
             result |= {"changes": changes, "ours": ours, "timeline": timeline}
             if profiler is not None:
                 result["profile"] = _profile_report(profiler, pstats, io)
@@ -315,6 +325,12 @@ def _percentiles(values: list[float]) -> tuple[float, float]:
     return percentiles(values) if len(values) > 1 else (math.nan, math.nan)
 
 
+def thread_share(entry: dict[str, Any], none: dict[str, Any], which: str) -> float:
+    """`per_unit` for one group of threads (see `procs.thread_cpu`)."""
+    rate = none["threads"][which] / none["wall"]
+    return float(entry["threads"][which] - rate * entry["wall"])
+
+
 def per_unit(entry: dict[str, Any], none: dict[str, Any]) -> float:
     """CPU seconds of the entry run minus the no-entry run's rate over the same wall time."""
     return float(entry["cpu"] - none["cpu"] / none["wall"] * entry["wall"])
@@ -345,6 +361,8 @@ async def measure(args: argparse.Namespace) -> None:
             cpu = [per_unit(e, b) * 1e6 / n for e, b in pairs]
             totals = [e["cpu"] * 1e6 / n for e, _ in pairs]
             idle = [b["cpu"] * 1e6 / n for _, b in pairs]
+            loop_us = [thread_share(e, b, "main") * 1e6 / n for e, b in pairs]
+            other_us = [thread_share(e, b, "others") * 1e6 / n for e, b in pairs]
             entry_runs = [e for e, _ in pairs]
             lat = [_percentiles(latencies(e, args.payloads)) for e in entry_runs]
             missing = [latencies(e, args.payloads).count(math.inf) for e in entry_runs]
@@ -359,6 +377,8 @@ async def measure(args: argparse.Namespace) -> None:
                  f"peer {PEER_US}"),
                 ("  HA with entry, whole", f"{median(totals):8.1f} us/msg", "process_time"),
                 ("  HA without entry", f"{median(idle):8.1f} us/msg", "same publishing"),
+                ("  by thread, entry - without", f"{median(loop_us):8.1f} us/msg",
+                 f"event loop; other threads {median(other_us):.1f} (100 Hz ticks)"),
                 ("floor: json.loads + merge", f"{base:8.2f} us/msg", f"ratio {us / base:.0f}x"),
                 ("state writes", f"{median(e['writes'] / n for e in entry_runs):8.3f} /msg", ""),
                 ("state_changed, ours", f"{median(e['ours'] / n for e in entry_runs):8.3f} /msg",
@@ -373,7 +393,7 @@ async def measure(args: argparse.Namespace) -> None:
                 bare_us = [per_unit(b, w) * 1e6 / n for b, w in floors]
                 print(
                     f"  {'transport floor: MQTT client':30} {median(bare_us):8.1f} us/msg{'':6} "
-                    f"runs {', '.join(f'{c:.0f}' for c in bare_us)}; the integration's paho "
+                    f"runs {', '.join(f'{c:.0f}' for c in bare_us)}; the integration's MQTT "
                     "client with a no-op callback, in the same HA"
                 )
             if args.profile:
