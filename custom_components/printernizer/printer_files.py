@@ -270,16 +270,18 @@ class PrinterFiles:
 
     @callback
     def _on_job_finished(self, event: Event) -> None:
+        """A print ended: its printer's listing is stale; fetch the timelapse if asked to."""
         serial, job_id = event.data.get("serial"), event.data.get("job_id")
         info = self.printers.get(serial) if isinstance(serial, str) else None
+        if info is None:
+            return
+        self.manager.invalidate(info.serial)
         if (
-            info is None
-            or info.brand != PRINTER_BAMBU
+            info.brand != PRINTER_BAMBU
             or not self.settings.auto_timelapse
             or not isinstance(job_id, str)
         ):
             return
-        self.manager.invalidate(info.serial)
         started = dt_util.parse_datetime(str(event.data.get("started_at") or ""))
         self.hass.async_create_task(
             self._async_fetch_timelapse(info.serial, job_id, started, TIMELAPSE_ATTEMPTS),

@@ -723,6 +723,30 @@ async def test_timelapse_is_fetched_after_a_print_and_linked_to_the_job(
     await hass.async_block_till_done()
 
 
+async def test_the_listing_is_read_again_after_a_print(
+    hass: HomeAssistant, bambu: MockConfigEntry, bambu_sim: BambuSimulator
+) -> None:
+    """The cached listing goes stale when a print ends (a timelapse appears), not before."""
+    printer = device_id(hass, bambu_sim.serial)
+    before = await call(hass, "list_files", device_id=printer, kind="timelapse")
+    finished = hass.loop.create_future()
+
+    @callback
+    def ended(event: Event) -> None:
+        if not finished.done():
+            finished.set_result(event)
+
+    unsubscribe = hass.bus.async_listen(EVENT_JOB_FINISHED, ended)
+    await bambu_sim.start_print("Benchy", total_layers=5, minutes=2)
+    async with asyncio.timeout(TIMEOUT):
+        await finished
+    unsubscribe()
+    after = await call(hass, "list_files", device_id=printer, kind="timelapse")  # no refresh
+    new = {item["name"] for item in after["files"]} - {item["name"] for item in before["files"]}
+    assert len(new) == 1
+    assert new.pop().endswith(".avi")
+
+
 def test_every_refusal_is_translated() -> None:
     """Each translation key the file actions and the media browser can raise, in en and de."""
     keys = {
