@@ -368,6 +368,11 @@ def _figure(value: Any, places: int) -> float | None:
     return None if result is None else round(result, places)
 
 
+def amount_figure(value: Any) -> float | None:
+    """A stored amount as a number with two decimals, as responses and events give it."""
+    return _figure(value, 2)
+
+
 def cost_response(cost: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """A breakdown as `as_dict` stores it, with its figures as numbers for action responses.
 

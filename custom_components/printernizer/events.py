@@ -1,8 +1,10 @@
 """The bus events we fire and the device triggers and event-entity types built on them.
 
 Every event carries the printer's `device_id`, `serial` and `printer_name`; job events add the
-job fields. A device trigger is an event trigger on one of these events, matched on the device
-and, where needed, one more field, so automations and the event entity see the same thing.
+job fields, their `cost` (gross) a number with two decimals beside its `currency`, as action
+responses give money. A device trigger is an event trigger on one of these events, matched on
+the device and, where needed, one more field, so automations and the event entity see the same
+thing.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ PRINT_CANCELLED: Final = "print_cancelled"
 PRINT_PAUSED: Final = "print_paused"
 PRINT_RESUMED: Final = "print_resumed"
 PRINTER_ERROR: Final = "error"
+PRINTER_ERROR_CODE: Final = "error_code"  # a new error code (HMS, print error), not the status
 
 # Trigger (and event entity) type -> the bus event and the fields besides device_id it matches.
 TRIGGERS: Final = MappingProxyType(
@@ -40,6 +43,7 @@ TRIGGERS: Final = MappingProxyType(
         PRINT_PAUSED: (EVENT_JOB_PAUSED, MappingProxyType({})),
         PRINT_RESUMED: (EVENT_JOB_RESUMED, MappingProxyType({})),
         PRINTER_ERROR: (EVENT_STATUS_CHANGED, MappingProxyType({ATTR_STATUS: "error"})),
+        PRINTER_ERROR_CODE: (EVENT_PRINTER_ERROR, MappingProxyType({})),
     }
 )
 TRIGGER_TYPES: Final = tuple(TRIGGERS)

@@ -20,7 +20,13 @@ from homeassistant.helpers.event import async_track_state_change_event
 from homeassistant.util import dt as dt_util
 
 from .const import LOGGER, PRINTER_BAMBU
-from .costs import CostBreakdown, CostSettings, categorize, meter_consumption
+from .costs import (
+    CostBreakdown,
+    CostSettings,
+    amount_figure,
+    categorize,
+    meter_consumption,
+)
 from .events import (
     EVENT_JOB_FINISHED,
     EVENT_JOB_PAUSED,
@@ -318,7 +324,7 @@ class PrinterJobs:
             "ended_at": None if record.ended_at is None else record.ended_at.isoformat(),
             "duration_seconds": record.duration_seconds,
             "category": record.category,
-            "cost": cost.get("gross"),
+            "cost": amount_figure(cost.get("gross")),  # a number, as action responses give it
             "currency": cost.get("currency"),
             "closed_after_restart": record.closed_after_restart,
         }

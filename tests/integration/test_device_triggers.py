@@ -23,12 +23,19 @@ from custom_components.printernizer.events import (
     EVENT_JOB_PAUSED,
     EVENT_JOB_RESUMED,
     EVENT_JOB_STARTED,
+    EVENT_PRINTER_ERROR,
     EVENT_STATUS_CHANGED,
     TRIGGER_TYPES,
 )
 from simulator.bambu.printer import BambuSimulator
 
 JOB = {"job_id": "job-1", "job_name": "Cube", "file": "cube.3mf"}
+ERROR = {
+    "code": "0300_0100_0001_0007",
+    "severity": "serious",
+    "module": "mc",
+    "url": "https://wiki.bambulab.com/en/x1/troubleshooting/hmscode/0300_0100_0001_0007",
+}
 
 
 @pytest.fixture
@@ -48,7 +55,7 @@ def fire(hass: HomeAssistant, event_type: str, device_id: str, **data: Any) -> N
 
 
 def finished(status: str) -> dict[str, Any]:
-    return {**JOB, "status": status, "duration_seconds": 1200, "cost": "1.23", "currency": "EUR"}
+    return {**JOB, "status": status, "duration_seconds": 1200, "cost": 1.23, "currency": "EUR"}
 
 
 async def set_up_automations(hass: HomeAssistant, device_id: str, *types: str) -> None:
@@ -71,6 +78,7 @@ async def set_up_automations(hass: HomeAssistant, device_id: str, *types: str) -
                             "type": trigger_type,
                             "job": "{{ trigger.event.data.job_name }}",
                             "status": "{{ trigger.event.data.status }}",
+                            "code": "{{ trigger.event.data.code }}",
                         },
                     },
                 }
@@ -95,7 +103,7 @@ async def test_printer_has_every_trigger(hass: HomeAssistant, device_id: str) ->
         {"platform": "device", "domain": DOMAIN, "device_id": device_id, "type": trigger_type}
         for trigger_type in TRIGGER_TYPES
     ]
-    assert len(ours) == 7
+    assert len(ours) == 8
 
 
 async def test_no_triggers_for_other_devices(
@@ -130,7 +138,7 @@ async def test_print_finished_runs_only_for_a_completed_print_of_this_printer(
     fire(hass, EVENT_JOB_FINISHED, device_id, **finished("completed"))
     await hass.async_block_till_done()
     assert automation_calls(service_calls) == [
-        {"type": "print_finished", "job": "Cube", "status": "completed"}
+        {"type": "print_finished", "job": "Cube", "status": "completed", "code": ""}
     ]
 
 
@@ -143,6 +151,7 @@ async def test_each_trigger_runs_on_its_event_only(
     fire(hass, EVENT_JOB_RESUMED, device_id, **JOB)
     fire(hass, EVENT_STATUS_CHANGED, device_id, status="printing", previous_status="paused")
     fire(hass, EVENT_STATUS_CHANGED, device_id, status="error", previous_status="printing")
+    fire(hass, EVENT_PRINTER_ERROR, device_id, **ERROR)
     fire(hass, EVENT_JOB_FINISHED, device_id, **finished("failed"))
     fire(hass, EVENT_JOB_FINISHED, device_id, **finished("cancelled"))
     fire(hass, EVENT_JOB_FINISHED, device_id, **finished("completed"))
@@ -152,7 +161,24 @@ async def test_each_trigger_runs_on_its_event_only(
         ("print_paused", ""),
         ("print_resumed", ""),
         ("error", "error"),
+        ("error_code", ""),
         ("print_failed", "failed"),
         ("print_cancelled", "cancelled"),
         ("print_finished", "completed"),
+    ]
+
+
+async def test_error_code_runs_for_a_new_code_of_this_printer_with_the_code(
+    hass: HomeAssistant, device_id: str, service_calls: list[ServiceCall]
+) -> None:
+    """The printer-error event is a trigger of its own: status changes do not run it."""
+    await set_up_automations(hass, device_id, "error_code")
+    fire(hass, EVENT_STATUS_CHANGED, device_id, status="error", previous_status="printing")
+    fire(hass, EVENT_PRINTER_ERROR, "another-printer", **ERROR)
+    await hass.async_block_till_done()
+    assert automation_calls(service_calls) == []
+    fire(hass, EVENT_PRINTER_ERROR, device_id, **ERROR)
+    await hass.async_block_till_done()
+    assert automation_calls(service_calls) == [
+        {"type": "error_code", "job": "", "status": "", "code": ERROR["code"]}
     ]

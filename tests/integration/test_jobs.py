@@ -136,7 +136,7 @@ async def test_print_is_one_completed_record_with_measured_cost(
 
     assert finished["job_id"] == started["job_id"]
     assert finished["status"] == "completed"
-    assert finished["cost"] == "0.49"
+    assert (finished["cost"], finished["currency"]) == (0.49, "EUR")  # a number, as in responses
     assert [data["percent"] for data in recorder.of(EVENT_JOB_PROGRESS)] == list(range(10, 101, 10))
     (record,) = records(hass, bambu_sim.serial)
     assert record.status is JobStatus.COMPLETED
