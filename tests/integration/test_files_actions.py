@@ -40,6 +40,7 @@ from custom_components.printernizer.const import (
     FLEET_UNIQUE_ID,
 )
 from custom_components.printernizer.events import EVENT_JOB_FINISHED
+from custom_components.printernizer.files.local import LocalRecord, save_index
 from custom_components.printernizer.printer_files import (
     EVENT_FILE_DOWNLOAD_COMPLETED,
     EVENT_FILE_DOWNLOAD_FAILED,
@@ -720,6 +721,45 @@ async def test_timelapse_is_fetched_after_a_print_and_linked_to_the_job(
     response = await client.get(shown.thumbnail.rsplit("/", 1)[0] + "/other.mp4")
     assert response.status == 404
     assert await hass.config_entries.async_unload(bambu_entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def test_a_partial_download_from_before_a_restart_is_failed_and_removed(
+    hass: HomeAssistant,
+    prusa_entry: MockConfigEntry,
+    prusa_sim: PrusaSimulator,
+    tmp_path: Path,
+    events: Events,
+) -> None:
+    """HA stopped mid-download: the partial file goes, the file shows failed, a retry works."""
+    prusa_sim.files["usb"].add_file("Part.gcode", MODEL)
+    folder = tmp_path / "config" / DOMAIN / "files" / prusa_sim.serial
+    part = folder / "2026-12" / ".Part.gcode.0123abcd.part"
+    record = LocalRecord(
+        folder="/usb",
+        name="Part.gcode",
+        relpath="2026-12/Part.gcode",
+        state="partial",
+        part=part.name,
+        saved_at="2026-12-01T10:00:00+00:00",
+    )
+
+    def crashed() -> None:
+        part.parent.mkdir(parents=True)
+        part.write_bytes(MODEL[:1000])
+        save_index(folder, {("/usb", "Part.gcode"): record})
+
+    await hass.async_add_executor_job(crashed)
+    await set_up(hass, prusa_entry, tmp_path)
+    printer = device_id(hass, prusa_sim.serial)
+    listing = await call(hass, "list_files", device_id=printer, refresh=True)
+    (item,) = [item for item in listing["files"] if item["name"] == "Part.gcode"]
+    assert (item["status"], item["reason"]) == ("failed", "interrupted")
+    assert await local_files(hass, folder) == []
+    started = await call(hass, "download_file", device_id=printer, folder="/usb", name="Part.gcode")
+    done = await events.of(started["download_id"])
+    assert await read(hass, Path(done.data["local_path"])) == MODEL
+    assert await hass.config_entries.async_unload(prusa_entry.entry_id)
     await hass.async_block_till_done()
 
 
