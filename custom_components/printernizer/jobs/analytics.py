@@ -534,6 +534,7 @@ _CANCELLED = JobStatus.CANCELLED.value
 type JobFacts = Sequence[Any]
 FACTS_LENGTH = 20
 FACT_CUSTOMER = 13
+FACT_CURRENCY = 16
 
 
 def micros(instant: datetime) -> int:
