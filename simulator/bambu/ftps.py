@@ -56,6 +56,8 @@ class FtpsFaults:
     """
 
     refuse: bool | Callable[[], bool] = False
+    no_resume: bool = False  # REST answers 502, as a firmware without resume would
+    restarts: list[int] = field(default_factory=list)  # REST offsets taken, in order
     rate: float | None = None
     drop_after: int = 0
     drops: int = 0
@@ -178,6 +180,7 @@ class _Session:
         self._cwd = "/"
         self._passive: _Passive | None = None
         self._transfer: _Passive | None = None
+        self._rest = 0
         self._quit = False
 
     async def run(self) -> None:
@@ -276,6 +279,17 @@ class _Session:
             await self._reply(200, "Switching to Binary mode.")
         else:
             await self._reply(504, "Unsupported type.")
+
+    async def _cmd_rest(self, arg: str) -> None:
+        faults = self._server.faults
+        if faults.no_resume:
+            await self._reply(502, "REST not implemented.")
+        elif not arg.isdigit():
+            await self._reply(501, "Bad REST offset.")
+        else:
+            self._rest = int(arg)
+            faults.restarts.append(self._rest)
+            await self._reply(350, f"Restart position accepted ({self._rest}).")
 
     async def _cmd_quit(self, arg: str) -> None:
         self._quit = True
@@ -394,9 +408,11 @@ class _Session:
         if cut is not None:
             faults.drops -= 1
         rate = faults.rate
+        start, self._rest = self._rest, 0
 
         async def send(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             file = await asyncio.to_thread(path.open, "rb")
+            await asyncio.to_thread(file.seek, start)
             sent = 0
             try:
                 while chunk := await asyncio.to_thread(file.read, _CHUNK):

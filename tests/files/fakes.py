@@ -8,7 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 import datetime as dt
 
-from custom_components.printernizer.files.errors import PrinterBusyError, RemoteMissingError
+from custom_components.printernizer.files.errors import (
+    PrinterBusyError,
+    RemoteMissingError,
+    ResumeUnsupportedError,
+)
 from custom_components.printernizer.files.model import RemoteFile, kind_of
 from custom_components.printernizer.printers.errors import PrinterOfflineError
 
@@ -31,6 +35,8 @@ class FakeSource:
     fetches: int = 0
     deleted: list[str] = field(default_factory=list)
     thumbnails: dict[str, bytes] = field(default_factory=dict)
+    resumable: bool = True
+    offsets: list[int] = field(default_factory=list)
     on_chunk: Callable[[int], None] | None = None
 
     @property
@@ -54,21 +60,26 @@ class FakeSource:
             for name, data in self.files[folder].items()
         ]
 
-    async def fetch_file(self, file: RemoteFile, sink: Callable[[bytes], None]) -> None:
+    async def fetch_file(
+        self, file: RemoteFile, sink: Callable[[bytes], None], *, offset: int = 0
+    ) -> None:
         self.fetches += 1
+        self.offsets.append(offset)
+        if offset and not self.resumable:
+            raise ResumeUnsupportedError("no resume")
         data = self.files.get(file.folder, {}).get(file.name)
         if data is None:
             raise RemoteMissingError(file.name)
         loop = asyncio.get_running_loop()
         failing = self.failures > 0 and self.fail_after is not None
-        for offset in range(0, len(data), CHUNK):
-            if failing and self.fail_after is not None and offset >= self.fail_after:
+        for position in range(offset, len(data), CHUNK):
+            if failing and self.fail_after is not None and position >= self.fail_after:
                 self.failures -= 1
                 raise PrinterOfflineError("connection dropped")
-            await loop.run_in_executor(None, sink, data[offset : offset + CHUNK])
+            await loop.run_in_executor(None, sink, data[position : position + CHUNK])
             if self.on_chunk:
-                self.on_chunk(offset)
-            if offset == 0:
+                self.on_chunk(position)
+            if position == offset:
                 self.started.set()
                 if self.gate is not None:
                     await self.gate.wait()

@@ -158,16 +158,23 @@ async def test_the_index_survives_a_restart(
     await again.stop()
 
 
-async def test_an_interrupted_transfer_is_retried_from_scratch(
-    manager: FileManager, source: FakeSource, tmp_path: Path
+@pytest.mark.parametrize(
+    ("resumable", "offsets"), [(True, [0, 8192]), (False, [0, 8192, 0])], ids=["resume", "restart"]
+)
+async def test_an_interrupted_transfer_resumes_or_starts_again(
+    manager: FileManager,
+    source: FakeSource,
+    tmp_path: Path,
+    resumable: bool,
+    offsets: list[int],
 ) -> None:
-    source.fail_after, source.failures = 8192, 1
+    source.fail_after, source.failures, source.resumable = 8192, 1, resumable
     await manager.list_files(SERIAL)
     status = await finished(manager, await manager.download(SERIAL, "/cache", "Benchy.gcode.3mf"))
     data = source.files["/cache"]["Benchy.gcode.3mf"]
     assert status.state is DownloadState.COMPLETED
     assert status.attempts == 2
-    assert source.fetches == 2
+    assert source.offsets == offsets
     assert status.sha256 == hashlib.sha256(data).hexdigest()
     assert status.local_path is not None
     assert status.local_path.read_bytes() == data

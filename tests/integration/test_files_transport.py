@@ -225,20 +225,27 @@ def _jpeg_size(frame: bytes) -> tuple[int, int]:
         return image.size
 
 
-async def test_bambu_cut_transfer_is_retried_and_completes(
-    bambu: tuple[BambuSimulator, BambuAdapter], bambu_files: FileManager
+@pytest.mark.parametrize("resume", [True, False], ids=["rest", "no-rest"])
+async def test_bambu_cut_transfer_resumes_and_completes(
+    bambu: tuple[BambuSimulator, BambuAdapter], bambu_files: FileManager, resume: bool
 ) -> None:
     sim, _ = bambu
     fault = faults(sim)
-    fault.drop_after, fault.drops = 1024 * 1024, 1
+    fault.drop_after, fault.drops, fault.no_resume = 1024 * 1024, 1, not resume
     await bambu_files.list_files(sim.serial)
     status = await finished(
         bambu_files, await bambu_files.download(sim.serial, "/cache", "Benchy.gcode.3mf")
     )
     assert status.state is DownloadState.COMPLETED
     assert status.attempts == 2
+    # With REST the retry fetches only the rest; refused, the whole file again.
     assert fault.fetched == ["/cache/Benchy.gcode.3mf"] * 2
+    assert len(fault.restarts) == (1 if resume else 0)
+    if resume:
+        assert 0 < fault.restarts[0] <= 1024 * 1024
     assert status.sha256 == hashlib.sha256(BIG).hexdigest()
+    assert status.local_path is not None
+    assert await asyncio.to_thread(status.local_path.read_bytes) == BIG
 
 
 async def test_bambu_cancel_ends_a_slow_transfer(

@@ -17,6 +17,10 @@ class PrinterBusyError(AdapterError):
     """The printer refuses file access right now (Bambu answers 550 to listings while printing)."""
 
 
+class ResumeUnsupportedError(AdapterError):
+    """The source cannot continue a transfer where it stopped; start again from byte 0."""
+
+
 class FileManagerError(Exception):
     """A request the file manager refuses; `code` names the reason (a translation key)."""
 

@@ -38,6 +38,7 @@ from .errors import (
     NotEnoughSpaceError,
     PrinterBusyError,
     RemoteMissingError,
+    ResumeUnsupportedError,
     UnknownDownloadError,
     UnknownFileError,
     UnknownPrinterError,
@@ -527,13 +528,19 @@ class FileManager:
             ),
         )
         attempt = 0
+        resumable = True
         try:
             while True:
                 attempt += 1
-                self._set(download, state=DownloadState.RUNNING, bytes_done=0, attempts=attempt)
+                # A retry continues where the cut transfer stopped, when the source can.
+                offset = writer.bytes_done if attempt > 1 and resumable else 0
+                self._set(
+                    download, state=DownloadState.RUNNING, bytes_done=offset, attempts=attempt
+                )
                 try:
-                    await self._executor(writer.restart)
-                    await printer.source.fetch_file(remote, writer)
+                    if not offset:
+                        await self._executor(writer.restart)
+                    await printer.source.fetch_file(remote, writer, offset=offset)
                     if remote.size is not None and writer.bytes_done != remote.size:
                         raise ProtocolError(
                             f"got {writer.bytes_done} of {remote.size} bytes of {remote.name}"
@@ -548,6 +555,12 @@ class FileManager:
                     _LOGGER.warning("%s: cannot store %s: %s", printer.serial, remote.name, err)
                     await self._fail(printer, download, FailureReason.LOCAL_ERROR, relpath)
                     return
+                except ResumeUnsupportedError:
+                    if not offset:
+                        raise
+                    resumable = False  # start again from byte 0; not counted as a try
+                    attempt -= 1
+                    continue
                 except AdapterError as err:
                     reason = _reason(err)
                     # A vanished file and refused credentials stay so: no retry.
@@ -979,7 +992,9 @@ class _NoSource:
     async def list_folder(self, folder: str) -> list[RemoteFile]:
         return []
 
-    async def fetch_file(self, file: RemoteFile, sink: Callable[[bytes], None]) -> None:
+    async def fetch_file(
+        self, file: RemoteFile, sink: Callable[[bytes], None], *, offset: int = 0
+    ) -> None:
         raise RemoteMissingError("printer not connected")
 
     async def fetch_thumbnail(self, file: RemoteFile) -> bytes | None:

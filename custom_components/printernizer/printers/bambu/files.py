@@ -13,12 +13,12 @@ from collections.abc import Awaitable, Callable
 import posixpath
 from typing import Any, Final
 
-from ...files.errors import PrinterBusyError, RemoteMissingError
+from ...files.errors import PrinterBusyError, RemoteMissingError, ResumeUnsupportedError
 from ...files.model import FileKind, RemoteFile, kind_of
 from ..base import ChunkSink
 from ..errors import PrinterOfflineError
 from ..models import ACTIVE_STATUSES, PrinterState
-from .ftps import BambuFtpsClient, RemoteEntry, RemoteFileNotFoundError
+from .ftps import BambuFtpsClient, RemoteEntry, RemoteFileNotFoundError, ResumeRefusedError
 
 FOLDERS: Final = ("/", "/cache", "/model", "/timelapse")
 THUMBNAIL_FOLDER: Final = "thumbnail"
@@ -77,12 +77,17 @@ class BambuFiles:
             if not entry.is_dir
         ]
 
-    async def fetch_file(self, file: RemoteFile, sink: ChunkSink) -> None:
-        """Stream the file in a worker thread; cancelling closes its connection and waits."""
+    async def fetch_file(self, file: RemoteFile, sink: ChunkSink, *, offset: int = 0) -> None:
+        """Stream the file in a worker thread; cancelling closes its connection and waits.
+
+        A transfer resumes at `offset` with REST (firmware that refuses it: start again).
+        """
         client = self._require()
         transfer = client.transfer()
         call = asyncio.ensure_future(
-            self._run(client.retrieve, file.path or _path(file), sink, transfer=transfer)
+            self._run(
+                client.retrieve, file.path or _path(file), sink, transfer=transfer, offset=offset
+            )
         )
         try:
             await asyncio.shield(call)
@@ -93,6 +98,8 @@ class BambuFiles:
             if not call.cancelled():
                 call.exception()  # the thread's error after its sockets were shut: expected
             raise
+        except ResumeRefusedError as err:
+            raise ResumeUnsupportedError(str(err)) from err
         except RemoteFileNotFoundError as err:
             if self._printing():
                 raise PrinterBusyError(f"{file.name}: the printer refuses it now") from err

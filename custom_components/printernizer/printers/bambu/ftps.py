@@ -55,6 +55,10 @@ class RemoteFileNotFoundError(ProtocolError):
     """The printer answered 550: no such file or directory."""
 
 
+class ResumeRefusedError(ProtocolError):
+    """The printer refused REST: a transfer cannot continue where it stopped."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RemoteEntry:
     """One LIST line.
@@ -240,8 +244,11 @@ class BambuFtpsClient:
         *,
         transfer: FtpsTransfer | None = None,
         max_bytes: int | None = None,
+        offset: int = 0,
     ) -> int:
         """Stream a remote file into `sink` chunk by chunk; returns the byte count.
+
+        With `offset`, the printer is asked (REST) to start there; ResumeRefusedError if not.
 
         Whatever `sink` raises ends the transfer (the session is closed) and propagates.
         `transfer.close()` from another thread ends it with an adapter error. A missing file
@@ -250,7 +257,7 @@ class BambuFtpsClient:
         _check_path(remote_path)
         sockets = transfer.sockets if transfer is not None else None
         with self._session(sockets) as ftp:
-            return _retrieve(ftp, f"RETR {remote_path}", sink, max_bytes)
+            return _retrieve(ftp, f"RETR {remote_path}", sink, max_bytes, offset)
 
     def delete(self, remote_path: str) -> None:
         """Delete a remote file; RemoteFileNotFoundError when it is not there."""
@@ -387,11 +394,22 @@ def _mapped_errors(*, connecting: bool) -> Iterator[None]:
 
 
 def _retrieve(
-    ftp: _ImplicitFtpTls, command: str, sink: Callable[[bytes], object], limit: int | None
+    ftp: _ImplicitFtpTls,
+    command: str,
+    sink: Callable[[bytes], object],
+    limit: int | None,
+    offset: int = 0,
 ) -> int:
     """Stream a RETR/LIST data connection into `sink`; returns the byte count."""
     ftp.voidcmd("TYPE I")
     total = 0
+    if offset:
+        try:
+            reply = ftp.sendcmd(f"REST {offset}")
+        except ftplib.error_perm as err:
+            raise ResumeRefusedError(f"FTPS: REST refused: {err}") from err
+        if not reply.startswith("350"):
+            raise ResumeRefusedError(f"FTPS: REST refused: {reply}")
     with ftp.transfercmd(command) as conn:
         while chunk := conn.recv(_CHUNK):
             total += len(chunk)

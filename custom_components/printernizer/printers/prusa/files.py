@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from ...files.errors import PrinterBusyError, RemoteMissingError
+from ...files.errors import PrinterBusyError, RemoteMissingError, ResumeUnsupportedError
 from ...files.model import FileKind, RemoteFile, kind_of
 from ..base import ChunkSink
 from ..models import ACTIVE_STATUSES, PrinterState
@@ -176,11 +176,14 @@ class PrusaFiles:
                 )
         return found
 
-    async def fetch_file(self, file: RemoteFile, sink: ChunkSink) -> None:
+    async def fetch_file(self, file: RemoteFile, sink: ChunkSink, *, offset: int = 0) -> None:
         """Stream the file; the sink runs in the executor, a megabyte at a time.
 
-        One piece is written while the next arrives (never more: memory stays flat).
+        One piece is written while the next arrives (never more: memory stays flat). Buddy
+        serves no ranges, so a transfer always starts at byte 0.
         """
+        if offset:
+            raise ResumeUnsupportedError("PrusaLink downloads start at byte 0")
         route = self._download_route(file)
         loop = asyncio.get_running_loop()
         buffer = bytearray()
