@@ -280,3 +280,30 @@ async def test_another_certificate_is_refused_before_the_login(
         await pinned.connection.connect()
     assert scripted.logins == 0
     await pinned.connection.stop()
+
+
+async def test_a_burst_is_read_in_batches_and_nothing_is_lost(
+    broker: tuple[Broker, int, ssl.SSLContext], client: Client
+) -> None:
+    scripted, _, _ = broker
+    connection = client.connection
+    receive = connection._receive
+    reads: list[bool] = []
+
+    def counted(records: int = 1) -> bool:
+        reads.append(receive(records))
+        return reads[-1]
+
+    connection._receive = counted  # type: ignore[method-assign]
+    payloads = [b'{"n": %d}' % i for i in range(40)]
+    for payload in payloads:  # 200 messages a second: far denser than READ_HOLDOFF
+        await scripted.send(publish(payload))
+        await asyncio.sleep(0.005)
+    await wait_until(lambda: client.messages == payloads)
+    assert sum(reads) < len(payloads) / 3  # batches, not a read per message
+    # Quiet again: the socket is watched, and a lone message is read as it comes.
+    await wait_until(lambda: connection._drain_timer is None)
+    await scripted.send(publish(b"lone"))
+    await wait_until(lambda: client.messages[-1:] == [b"lone"])
+    assert connection._drain_timer is None
+    assert connection.connected

@@ -11,6 +11,10 @@ Reconnects back off exponentially; a rejected login or a changed certificate end
 since repeating them cannot succeed. Keepalive: a PINGREQ every PING_INTERVAL seconds, and a
 connection whose broker has not answered the previous one by then is dropped and reconnected.
 
+A printer reporting faster than once per READ_HOLDOFF (a burst, or a misbehaving one flooding)
+is read on a timer, a batch per wakeup: its messages reach the adapter up to READ_HOLDOFF late,
+and the loop wakes once per batch instead of once per message.
+
 Nothing raises into the loop: a failing callback is counted in `callback_errors` (the first one
 logged), a packet larger than MAX_PACKET is skipped as it streams past (`on_oversized`), and a
 broker breaking the protocol (a malformed length) costs the connection, which is reconnected.
@@ -45,6 +49,10 @@ BACKOFF_CAP = 60.0
 # The largest packet buffered; a bigger one (a printer report is 1-30 KiB) is skipped unread.
 MAX_PACKET = 2 << 20
 RECV_SIZE = 1 << 16
+# Dense traffic (a message less than this many seconds after the last) is read on a timer, so a
+# burst costs one wakeup per READ_HOLDOFF, not one per message; sparse messages are read at once.
+READ_HOLDOFF = 0.1
+MAX_RECORDS_PER_DRAIN = 256
 # CONNACK return codes "bad user name or password" and "not authorized".
 _AUTH_FAILURES = frozenset({4, 5})
 
@@ -121,6 +129,9 @@ class MqttConnection:
         self._connack: asyncio.Future[None] | None = None
         self._opening: asyncio.Task[None] | None = None
         self._ping_timer: asyncio.TimerHandle | None = None
+        self._drain_timer: asyncio.TimerHandle | None = None
+        self._delivered = 0  # messages handed to on_message
+        self._delivered_at = -READ_HOLDOFF  # loop time of the last read that delivered one
         self._ping_unanswered = False
         self._reconnect_task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -275,13 +286,15 @@ class MqttConnection:
         self._rest.clear()
         self._out.clear()
         self._skip = 0
+        self._delivered_at = -READ_HOLDOFF
         self._loop.add_reader(self._fd, self._read)
 
     def _close(self) -> None:
-        """Forget the socket, its reader and writer, and the keepalive."""
-        if self._ping_timer is not None:
-            self._ping_timer.cancel()
-            self._ping_timer = None
+        """Forget the socket, its reader and writer, and the timers."""
+        for timer in (self._ping_timer, self._drain_timer):
+            if timer is not None:
+                timer.cancel()
+        self._ping_timer = self._drain_timer = None
         self.connected = False
         sock, self._sock = self._sock, None
         if sock is not None:
@@ -293,26 +306,64 @@ class MqttConnection:
     # -- receiving: the hot path -----------------------------------------------------------
 
     def _read(self) -> None:
+        """The socket is readable: read it now, unless a message came less than READ_HOLDOFF ago.
+
+        Then the traffic is dense, and the socket is read on a timer instead (see `_drain`).
+        """
+        now = self._loop.time()
+        if now - self._delivered_at < READ_HOLDOFF:
+            self._loop.remove_reader(self._fd)
+            self._drain_timer = self._loop.call_at(self._delivered_at + READ_HOLDOFF, self._drain)
+            return
+        delivered = self._delivered
+        self._receive()
+        if self._delivered != delivered:
+            self._delivered_at = now
+
+    def _drain(self) -> None:
+        """Dense traffic: everything that came meanwhile, then again in READ_HOLDOFF seconds.
+
+        Once a wait brought nothing, the socket is watched again and read as data comes.
+        """
+        self._drain_timer = None
+        delivered = self._delivered
+        self._receive(MAX_RECORDS_PER_DRAIN)
+        if self._sock is None:
+            return
+        if self._delivered != delivered:
+            self._delivered_at = self._loop.time()
+            self._drain_timer = self._loop.call_later(READ_HOLDOFF, self._drain)
+        else:
+            self._loop.add_reader(self._fd, self._read)
+
+    def _receive(self, records: int = 1) -> bool:
+        """Read up to `records` TLS records and handle every complete packet; False if none came."""
         sock = self._sock
         if sock is None:
-            return
+            return False
+        data, ended = b"", False
         try:
-            data = sock.recv(RECV_SIZE)
-            while sock.pending():  # decrypted bytes the selector cannot see
-                data += sock.recv(RECV_SIZE)
+            for _ in range(records):
+                chunk = sock.recv(RECV_SIZE)
+                if not chunk:
+                    ended = True
+                    break
+                data += chunk
+                while sock.pending():  # decrypted bytes the selector cannot see
+                    data += sock.recv(RECV_SIZE)
         except _WOULD_BLOCK:
-            return
+            pass
         except OSError:
+            ended = True
+        if data:
+            try:
+                self._feed(data)
+            except ProtocolError:
+                self._failed("reading")
+                ended = True
+        if ended and self._sock is sock:
             self._lost()
-            return
-        if not data:
-            self._lost()
-            return
-        try:
-            self._feed(data)
-        except ProtocolError:
-            self._failed("reading")
-            self._lost()
+        return bool(data) and not ended
 
     def _feed(self, data: bytes) -> None:
         """Handle every complete packet in the received bytes; keep the start of the next one."""
@@ -372,6 +423,7 @@ class MqttConnection:
             self._send((b"\x40\x02" if qos == 1 else b"\x50\x02") + packet_id)
         if self._stopping or offset > stop:
             return
+        self._delivered += 1
         try:
             self._on_message_cb(data[offset:stop])
         except Exception:
