@@ -157,6 +157,7 @@ def _delta_values(ams: dict[str, Any]) -> dict[str, st.SearchStrategy[Any]]:
     return {
         "nozzle_temper": _temperature(),
         "bed_temper": _temperature(),
+        "chamber_temper": _temperature(),  # a P1S placeholder: it must wake nothing
         "nozzle_target_temper": st.sampled_from([0.0, 220.0]),
         "bed_target_temper": st.sampled_from([0.0, 55.0]),
         "mc_percent": st.integers(0, 100),

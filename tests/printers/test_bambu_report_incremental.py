@@ -27,6 +27,16 @@ _temperature = st.one_of(
     st.floats(-300, 3000, allow_nan=False).map(lambda v: round(v, 1)),
     st.sampled_from(["25.5", "hot", None, 0, "", [1], 1e300]),
 )
+# Any key may get any of these: readings, and what the other keys carry (wrong for most).
+_value = _temperature | st.sampled_from(
+    [
+        "-61dBm",
+        "15",
+        "hardened_steel",
+        [{"node": "chamber_light", "mode": "on"}],
+        [{"node": "chamber_light", "mode": "off"}, "junk"],
+    ]
+)
 _device = st.fixed_dictionaries(
     {
         "extruder": st.fixed_dictionaries(
@@ -47,9 +57,15 @@ _delta = st.dictionaries(
             "layer_num",
             "wifi_signal",
             "spd_lvl",
+            "cooling_fan_speed",
+            "big_fan1_speed",
+            "big_fan2_speed",
+            "nozzle_type",
+            "nozzle_diameter",
+            "lights_report",
         ]
     ),  # fmt: skip
-    _temperature,
+    _value,
     min_size=1,
 ).flatmap(
     lambda delta: st.one_of(st.just(delta), _device.map(lambda device: delta | {"device": device}))
