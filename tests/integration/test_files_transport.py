@@ -42,6 +42,7 @@ from simulator.bambu.ftps import FtpsFaults
 from simulator.bambu.printer import BambuSimulator
 from simulator.bambu.timelapse import write_timelapse
 from simulator.prusa import PrusaSimulator
+from simulator.prusa.files import VirtualFile
 from tests.printers.test_bambu_adapter import FAST as BAMBU_FAST, config_for as bambu_config
 from tests.printers.test_prusa_adapter import FAST as PRUSA_FAST, config_for as prusa_config
 from tests.printers.waiting import wait_for, wait_until
@@ -523,6 +524,86 @@ async def test_prusa_cut_download_is_retried(
     assert status.attempts == 2
     assert fault.downloads == 2
     assert status.sha256 == hashlib.sha256(BIG).hexdigest()
+
+
+async def test_prusa_status_keeps_updating_during_a_slow_download(
+    prusa: tuple[PrusaSimulator, PrusaAdapter], prusa_files: FileManager
+) -> None:
+    """A download takes minutes on a Buddy; the printer's state must not freeze meanwhile."""
+    sim, adapter = prusa
+    sim.main_storage.download_faults.rate = 256 * 1024  # 12 s for the file
+    await prusa_files.list_files("prusa")
+    download_id = await prusa_files.download("prusa", _storage_folder(sim), "Big print.gcode")
+    await running(prusa_files, download_id)
+    sim.target_nozzle = 215.0  # someone preheats at the printer
+    await wait_for(adapter, lambda state: state.nozzle.target == 215.0, timeout=5)
+    status = prusa_files.download_status(download_id)
+    assert status.state is DownloadState.RUNNING
+    assert 0 < status.bytes_done < len(BIG)
+    await prusa_files.cancel(download_id)
+
+
+async def test_prusa_one_transfer_at_a_time_beside_polling(
+    prusa: tuple[PrusaSimulator, PrusaAdapter],
+) -> None:
+    """Two transfers asked of one printer at once: the second starts when the first ends."""
+    sim, adapter = prusa
+    fault = sim.main_storage.download_faults
+    fault.rate = 256 * 1024
+    files = {f.name: f for f in await adapter.files.list_folder(_storage_folder(sim))}
+    got: dict[str, list[bytes]] = {"big": [], "cube": []}
+    first = asyncio.create_task(
+        adapter.files.fetch_file(files["Big print.gcode"], got["big"].append)
+    )
+    try:
+        await wait_until(lambda: bool(got["big"]))
+        second = asyncio.create_task(
+            adapter.files.fetch_file(files["Calibration cube.gcode"], got["cube"].append)
+        )
+        polls = len(sim.requests)
+        await wait_until(lambda: len(sim.requests) > polls + 3)  # polling goes on
+        assert fault.downloads == 1  # the second transfer waits
+        assert not second.done()
+    finally:
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+    fault.rate = None
+    async with asyncio.timeout(10):
+        await second
+    assert fault.downloads == 2
+    cube = sim.main_storage.resolve("Calibration cube.gcode")
+    assert isinstance(cube, VirtualFile)
+    assert b"".join(got["cube"]) == cube.data
+
+
+async def test_prusa_transfers_and_polls_each_renew_a_stale_nonce(
+    prusa: tuple[PrusaSimulator, PrusaAdapter], prusa_files: FileManager
+) -> None:
+    """Transfers keep digest state apart from the polls; both get past expired nonces."""
+    sim, adapter = prusa
+    folder = _storage_folder(sim)
+    await prusa_files.list_files("prusa")
+    first = await finished(
+        prusa_files, await prusa_files.download("prusa", folder, "Calibration cube.gcode")
+    )
+    assert first.state is DownloadState.COMPLETED
+    sim.expire_nonces()
+    since = len(sim.requests)
+    status = await finished(
+        prusa_files, await prusa_files.download("prusa", folder, "Big print.gcode")
+    )
+    assert status.state is DownloadState.COMPLETED
+    assert status.sha256 == hashlib.sha256(BIG).hexdigest()
+    await wait_until(
+        lambda: any(r.path == "/api/v1/status" and r.status == 200 for r in sim.requests[since:])
+    )
+    downloads = [
+        r for r in sim.requests[since:] if "BIG" in r.path.upper() and "thumb" not in r.path
+    ]
+    # One refusal of the stale nonce at most, then the transfer itself.
+    assert [r.status for r in downloads][-1] == 200
+    assert len(downloads) <= 2
+    assert adapter.state.online
 
 
 async def test_prusa_cancel_and_vanished_file(

@@ -1,7 +1,9 @@
 """PrusaLink over HTTP: one request at a time, preemptive digest, typed errors.
 
 Printers are small web servers (Buddy serves a handful of connections from a microcontroller),
-so every request of one printer goes through a lock: never two in flight. Errors become the
+so every request of one printer goes through a lock: never two in flight. A file transfer
+takes minutes at Buddy's few hundred KB/s, so transfers have a lock (and digest state) of
+their own: polls go on beside at most one transfer, two connections at most. Errors become the
 adapter errors; credentials never appear in a message or log.
 """
 
@@ -145,11 +147,15 @@ class PrusaClient:
         self._base = url.rstrip("/")
         self._api_key = api_key
         self._auth = DigestAuth(username, password)
+        # Transfers count their own nonce uses (nc), apart from the requests running beside them.
+        self._transfer_auth = DigestAuth(username, password)
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._stream_timeout = aiohttp.ClientTimeout(sock_connect=timeout, sock_read=timeout)
         self._etags: dict[str, tuple[str, dict[str, Any]]] = {}
         # One request at a time per printer; every method below holds it for the whole exchange.
         self.lock = asyncio.Lock()
+        # One `transfer` at a time per printer, beside the requests.
+        self.transfer_lock = asyncio.Lock()
         self.request_count = 0
 
     def __repr__(self) -> str:
@@ -232,26 +238,54 @@ class PrusaClient:
     ) -> AsyncIterator[Download]:
         """Stream a file; leaving the block early drops the connection, ending the transfer.
 
-        Holds the lock until the block ends, so keep the body short-lived.
+        Holds the request lock until the block ends, so keep the body short-lived.
         """
+        async with (
+            self.lock,
+            self._streamed(path, headers, self._auth) as download,
+        ):
+            yield download
+
+    @asynccontextmanager
+    async def transfer(
+        self, path: str, *, headers: Mapping[str, str] | None = None
+    ) -> AsyncIterator[Download]:
+        """Stream a whole file beside the requests (a download): polling goes on meanwhile.
+
+        Holds the transfer lock until the block ends; a second transfer waits for it.
+        """
+        async with (
+            self.transfer_lock,
+            self._streamed(path, headers, self._transfer_auth) as download,
+        ):
+            yield download
+
+    @asynccontextmanager
+    async def _streamed(
+        self, path: str, headers: Mapping[str, str] | None, auth: DigestAuth
+    ) -> AsyncIterator[Download]:
+        """The streamed GET itself; the caller holds the lock that goes with `auth`."""
         target = request_path(path)
-        async with self.lock:
-            with _mapped_errors("GET", target):
-                response = await self._send(
-                    "GET", target, {"Accept": "*/*", **(headers or {})}, self._stream_timeout
-                )
-            try:
-                if response.status not in (200, 206):
-                    with _mapped_errors("GET", target):
-                        body = await self._read(response, "GET", target, MAX_ERROR_BYTES)
-                    self._check("GET", target, Reply(response.status, response.headers, body))
-                    raise HttpStatusError("GET", target, response.status, None)
-                yield Download(response, target)
-            finally:
-                if response.content.at_eof():
-                    response.release()
-                else:
-                    response.close()
+        with _mapped_errors("GET", target):
+            response = await self._send(
+                "GET",
+                target,
+                {"Accept": "*/*", **(headers or {})},
+                self._stream_timeout,
+                auth=auth,
+            )
+        try:
+            if response.status not in (200, 206):
+                with _mapped_errors("GET", target):
+                    body = await self._read(response, "GET", target, MAX_ERROR_BYTES)
+                self._check("GET", target, Reply(response.status, response.headers, body))
+                raise HttpStatusError("GET", target, response.status, None)
+            yield Download(response, target)
+        finally:
+            if response.content.at_eof():
+                response.release()
+            else:
+                response.close()
 
     async def _send(
         self,
@@ -259,6 +293,8 @@ class PrusaClient:
         target: str,
         extra: Mapping[str, str] | None,
         limits: aiohttp.ClientTimeout,
+        *,
+        auth: DigestAuth | None = None,
     ) -> aiohttp.ClientResponse:
         """Send with credentials; answer one digest challenge (first contact or a stale nonce).
 
@@ -266,6 +302,7 @@ class PrusaClient:
         the retry means bad credentials. A connection the printer closed while idle in the pool
         is retried once for reads (Buddy closes after every error reply to a PUT).
         """
+        auth = auth or self._auth
         url = URL(self._base + target, encoded=True)
         reconnected = False
         retried = False
@@ -276,12 +313,12 @@ class PrusaClient:
                 headers["X-Api-Key"] = self._api_key
             else:
                 try:
-                    authorization = self._auth.header(method, target)
+                    authorization = auth.header(method, target)
                 except UnsupportedChallengeError as err:
                     raise ProtocolError(f"The printer asks for {err}") from err
                 if authorization is not None:
                     headers["Authorization"] = authorization
-                    sent_nonce = self._auth.challenge.nonce if self._auth.challenge else None
+                    sent_nonce = auth.challenge.nonce if auth.challenge else None
             self.request_count += 1
             try:
                 response = await self._session.request(
@@ -313,7 +350,7 @@ class PrusaClient:
             if challenge is None:
                 raise AuthenticationError(f"{method} {target}: the printer refused the request")
             fresh = sent_nonce is None or challenge.stale or challenge.nonce != sent_nonce
-            self._auth.learn(challenge)
+            auth.learn(challenge)
             if retried or not fresh:
                 raise AuthenticationError(f"{method} {target}: the printer rejected the password")
             retried = True

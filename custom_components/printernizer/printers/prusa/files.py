@@ -118,8 +118,8 @@ class PrusaFiles:
 
     `folder` is a storage (`/usb` on Buddy, `/local` on a Pi) or a folder in it; subfolders are
     walked a few levels deep. `RemoteFile.name` is the long name, `path` the API path (8.3 on
-    Buddy). Every request shares the client's per-printer lock, so a download pauses polling:
-    the printer serves one request at a time anyway.
+    Buddy). Listings, thumbnails and deletions share the client's per-printer request lock;
+    a download is the client's `transfer`, so polling goes on while it runs.
     """
 
     def __init__(
@@ -190,7 +190,7 @@ class PrusaFiles:
         # At most one write in flight (a list, so `finally` sees what the loop left).
         writing: list[asyncio.Future[None]] = []
         try:
-            async with self._client.stream(route) as download:
+            async with self._client.transfer(route) as download:
                 async for chunk in download.chunks():
                     buffer += chunk
                     if len(buffer) >= _SINK_BYTES:
