@@ -218,6 +218,45 @@ async def test_cancel_ends_the_transfer_and_leaves_nothing(
         await manager.cancel("nope")
 
 
+async def test_cancel_before_the_download_started_ends_it_cancelled(
+    manager: FileManager, source: FakeSource
+) -> None:
+    """Cancelled before its task ever ran, the download must not stay queued forever."""
+    await manager.list_files(SERIAL)
+    seen: list[DownloadStatus] = []
+    manager.add_listener(seen.append)
+    download_id = await manager.download(SERIAL, "/cache", "Cube.3mf")
+    async with asyncio.timeout(5):
+        status = await manager.cancel(download_id)
+    assert status.state is DownloadState.CANCELLED
+    assert manager.download_status(download_id).state is DownloadState.CANCELLED
+    assert [s.state for s in seen if s.id == download_id] == [
+        DownloadState.QUEUED,
+        DownloadState.CANCELLED,
+    ]
+    assert source.fetches == 0  # the printer was never asked
+    entry = next(e for e in await manager.list_files(SERIAL) if e.name == "Cube.3mf")
+    assert entry.status is FileStatus.ON_PRINTER
+    # Asking again starts a new download instead of returning the dead one.
+    again = await manager.download(SERIAL, "/cache", "Cube.3mf")
+    assert again != download_id
+    assert (await finished(manager, again)).state is DownloadState.COMPLETED
+
+
+async def test_stop_ends_queued_downloads_cancelled(
+    manager: FileManager, source: FakeSource
+) -> None:
+    source.gate = asyncio.Event()
+    await manager.list_files(SERIAL)
+    running = await manager.download(SERIAL, "/cache", "Benchy.gcode.3mf")
+    async with asyncio.timeout(5):
+        await source.started.wait()
+    queued = await manager.download(SERIAL, "/cache", "Cube.3mf")
+    await manager.stop()
+    assert manager.download_status(running).state is DownloadState.CANCELLED
+    assert manager.download_status(queued).state is DownloadState.CANCELLED
+
+
 async def test_one_transfer_per_printer_at_a_time(manager: FileManager, source: FakeSource) -> None:
     source.gate = asyncio.Event()
     await manager.list_files(SERIAL)

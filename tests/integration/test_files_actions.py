@@ -48,6 +48,9 @@ from custom_components.printernizer.printer_files import (
 )
 from simulator.bambu.printer import BambuSimulator
 from simulator.prusa import PrusaSimulator
+from tests.printers.waiting import wait_until
+
+from .conftest import wait_for_state
 
 MODEL = os.urandom(300_000)  # a "3MF" the printer holds
 VIDEO = b"\x00\x00\x00\x18ftypmp42" + os.urandom(200_000)
@@ -360,6 +363,61 @@ async def test_cancel_a_download(
     # Cancelling again changes nothing.
     again = await call(hass, "cancel_download", download_id=first["download_id"])
     assert again["state"] == "cancelled"
+
+
+async def test_cancel_right_after_download_file(
+    hass: HomeAssistant, prusa: MockConfigEntry, prusa_sim: PrusaSimulator, events: Events
+) -> None:
+    """Cancelled before its transfer began, the download ends cancelled, not queued forever."""
+    printer = device_id(hass, prusa_sim.serial)
+    await call(hass, "list_files", device_id=printer, refresh=True)
+    activity = sensor(hass, prusa_sim.serial, "download_activity")
+    started = await call(hass, "download_file", device_id=printer, folder="/usb", name="Part.gcode")
+    cancelled = await call(hass, "cancel_download", download_id=started["download_id"])
+    assert cancelled["state"] == "cancelled"
+    status = await call(hass, "get_download_status", download_id=started["download_id"])
+    assert status["state"] == "cancelled"
+    await hass.async_block_till_done()
+    assert hass.states.get(activity).state == "idle"
+    listing = await call(hass, "list_files", device_id=printer)
+    (part,) = [item for item in listing["files"] if item["name"] == "Part.gcode"]
+    assert part["status"] == "on_printer"
+    # Downloading it again starts afresh and completes.
+    again = await call(hass, "download_file", device_id=printer, folder="/usb", name="Part.gcode")
+    assert again["download_id"] != started["download_id"]
+    done = await events.of(again["download_id"])
+    assert done.event_type == EVENT_FILE_DOWNLOAD_COMPLETED
+    assert [event.data["download_id"] for event in events.seen] == [again["download_id"]]
+
+
+async def test_printer_status_keeps_updating_during_a_slow_download(
+    hass: HomeAssistant, prusa: MockConfigEntry, prusa_sim: PrusaSimulator
+) -> None:
+    """A Buddy sends a few hundred KB/s: a refresh during a download must not wait for it."""
+    prusa_sim.files["usb"].add_file("Large.gcode", os.urandom(4 * 1024 * 1024))
+    printer = device_id(hass, prusa_sim.serial)
+    await call(hass, "list_files", device_id=printer, refresh=True)
+    prusa_sim.files["usb"].download_faults.rate = 256 * 1024  # 16 s for the file
+    activity = sensor(hass, prusa_sim.serial, "download_activity")
+    started = await call(
+        hass, "download_file", device_id=printer, folder="/usb", name="Large.gcode"
+    )
+    await wait_for_attribute(hass, activity, "state", "running")
+    status = sensor(hass, prusa_sim.serial, "status")
+    assert hass.states.get(status).state == "idle"
+    prusa_sim.start_print("Benchy.bgcode", minutes=600)
+    refresh = er.async_get(hass).async_get_entity_id(
+        "button", DOMAIN, f"{prusa_sim.serial}_refresh"
+    )
+    assert refresh is not None
+    async with asyncio.timeout(5):
+        await hass.services.async_call("button", "press", {"entity_id": refresh}, blocking=True)
+        await wait_for_state(hass, status, "printing")
+    running = await call(hass, "get_download_status", download_id=started["download_id"])
+    assert running["state"] == "running"  # still under way: the poll did not wait for it
+    await call(hass, "cancel_download", download_id=started["download_id"])
+    # The simulator notices the closed connection at its next (throttled) write.
+    await wait_until(lambda: prusa_sim.in_flight == 0, timeout=5)
 
 
 async def test_cleanup_dry_run_then_real(

@@ -438,6 +438,8 @@ class FileManager:
         download.task = asyncio.get_running_loop().create_task(
             self._run(printer, download), name=f"printernizer-download-{serial}"
         )
+        # A task cancelled before its first step never enters `_run`: end it here instead.
+        download.task.add_done_callback(lambda task: self._cancelled(download, task))
         self._notify(download)
         return download_id
 
@@ -470,7 +472,13 @@ class FileManager:
                 download.writer.cancel()
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+            self._cancelled(download, task)
         return download.status
+
+    def _cancelled(self, download: _Download, task: asyncio.Task[None]) -> None:
+        """Mark a cancelled download that never got to say so itself (it was still queued)."""
+        if task.cancelled() and not download.status.state.finished:
+            self._set(download, state=DownloadState.CANCELLED, error="cancelled")
 
     async def _run(self, printer: _Printer, download: _Download) -> None:
         """Wait for a slot and the printer, then transfer with retries."""
