@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import CALLBACK_TYPE, Event, HomeAssistant, callback
@@ -36,9 +36,6 @@ from .files.manager import FileManager
 from .files.model import DownloadState, DownloadStatus, FileKind
 from .printers.errors import AdapterError
 from .settings import fleet_options
-
-if TYPE_CHECKING:
-    from .printers.base import FileSource
 
 EVENT_FILE_DOWNLOAD_COMPLETED: Final = "printernizer_file_download_completed"
 EVENT_FILE_DOWNLOAD_FAILED: Final = "printernizer_file_download_failed"
@@ -129,9 +126,7 @@ class PrinterFiles:
             device_id=device_id,
             brand=entry.data[CONF_PRINTER_TYPE],
         )
-        # Both brands' adapters hold their file source as `files` (printers.base.FileSource).
-        source: FileSource = coordinator.adapter.files  # type: ignore[attr-defined]
-        self.manager.add_printer(serial, source)
+        self.manager.add_printer(serial, coordinator.adapter.files)
         self.hass.async_create_task(self.async_update_usage(serial), "printernizer file usage")
 
         @callback
