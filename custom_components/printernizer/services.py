@@ -1,7 +1,8 @@
 """Moved: the job actions are `actions/jobs.py`, the helpers actions share `actions/common.py`.
 
-Only `actions/files.py` (being written as this moved) still imports the helpers from here under
-their old names; delete this module once it imports them from `actions.common`.
+Only `actions/files.py` (written as this moved) still imports the helpers from here under their
+old names, and a committed `__init__.py` may still set up the job actions by the old name;
+delete this module once both import from `actions`.
 """
 
 from .actions.common import (
@@ -16,6 +17,7 @@ from .actions.common import (
     targets as _targets,
     whole as _whole,
 )
+from .actions.jobs import async_setup_job_actions as async_setup_services
 
 __all__ = [
     "ATTR_CONFIG_ENTRY_ID",
@@ -28,4 +30,5 @@ __all__ = [
     "_string",
     "_targets",
     "_whole",
+    "async_setup_services",
 ]
