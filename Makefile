@@ -3,9 +3,9 @@ VENV := .venv
 NEXT := .venv-next
 PYTEST_ARGS ?=
 
-.PHONY: test setup lint typecheck test-current test-next format bench demo soak
+.PHONY: test setup lint typecheck newest-ha test-current test-next format bench demo soak
 
-test: setup lint typecheck test-current test-next
+test: setup lint typecheck newest-ha test-current test-next
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -16,6 +16,10 @@ lint: setup
 
 typecheck: setup
 	$(VENV)/bin/mypy
+
+# Every homeassistant name the integration imports is still in the newest HA wheel (needs PyPI).
+newest-ha: setup
+	$(VENV)/bin/python scripts/newest_ha.py
 
 test-current: setup
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

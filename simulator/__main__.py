@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     bambu.add_argument("--host", default="127.0.0.1", help="address to listen on")
     bambu.add_argument("--mqtt-port", type=int, default=0, help="0 picks a free port (real: 8883)")
     bambu.add_argument("--ftps-port", type=int, default=0, help="0 picks a free port (real: 990)")
+    bambu.add_argument("--camera-port", type=int, default=0, help="P1S/A1 (real: 6000)")
     bambu.add_argument("--speed", type=float, default=60.0, help="simulated seconds per second")
     bambu.add_argument("--scenario", choices=("idle", "print", "loop"), default="idle")
     bambu.add_argument("--subtask", default="Benchy", help="job name for print/loop")
@@ -77,6 +78,7 @@ async def _run_bambu(args: argparse.Namespace) -> None:
         host=args.host,
         mqtt_port=args.mqtt_port,
         ftps_port=args.ftps_port,
+        camera_port=args.camera_port,
         lockdown=args.lockdown,
         jitter=not args.no_jitter,
         record=args.record,
@@ -87,6 +89,8 @@ async def _run_bambu(args: argparse.Namespace) -> None:
         )
         print(f"MQTT (TLS)   {sim.host}:{sim.mqtt_port}")
         print(f"FTPS         {sim.host}:{sim.ftps_port}")
+        if sim.camera is not None:
+            print(f"Camera (TLS) {sim.host}:{sim.camera.port}")
         print(f"CA           {sim.ca_file}")
         print(f"Certificate  SHA-256 {sim.cert_fingerprint}")
         print("Ctrl-C stops.", flush=True)

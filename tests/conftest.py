@@ -19,9 +19,11 @@ from homeassistant.const import CONF_API_KEY, CONF_PASSWORD, CONF_TOKEN
 from homeassistant.core import ServiceRegistry
 from homeassistant.exceptions import HomeAssistantError
 import pytest
+from pytest_homeassistant_custom_component import common as phcc_common
 
 from custom_components.printernizer import diagnostics
 from custom_components.printernizer.const import CONF_ACCESS_CODE
+from custom_components.printernizer.discovery import bambu as bambu_discovery
 from custom_components.printernizer.printers.bambu.adapter import BambuConfig
 from custom_components.printernizer.printers.prusa.adapter import PrusaConfig
 from simulator.bambu.printer import BambuSimulator
@@ -233,6 +235,25 @@ def _patches() -> Iterable[tuple[object, str, Callable[[Any], Any]]]:
     yield ServiceRegistry, "async_call", _service_call
     yield diagnostics, "async_get_config_entry_diagnostics", _diagnostics
     yield _raises_class(), "__exit__", _raises_exit
+
+
+@pytest.fixture(autouse=True)
+def _own_config_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Each test's HA gets a config folder of its own: files, exports and downloads written
+    under `<config>/printernizer/` never reach the next test (nor the installed harness).
+    """
+    folder = tmp_path_factory.mktemp("config")
+    monkeypatch.setattr(
+        phcc_common, "get_test_config_dir", lambda *parts: str(folder.joinpath(*parts))
+    )
+
+
+@pytest.fixture(autouse=True)
+def _discovery_on_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Bambu SSDP listener binds loopback and a free port, never all interfaces' 2021."""
+    monkeypatch.setattr(bambu_discovery, "LISTEN", bambu_discovery.ListenAddress("127.0.0.1", 0))
 
 
 @pytest.fixture(autouse=True, scope="session")

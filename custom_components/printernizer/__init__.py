@@ -17,16 +17,20 @@ from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.typing import ConfigType
 
 from .actions.analytics import async_setup_analytics
+from .actions.files import async_setup_file_actions
+from .actions.jobs import async_setup_job_actions
 from .connect import create_adapter
 from .const import CONF_PRINTER_TYPE, DOMAIN, SIGNAL_FLEET_UPDATED
 from .coordinator import PrinterCoordinator, PrinternizerConfigEntry, PrinternizerData
 from .device_updates import async_follow_device
+from .discovery.bambu import async_use_bambu_discovery
 from .entity import printer_device_info
 from .fleet import migration
 from .fleet.entry import async_ensure_fleet, async_setup_fleet, async_unload_fleet
 from .fleet.statistics import FleetStatistics
 from .history import DATA_HISTORY, JobHistory
-from .services import async_setup_services
+from .printer_files import async_setup_files, printer_files
+from .repairs import async_delete_entry_issues
 from .settings import is_fleet_entry, printer_cost_options
 from .tracking import PrinterJobs
 
@@ -36,11 +40,15 @@ PLATFORMS = [
     Platform.BINARY_SENSOR,
     Platform.BUTTON,
     Platform.CALENDAR,
+    Platform.CAMERA,
     Platform.EVENT,
+    Platform.FAN,
     Platform.IMAGE,
     Platform.LIGHT,
+    Platform.NUMBER,
     Platform.SELECT,
     Platform.SENSOR,
+    Platform.UPDATE,
 ]
 
 
@@ -51,8 +59,10 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     hass.data[DATA_HISTORY] = history
     if "recorder" in hass.config.components:
         FleetStatistics(hass, history).async_start()
-    async_setup_services(hass)
+    async_setup_job_actions(hass)
     await async_setup_analytics(hass)
+    await async_setup_files(hass)
+    async_setup_file_actions(hass)
     return True
 
 
@@ -65,6 +75,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrinternizerConfigEntry)
     """Connect to the printer and create its entities; or set up the fleet."""
     if is_fleet_entry(entry):
         return await async_setup_fleet(hass, entry)  # type: ignore[arg-type]
+    # Before connecting: a printer that moved is found at its new address while retrying.
+    await async_use_bambu_discovery(hass, entry)
     adapter = create_adapter(entry.data, entry.options, async_get_clientsession(hass))
     coordinator = PrinterCoordinator(hass, entry, adapter)
     await coordinator.async_config_entry_first_refresh()
@@ -87,6 +99,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: PrinternizerConfigEntry)
     coordinator.jobs = jobs
     entry.async_on_unload(jobs.async_stop)
     entry.async_on_unload(async_follow_device(hass, coordinator, device.id))
+    entry.async_on_unload(printer_files(hass).async_add_printer(entry, device.id))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     entry.async_on_unload(entry.add_update_listener(_async_reload))
 
@@ -104,6 +117,11 @@ async def async_unload_entry(hass: HomeAssistant, entry: PrinternizerConfigEntry
     if is_fleet_entry(entry):
         return await async_unload_fleet(hass, entry)  # type: ignore[arg-type]
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: ConfigEntry[Any]) -> None:
+    """A removed printer's repair issues go with it."""
+    async_delete_entry_issues(hass, entry.entry_id)
 
 
 async def _async_reload(hass: HomeAssistant, entry: PrinternizerConfigEntry) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
+import ipaddress
 from typing import Any
+from urllib.parse import urlsplit
 
 from homeassistant.config_entries import (
     ConfigEntry,
@@ -27,6 +30,8 @@ from homeassistant.helpers.selector import (
     TextSelectorConfig,
     TextSelectorType,
 )
+from homeassistant.helpers.service_info.dhcp import DhcpServiceInfo
+from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 import voluptuous as vol
 
 from .connect import bambu_config, prusa_config
@@ -52,6 +57,7 @@ from .const import (
     PRINTER_BAMBU,
     PRINTER_PRUSA,
 )
+from .discovery.ssdp import BambuAnnouncement
 from .options_flow import FleetOptionsFlow, PrinternizerOptionsFlow
 from .printers.bambu.adapter import BambuAdapter, Timing as BambuTiming
 from .printers.bambu.tls import fetch_certificate, fingerprint
@@ -141,23 +147,58 @@ def _bambu_schema(defaults: Mapping[str, Any]) -> vol.Schema:
             vol.Required(CONF_HOST, default=defaults.get(CONF_HOST, "")): str,
             vol.Required(CONF_SERIAL, default=defaults.get(CONF_SERIAL, "")): str,
             vol.Required(CONF_ACCESS_CODE): _PASSWORD,
-            vol.Required(CONF_ADVANCED): section(
-                vol.Schema(
-                    {
-                        vol.Required(
-                            CONF_MQTT_PORT,
-                            default=defaults.get(CONF_MQTT_PORT, DEFAULT_MQTT_PORT),
-                        ): _PORT,
-                        vol.Required(
-                            CONF_FTPS_PORT,
-                            default=defaults.get(CONF_FTPS_PORT, DEFAULT_FTPS_PORT),
-                        ): _PORT,
-                    }
-                ),
-                {"collapsed": True},
-            ),
+            vol.Required(CONF_ADVANCED): _bambu_ports(defaults),
         }
     )
+
+
+def _bambu_ports(defaults: Mapping[str, Any]) -> section:
+    """The collapsed section with the MQTT and FTPS ports (only tests and odd networks)."""
+    return section(
+        vol.Schema(
+            {
+                vol.Required(
+                    CONF_MQTT_PORT, default=defaults.get(CONF_MQTT_PORT, DEFAULT_MQTT_PORT)
+                ): _PORT,
+                vol.Required(
+                    CONF_FTPS_PORT, default=defaults.get(CONF_FTPS_PORT, DEFAULT_FTPS_PORT)
+                ): _PORT,
+            }
+        ),
+        {"collapsed": True},
+    )
+
+
+def _host_parts(host: Any) -> tuple[str | None, int | None]:
+    """Address and port of a stored host ("10.0.0.5:8080" -> "10.0.0.5", 8080), if it has them."""
+    if not isinstance(host, str):
+        return None, None
+    try:
+        parts = urlsplit(host if "://" in host else f"//{host}")
+        port = parts.port  # checked only when read
+    except ValueError:
+        return None, None
+    return parts.hostname, port
+
+
+def _host_address(host: Any) -> str | None:
+    """The address part of a stored host."""
+    return _host_parts(host)[0]
+
+
+def _with_port(address: str, port: int | None) -> str:
+    """A host to store: the address (IPv6 in brackets) and the port unless it is HTTP's 80."""
+    host = f"[{address}]" if ":" in address else address
+    return host if port in (None, 80) else f"{host}:{port}"
+
+
+def _is_ip_address(host: Any) -> bool:
+    """The stored host is an IP address (with or without port), not a host name."""
+    try:
+        ipaddress.ip_address(_host_address(host) or "")
+    except ValueError:
+        return False
+    return True
 
 
 async def _validate(hass: HomeAssistant, data: dict[str, Any]) -> tuple[DeviceInfo, dict[str, str]]:
@@ -221,6 +262,7 @@ class PrinternizerConfigFlow(ConfigFlow, domain=DOMAIN):
         self._data: dict[str, Any] = {}
         self._device: DeviceInfo | None = None
         self._auth_method = AUTH_PASSWORD
+        self._discovered: BambuAnnouncement | None = None
 
     @staticmethod
     @callback
@@ -305,6 +347,134 @@ class PrinternizerConfigFlow(ConfigFlow, domain=DOMAIN):
             },
         )
 
+    async def async_step_integration_discovery(
+        self, discovery_info: dict[str, Any]
+    ) -> ConfigFlowResult:
+        """A Bambu Lab printer announced itself on UDP 2021 (see discovery.bambu).
+
+        A printer set up already gets the announced address (unless its entry names it by host
+        name); a new one is offered with serial, model and name filled in.
+        """
+        found = BambuAnnouncement(**discovery_info)
+        await self.async_set_unique_id(found.serial)
+        entry = self.hass.config_entries.async_entry_for_domain_unique_id(DOMAIN, found.serial)
+        by_name = entry is not None and not _is_ip_address(entry.data.get(CONF_HOST))
+        # A loaded entry reloads through its update listener; one waiting to retry is
+        # reloaded by HA now that the printer was seen.
+        self._abort_if_unique_id_configured(
+            updates=None if by_name else {CONF_HOST: found.host}, reload_on_update=False
+        )
+        self._discovered = found
+        self._data = {
+            CONF_PRINTER_TYPE: PRINTER_BAMBU,
+            CONF_HOST: found.host,
+            CONF_SERIAL: found.serial,
+        }
+        self.context["title_placeholders"] = {
+            "name": entry_title(found.model or "Bambu Lab", found.name, found.serial[-4:])
+        }
+        return await self.async_step_bambu_discovery_confirm()
+
+    async def async_step_bambu_discovery_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The access code of the announced printer; the rest came with the announcement."""
+        assert self._discovered is not None
+        found = self._discovered
+        errors: dict[str, str] = {}
+        ports: Mapping[str, Any] = {}
+        if user_input is not None:
+            ports = user_input[CONF_ADVANCED]
+            data = {
+                **self._data,
+                CONF_ACCESS_CODE: user_input[CONF_ACCESS_CODE].strip(),
+                CONF_MQTT_PORT: int(ports[CONF_MQTT_PORT]),
+                CONF_FTPS_PORT: int(ports[CONF_FTPS_PORT]),
+            }
+            device, errors = await _validate(self.hass, data)
+            if not errors:
+                self._data = data
+                self._device = replace(device, model=device.model or found.model, name=found.name)
+                return await self.async_step_bambu_confirm()
+        return self.async_show_form(
+            step_id="bambu_discovery_confirm",
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_ACCESS_CODE): _PASSWORD,
+                    vol.Required(CONF_ADVANCED): _bambu_ports(ports),
+                }
+            ),
+            description_placeholders={
+                "name": found.name or found.serial,
+                "model": found.model or found.model_code or "Bambu Lab",
+                "serial": found.serial,
+                "host": found.host,
+            },
+            errors=errors,
+        )
+
+    async def async_step_dhcp(self, discovery_info: DhcpServiceInfo) -> ConfigFlowResult:
+        """A Prusa printer (MAC prefix 10:9C:70) got an address; PrusaLink serves port 80."""
+        return await self._async_prusa_discovered(discovery_info.ip, None, discovery_info.hostname)
+
+    async def async_step_zeroconf(self, discovery_info: ZeroconfServiceInfo) -> ConfigFlowResult:
+        """PrusaLink announced itself (`_prusalink._tcp`, Buddy firmware and the Pi alike)."""
+        name = discovery_info.hostname.removesuffix(".").removesuffix(".local")
+        return await self._async_prusa_discovered(
+            str(discovery_info.ip_address), discovery_info.port, name
+        )
+
+    async def _async_prusa_discovered(
+        self, address: str, port: int | None, name: str
+    ) -> ConfigFlowResult:
+        """Offer a discovered PrusaLink printer unless its address is set up already.
+
+        Its serial is behind the login: until the user logs in, the address stands for the
+        printer, so one flow runs per address and ignoring it ignores that address. A printer
+        set up before and now unreachable at its old address may be this one: see
+        `_async_moved_prusa`.
+        """
+        await self.async_set_unique_id(address)
+        self._abort_if_unique_id_configured()
+        if any(
+            _host_address(entry.data.get(CONF_HOST)) == address
+            for entry in self._async_current_entries(include_ignore=False)
+        ):
+            return self.async_abort(reason="already_configured")
+        if (moved := await self._async_moved_prusa(address, port)) is not None:
+            return moved
+        host = _with_port(address, port)
+        self._data = {CONF_HOST: host}
+        self.context["title_placeholders"] = {"name": name or host}
+        return await self.async_step_prusa_discovery_confirm()
+
+    async def _async_moved_prusa(self, address: str, port: int | None) -> ConfigFlowResult | None:
+        """Move a set-up printer waiting to retry to this address if it answers there.
+
+        Each such entry's own login is tried, digest logins only (an API key would travel in
+        the clear to whatever announced itself); the port is the announced one, else the
+        entry's. The entry that matches by serial gets the address and is set up again.
+        """
+        for entry in self._async_current_entries(include_ignore=False):
+            if (
+                entry.state is not ConfigEntryState.SETUP_RETRY
+                or entry.data.get(CONF_PRINTER_TYPE) != PRINTER_PRUSA
+                or _auth_method(entry.data) != AUTH_PASSWORD
+            ):
+                continue
+            host = _with_port(address, port or _host_parts(entry.data.get(CONF_HOST))[1])
+            data = {**entry.data, CONF_HOST: host}
+            device, errors = await _validate(self.hass, data)
+            if not errors and device.serial == entry.unique_id:
+                return self._async_update_and_abort(entry, data, "already_configured")
+        return None
+
+    async def async_step_prusa_discovery_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The PrusaLink login of the discovered printer; its address is filled in."""
+        return await self._async_add_prusa("prusa_discovery_confirm", AUTH_PASSWORD, user_input)
+
     async def async_step_prusa(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Address and PrusaLink user and password; the serial comes from the printer."""
         return await self._async_add_prusa(PRINTER_PRUSA, AUTH_PASSWORD, user_input)
@@ -333,7 +503,7 @@ class PrinternizerConfigFlow(ConfigFlow, domain=DOMAIN):
                     title=entry_title(device.model or "Prusa", device.name, data[CONF_HOST]),
                     data={**data, CONF_SERIAL: device.serial, CONF_MODEL: device.model},
                 )
-        defaults = user_input or {}
+        defaults = user_input or self._data  # a discovered printer's address
         return self.async_show_form(
             step_id=step_id,
             data_schema=vol.Schema(

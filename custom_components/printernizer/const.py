@@ -14,6 +14,7 @@ CONF_ACCESS_CODE: Final = "access_code"
 CONF_CERTIFICATE: Final = "certificate"
 CONF_MQTT_PORT: Final = "mqtt_port"
 CONF_FTPS_PORT: Final = "ftps_port"
+CONF_CAMERA_PORT: Final = "camera_port"  # P1/A1 chamber camera; tests point it elsewhere
 CONF_MODEL: Final = "model"
 
 PRINTER_BAMBU: Final = "bambu"

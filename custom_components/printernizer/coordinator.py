@@ -21,6 +21,8 @@ from .printers.errors import (
     PrinterOfflineError,
 )
 from .printers.models import PrinterState
+from .repairs import PrinterIssues
+from .system_health import record_error
 
 if TYPE_CHECKING:
     from .tracking import PrinterJobs
@@ -65,6 +67,8 @@ class PrinterCoordinator(DataUpdateCoordinator[PrinterState]):
         """Wrap an adapter that is not started yet."""
         super().__init__(hass, LOGGER, config_entry=entry, name=entry.title, update_interval=None)
         self.adapter = adapter
+        self.issues = PrinterIssues(hass, entry)
+        self.loaded_at = hass.loop.time()  # adapters count messages from here (system health)
         # Set once the entry is set up; sees each snapshot before the entities do.
         self.jobs: PrinterJobs | None = None
         self.listener_errors = Listeners(LOGGER, f"Printer {entry.title}")
@@ -79,27 +83,41 @@ class PrinterCoordinator(DataUpdateCoordinator[PrinterState]):
         """Connect; the first full report becomes the first data."""
         try:
             await self.adapter.start()
-        except AuthenticationError as err:
-            raise ConfigEntryAuthFailed(
-                translation_domain=DOMAIN,
-                translation_key="invalid_auth",
-                translation_placeholders={"name": self.name},
-            ) from err
-        except CertificateMismatchError as err:
-            raise ConfigEntryError(
-                translation_domain=DOMAIN,
-                translation_key="certificate_changed",
-                translation_placeholders={"name": self.name},
-            ) from err
         except AdapterError as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="cannot_connect",
-                translation_placeholders={"name": self.name},
-            ) from err
+            record_error(self.hass, self.name, str(err))
+            raise self._setup_error(err) from err
+        self.issues.started(self.adapter)
         self._online = self.adapter.state.online
         self.config_entry.async_on_unload(self.adapter.add_change_listener(self._on_state))
         self.config_entry.async_on_unload(self.adapter.add_error_listener(self._on_error))
+
+    def _setup_error(self, error: AdapterError) -> Exception:
+        """HA's reaction to a failed start; raises the repair issue it calls for."""
+        placeholders = {"name": self.name}
+        if isinstance(error, AuthenticationError):
+            return ConfigEntryAuthFailed(
+                translation_domain=DOMAIN,
+                translation_key="invalid_auth",
+                translation_placeholders=placeholders,
+            )
+        if isinstance(error, CertificateMismatchError):
+            self.issues.certificate_changed()
+            return ConfigEntryError(
+                translation_domain=DOMAIN,
+                translation_key="certificate_changed",
+                translation_placeholders=placeholders,
+            )
+        if self.issues.setup_failed(error):
+            return ConfigEntryError(
+                translation_domain=DOMAIN,
+                translation_key="firmware_too_old",
+                translation_placeholders=placeholders,
+            )
+        return UpdateFailed(
+            translation_domain=DOMAIN,
+            translation_key="cannot_connect",
+            translation_placeholders=placeholders,
+        )
 
     async def _async_update_data(self) -> PrinterState:
         """Pushes keep the data current; this only serves the first refresh."""
@@ -140,6 +158,8 @@ class PrinterCoordinator(DataUpdateCoordinator[PrinterState]):
                 LOGGER.info("Printer %s is back online", self.name)
             else:
                 LOGGER.info("Printer %s is offline", self.name)
+                record_error(self.hass, self.name, "went offline")
+        self.issues.state_changed(state)
         if self.jobs is not None and (changed is None or not changed.isdisjoint(JOB_PARTS)):
             self.listener_errors.call(self.jobs.async_update, state)
         # Availability is every entity's: a change of it (or a recovery from a failed
@@ -177,7 +197,10 @@ class PrinterCoordinator(DataUpdateCoordinator[PrinterState]):
     @callback
     def _on_error(self, error: AdapterError) -> None:
         """Credentials or certificate the printer refuses for good need the user."""
+        record_error(self.hass, self.name, str(error))
         if isinstance(error, AuthenticationError):
             self.config_entry.async_start_reauth(self.hass)
         elif not isinstance(error, PrinterOfflineError):
             LOGGER.error("Printer %s: %s", self.name, error)
+            if isinstance(error, CertificateMismatchError):
+                self.issues.certificate_changed()

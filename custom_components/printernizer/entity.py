@@ -102,6 +102,7 @@ async def run_command(coordinator: PrinterCoordinator, name: str, call: Awaitabl
     try:
         await call
     except AdapterError as err:
+        coordinator.issues.command_done(err)
         key = next(key for kind, key in _COMMAND_ERRORS if isinstance(err, kind))
         placeholders = {
             "name": coordinator.name,
@@ -112,6 +113,7 @@ async def run_command(coordinator: PrinterCoordinator, name: str, call: Awaitabl
         raise HomeAssistantError(
             translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
         ) from err
+    coordinator.issues.command_done(None)
 
 
 class PrinternizerEntity(CoordinatorEntity[PrinterCoordinator]):

@@ -17,6 +17,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import section
 from homeassistant.generated.currencies import ACTIVE_CURRENCIES
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     EntitySelector,
     EntitySelectorConfig,
     NumberSelector,
@@ -25,6 +26,8 @@ from homeassistant.helpers.selector import (
     SelectSelector,
     SelectSelectorConfig,
     SelectSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
     TimeSelector,
 )
 import voluptuous as vol
@@ -50,13 +53,27 @@ from .costs import (
     OPT_BUSINESS_WEEKDAYS,
     OPT_CATEGORY_MODE,
     OPT_ENERGY_PRICE,
+    OPT_MATERIAL_OVERRIDES,
     OPT_VAT_PERCENT,
     OPT_WEAR_PER_HOUR,
     WEEKDAYS,
     CategoryMode,
     Material,
+    MaterialOverrideError,
     material_price_option,
     parse_settings,
+)
+from .file_settings import (
+    CONF_FILES,
+    DEFAULT_MAX_FILE_MB,
+    DEFAULT_MIN_FREE_MB,
+    MAX_FILE_MB,
+    MAX_FREE_MB,
+    MAX_KEEP_DAYS,
+    OPT_AUTO_TIMELAPSE,
+    OPT_KEEP_DAYS,
+    OPT_MAX_FILE_MB,
+    OPT_MIN_FREE_MB,
 )
 from .settings import (
     cost_settings,
@@ -119,6 +136,7 @@ class FleetOptionsFlow(OptionsFlow):
             values = options
         suggestions = _suggestions(values)
         suggestions[CONF_COSTS].setdefault(CONF_CURRENCY, self.hass.config.currency)
+        suggestions[CONF_FILES] = _file_suggestions(values)
         return self.async_show_form(
             step_id=STEP_FLEET,
             data_schema=self.add_suggested_values_to_schema(
@@ -142,6 +160,9 @@ def _options_errors(hass: HomeAssistant, options: Mapping[str, Any]) -> dict[str
         return {"base": "invalid_business_hours"}
     try:
         cost_settings(hass, options)
+    except MaterialOverrideError as err:
+        LOGGER.debug("Rejected material price overrides: %s", err)
+        return {"base": "invalid_material_overrides"}
     except ValueError as err:
         LOGGER.debug("Rejected costs options: %s", err)
         return {"base": "invalid_costs"}
@@ -189,6 +210,7 @@ def _price_fields(currency: str) -> dict[vol.Marker, Any]:
         vol.Optional(material_price_option(material)): _box(f"{currency}/kg")
         for material in Material
     }
+    fields[vol.Optional(OPT_MATERIAL_OVERRIDES)] = TextSelector(TextSelectorConfig(multiline=True))
     fields |= {
         vol.Optional(OPT_ENERGY_PRICE): _box(f"{currency}/kWh", step="any"),  # tariffs: 0.3245
         vol.Optional(CONF_ENERGY_PRICE_ENTITY): EntitySelector(
@@ -272,6 +294,28 @@ def _options_schema(
     )
 
 
+def _file_suggestions(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The files section's fields: stored values over the defaults (see file_settings)."""
+    stored = values.get(CONF_FILES)
+    return {
+        OPT_AUTO_TIMELAPSE: False,
+        OPT_MAX_FILE_MB: DEFAULT_MAX_FILE_MB,
+        OPT_MIN_FREE_MB: DEFAULT_MIN_FREE_MB,
+        OPT_KEEP_DAYS: 0,
+        **(stored if isinstance(stored, Mapping) else {}),
+    }
+
+
+def _files_fields() -> dict[vol.Marker, Any]:
+    """Timelapses fetched after each print, download limits, how long copies stay."""
+    return {
+        vol.Optional(OPT_AUTO_TIMELAPSE): BooleanSelector(),
+        vol.Optional(OPT_MAX_FILE_MB): _box("MB", step=1, high=MAX_FILE_MB),
+        vol.Optional(OPT_MIN_FREE_MB): _box("MB", step=1, high=MAX_FREE_MB),
+        vol.Optional(OPT_KEEP_DAYS): _box("d", step=1, high=MAX_KEEP_DAYS),
+    }
+
+
 def _fleet_schema(currency: str) -> vol.Schema:
     """Prices, VAT and currency; then business hours. Both open: this is where prices live."""
     costs_fields = _price_fields(currency) | {
@@ -288,5 +332,6 @@ def _fleet_schema(currency: str) -> vol.Schema:
             vol.Optional(CONF_CATEGORIES): section(
                 vol.Schema(_categories_fields()), {"collapsed": False}
             ),
+            vol.Optional(CONF_FILES): section(vol.Schema(_files_fields()), {"collapsed": True}),
         }
     )

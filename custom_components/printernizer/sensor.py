@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,14 +25,17 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.translation import async_get_cached_translations
 from homeassistant.util import dt as dt_util
 
 from .ams import AmsDevices
-from .const import PRINTER_BAMBU, PRINTER_PRUSA
+from .const import DOMAIN, PRINTER_BAMBU, PRINTER_PRUSA
 from .coordinator import PrinterCoordinator, PrinternizerConfigEntry
 from .entity import PrinterEntityDescription, PrinternizerEntity, unit_device_info
+from .file_sensor import file_sensors
 from .fleet.sensor import async_setup_fleet_sensors
 from .job_sensor import RUNNING, TOTALS, JobTotalSensor, RunningJobSensor
+from .printer_files import printer_files
 from .printers.bambu.report import STAGES
 from .printers.models import (
     ACTIVE_STATUSES,
@@ -316,7 +319,7 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
     PrinterSensorDescription(
         key="active_slot",
         translation_key="active_slot",
-        value_fn=lambda state: _active_slot(state),
+        value_fn=lambda state: _active_slot(state, {}),
         exists_fn=lambda state: bool(state.filament_slots),
         sources=("active_slot", "filament_slots", "filament_units", "external_spools"),
     ),
@@ -335,7 +338,9 @@ async def async_setup_entry(
     coordinator = entry.runtime_data.coordinator
     state = coordinator.data
     entities: list[SensorEntity] = [
-        PrinterSensor(coordinator, description)
+        (ActiveSlotSensor if description.key == "active_slot" else PrinterSensor)(
+            coordinator, description
+        )
         for description in SENSORS
         if description.exists_fn(state) and description.applies_to(entry)
     ]
@@ -358,6 +363,7 @@ async def async_setup_entry(
         for description in TOTALS
     )
     entities.extend(RunningJobSensor(coordinator, jobs, description) for description in RUNNING)
+    entities.extend(file_sensors(coordinator, printer_files(hass)))
     async_add_entities(entities)
 
 
@@ -495,16 +501,55 @@ def _unit(state: PrinterState, unit_id: str | None) -> FilamentUnit | None:
     return next((unit for unit in state.filament_units if unit.unit_id == unit_id), None)
 
 
-def _active_slot(state: PrinterState) -> str | None:
-    """The slot feeding the nozzle, named like the slot entities ("AMS 1 slot 2")."""
+# The active slot's texts (entity.sensor.active_slot.state.*), English where none is found.
+_SLOT_TEXTS = {
+    "slot": "{unit} slot {position}",
+    "external": "External spool",
+    "external_numbered": "External spool {spool}",
+}
+_SLOT_TEXT_KEY = f"component.{DOMAIN}.entity.sensor.active_slot.state.{{}}"
+
+
+def _active_slot(state: PrinterState, texts: Mapping[str, str]) -> str | None:
+    """The slot feeding the nozzle, named like the slot entities ("AMS 1 slot 2").
+
+    `texts` are the translations of Home Assistant's language ("AMS 1 Platz 2").
+    """
+
+    def phrase(key: str, **placeholders: str) -> str:
+        template = texts.get(_SLOT_TEXT_KEY.format(key)) or _SLOT_TEXTS[key]
+        try:
+            return template.format(**placeholders)
+        except (KeyError, IndexError, ValueError):  # a translation with other placeholders
+            return _SLOT_TEXTS[key].format(**placeholders)
+
     active = state.active_slot
     if active == "254":  # spool 1 where there are two (H2D), as its entities are named
-        return "External spool 1" if len(state.external_spools) > 1 else "External spool"
+        if len(state.external_spools) > 1:
+            return phrase("external_numbered", spool="1")
+        return phrase("external")
     slot = next((slot for slot in state.filament_slots if slot.slot_id == active), None)
     unit = _unit(state, slot.unit_id) if slot is not None else None
     if slot is None or unit is None or slot.position is None:
         return None
-    return f"{unit.name or 'AMS'} slot {slot.position}"
+    return phrase("slot", unit=unit.name or "AMS", position=str(slot.position))
+
+
+class ActiveSlotSensor(PrinterSensor):
+    """The active slot, in Home Assistant's language like the slot entities' names."""
+
+    _texts: Mapping[str, str] = {}
+
+    async def async_added_to_hass(self) -> None:
+        """Take the translations the platform loaded for the entities' names."""
+        self._texts = async_get_cached_translations(
+            self.hass, self.hass.config.language, "entity", DOMAIN
+        )
+        await super().async_added_to_hass()
+
+    def _shown(self) -> tuple[Any, ...]:
+        self._attr_native_value = _active_slot(self.coordinator.data, self._texts)
+        return (self.available, self._attr_native_value)
 
 
 class UnitSensor(PrinternizerEntity, SensorEntity):

@@ -25,6 +25,7 @@ from typing import Any, Self
 
 from . import thermal
 from .broker import Mosquitto
+from .camera import CHAMBER_CAMERA_MODELS, CameraServer, frame_interval
 from .certs import CertificateAuthority, PrinterCertificate, load_stored
 from .clock import SimClock
 from .front import MqttFront
@@ -60,7 +61,9 @@ _ERROR_SHOWN = 5.0  # simulated seconds a cancel's print_error stays up
 _ENVELOPE = frozenset({"command", "msg", "sequence_id"})
 _READS = frozenset({("pushing", "pushall"), ("pushing", "start"), ("info", "get_version")})
 _PAUSE_KEYS = ("gcode_state", "stg_cur", "mc_print_stage")
-_TARGET = re.compile(r"^(M104|M140)\s+S(\d+(?:\.\d+)?)", re.MULTILINE)
+_TARGET = re.compile(r"^(M104|M140|M141)\s+S(\d+(?:\.\d+)?)", re.MULTILINE)
+_FAN = re.compile(r"^M106\s+P([123])\s+S(\d+)", re.MULTILINE)
+_FAN_KEYS = {"1": "cooling_fan_speed", "2": "big_fan1_speed", "3": "big_fan2_speed"}
 
 
 class BambuSimulator:
@@ -78,6 +81,7 @@ class BambuSimulator:
         host: str = "127.0.0.1",
         mqtt_port: int = 0,
         ftps_port: int = 0,
+        camera_port: int = 0,
         lockdown: bool = False,
         jitter: bool = True,
         record: Path | None = None,
@@ -89,6 +93,9 @@ class BambuSimulator:
         self.clock = SimClock(speed)
         self.mqtt_port = mqtt_port
         self.ftps_port: int | None = None
+        # P1/A1 only (the others stream RTSPS, which this simulator does not serve).
+        self.camera: CameraServer | None = None
+        self._camera_port_wanted = camera_port
         self.lockdown = lockdown
         self.jitter = jitter
         self.firmware = FIRMWARE[model]
@@ -175,6 +182,13 @@ class BambuSimulator:
         )
         await self._ftps.start(self.host, self._ftps_port_wanted)
         self.ftps_port = self._ftps.port
+        if self.model in CHAMBER_CAMERA_MODELS:
+            self.camera = CameraServer(
+                ssl_context=context,
+                access_code=self.access_code,
+                interval=frame_interval(self.clock.speed),
+            )
+            await self.camera.start(self.host, self._camera_port_wanted)
         if self._recorder is not None:
             await self.push_full()  # a capture starts with what a connecting client gets first
         self._spawn(self._tick_loop())
@@ -186,6 +200,8 @@ class BambuSimulator:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._print_task = None
+        if self.camera is not None:
+            await self.camera.stop()
         if self._ftps is not None:
             await self._ftps.stop()
             self._ftps = None
@@ -465,6 +481,24 @@ class BambuSimulator:
             {"ams": self.report["ams"] | {"ams": units, "ams_exist_bits": f"{bits:x}"}}
         )
 
+    async def offer_firmware(self, version: str | None, *, modules: Sequence[str] = ()) -> None:
+        """Announce newer firmware in `upgrade_state`; None withdraws it.
+
+        P1/A1 list it in `new_ver_list`, X1/H2 in `ota_new_version_number`; `modules` names
+        accessories (`ams/0`) with an update of their own.
+        """
+        upgrade = copy.deepcopy(self.report["upgrade_state"])
+        listed = [
+            {"name": name, "cur_ver": "00.00.06.49", "new_ver": "00.00.06.50"} for name in modules
+        ]
+        if version is not None and self.model not in FULL_REPORT_MODELS:
+            listed.insert(0, {"name": "ota", "cur_ver": self.firmware, "new_ver": version})
+        upgrade["new_version_state"] = 2 if version is None and not modules else 1
+        upgrade["new_ver_list"] = listed
+        if self.model in FULL_REPORT_MODELS:
+            upgrade["ota_new_version_number"] = version or ""
+        await self.update({"upgrade_state": upgrade})
+
     async def install_firmware(self, version: str) -> None:
         """Update the firmware: the printer reboots, so every client reconnects and asks again."""
         self.firmware = version
@@ -489,6 +523,8 @@ class BambuSimulator:
             raise RuntimeError("simulator not started")
         context = await asyncio.to_thread(self._issue_certificate)
         await self._front.restart(context)
+        if self.camera is not None:
+            self.camera.ssl_context = context
         await self._ftps.stop()
         self._ftps.ssl_context = context
         await self._ftps.start(self.host, self.ftps_port or 0)
@@ -546,8 +582,25 @@ class BambuSimulator:
         elif command == "print_speed":
             await self.update({"spd_lvl": int(param), "spd_mag": SPEED_MAGNITUDE[param]})
         else:
-            targets = {"M104": "nozzle_target_temper", "M140": "bed_target_temper"}
-            await self.update({targets[m]: float(v) for m, v in _TARGET.findall(param)})
+            await self._gcode(param)
+
+    async def _gcode(self, param: str) -> None:
+        """Heater targets (M104/M140, M141 on a chamber heater) and fans (M106 P1-P3 S0-255)."""
+        targets = {"M104": "nozzle_target_temper", "M140": "bed_target_temper"}
+        fields: dict[str, Any] = {}
+        for code, value in _TARGET.findall(param):
+            if code in targets:
+                fields[targets[code]] = float(value)
+            elif isinstance(device := self.report.get("device"), dict):
+                ctc = copy.deepcopy(device["ctc"])
+                ctc["info"]["temp"] = (min(int(float(value)), 0xFFFF) << 16) | (
+                    ctc["info"]["temp"] & 0xFFFF
+                )
+                fields["device"] = device | {"ctc": ctc}
+        for index, pwm in _FAN.findall(param):
+            # Reports count 15 steps of 17 PWM units.
+            fields[_FAN_KEYS[index]] = str(round(min(int(pwm), 255) / 17))
+        await self.update(fields)
 
     async def _set_light(self, node: str, mode: str) -> None:
         lights = [light for light in self.report["lights_report"] if light.get("node") != node]

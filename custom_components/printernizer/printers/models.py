@@ -138,6 +138,15 @@ class DeviceInfo:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FirmwareUpdate:
+    """What the printer says about newer firmware for itself."""
+
+    available: bool
+    # The newer version, where the printer names it.
+    version: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PrinterState:
     """One consistent snapshot of a printer; a new object whenever anything changes."""
 
@@ -178,6 +187,8 @@ class PrinterState:
     # The firmware version as last reported; a part of the state so an update while running
     # reaches the device registry like any other change.
     firmware: str | None = None
+    # Newer firmware as the printer reports it; None where it does not say (PrusaLink).
+    firmware_update: FirmwareUpdate | None = None
 
 
 # The parts of a `PrinterState` a push can change: its field names. Adapters tell their listeners

@@ -13,6 +13,7 @@ import logging
 from typing import Any, Final
 
 from ..base import ChangeListener, ErrorListener, StateListener
+from ..controls import Fan, Heater, Limits
 from ..errors import (
     AdapterError,
     CommandRefusedError,
@@ -24,6 +25,7 @@ from ..errors import (
 from ..models import ACTIVE_STATUSES, DeviceInfo, JobMetadata, PrinterState, PrinterStatus
 from ..values import loads, text
 from .ams import unit_models
+from .controls import fan_gcode, has_enclosure_fans, temperature_gcode, temperature_limits
 from .files import BambuFiles
 from .ftps import BambuFtpsClient
 from .metadata import fetch_job_metadata
@@ -93,6 +95,7 @@ class BambuAdapter:
         self._silent = False
         self._published = self._report.state
         self.malformed = 0
+        self.messages = 0  # every message the printer sent, for system health
         self._listener_failed = False
         self._stopped = False
 
@@ -157,6 +160,7 @@ class BambuAdapter:
             on_connect=self._on_connect,
             on_message=self._on_message,
             on_disconnect=self._on_disconnect,
+            on_oversized=self._on_oversized,
             backoff_cap=self._timing.backoff_cap,
         )
         try:
@@ -241,6 +245,29 @@ class BambuAdapter:
             loop_times=0,
             interval_time=0,
         )
+
+    def temperature_limits(self, heater: Heater) -> Limits | None:
+        """Nozzle and bed always; the chamber where it has a heater (it reports a target)."""
+        if heater is Heater.CHAMBER and (
+            self.state.chamber is None or self.state.chamber.target is None
+        ):
+            return None
+        return temperature_limits(heater, self._device.model)
+
+    async def set_target_temperature(self, heater: Heater, celsius: float) -> None:
+        """Set a heater's target (0: off) by G-code; ValueError outside its limits."""
+        limits = self.temperature_limits(heater)
+        if limits is None:
+            raise ValueError(f"This printer has no {heater} heater")
+        await self._command("print", "gcode_line", param=temperature_gcode(heater, celsius, limits))
+
+    def has_fan(self, fan: Fan) -> bool:
+        """Part cooling on every model; aux and chamber fans on enclosed ones."""
+        return fan is Fan.PART or has_enclosure_fans(self._device.model)
+
+    async def set_fan_percent(self, fan: Fan, percent: int) -> None:
+        """Run a fan at 0-100 % by G-code; ValueError outside that."""
+        await self._command("print", "gcode_line", param=fan_gcode(fan, percent))
 
     async def job_metadata(self) -> JobMetadata | None:
         """Slicer metadata of the current job from its 3MF, None when there is none.
@@ -363,6 +390,7 @@ class BambuAdapter:
         flood the log, and the next good message is applied as usual.
         """
         self._last_message = asyncio.get_running_loop().time()
+        self.messages += 1
         if len(payload) > MAX_PAYLOAD:
             self._drop("an oversized message", f"{len(payload)} bytes")
             return
@@ -384,6 +412,12 @@ class BambuAdapter:
             self._drop(
                 "a message that could not be applied", f"{len(payload)} bytes", exc_info=True
             )
+
+    def _on_oversized(self, size: int) -> None:
+        """A packet too large to buffer, skipped by the MQTT reader as it streamed past."""
+        self._last_message = asyncio.get_running_loop().time()
+        self.messages += 1
+        self._drop("an oversized message", f"{size} bytes")
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         for category, body in message.items():

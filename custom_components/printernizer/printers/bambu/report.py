@@ -28,6 +28,7 @@ from ..models import (
 )
 from ..values import MAX_SECONDS, integer, number, text, timestamp
 from .ams import parse_units
+from .firmware import firmware_update
 from .hms import CANCELLED_ERROR, hms_errors, print_error
 from .values import as_hex, as_id, count, fan_percent, hex_color, wifi_dbm, within
 
@@ -120,6 +121,9 @@ _TEMP_KEYS: Final = frozenset(
         "device",
     }
 )
+# Without a `device` object (all but the H2 family) each heater is read from its own keys alone.
+_NOZZLE_KEYS: Final = frozenset({"nozzle_temper", "nozzle_target_temper"})
+_BED_KEYS: Final = frozenset({"bed_temper", "bed_target_temper"})
 _JOB_KEYS: Final = frozenset(
     {
         "subtask_name",
@@ -217,6 +221,18 @@ def _array(value: Any) -> list[Any] | None:
     return value if isinstance(value, list) else None
 
 
+# The `_MISC_KEYS` that feed one state field each, and how that field is read.
+_FIELDS_OF_KEYS: Final[dict[str, tuple[str, Callable[[Any], Any]]]] = {
+    "cooling_fan_speed": ("part_fan_percent", fan_percent),
+    "big_fan1_speed": ("aux_fan_percent", fan_percent),
+    "big_fan2_speed": ("chamber_fan_percent", fan_percent),
+    "spd_lvl": ("speed_level", _speed_level),
+    "wifi_signal": ("wifi_dbm", wifi_dbm),
+    "nozzle_type": ("nozzle_type", text),
+    "nozzle_diameter": ("nozzle_diameter", _diameter),
+}
+
+
 class ReportState:
     """The merged report of one printer and the `PrinterState` derived from it."""
 
@@ -246,15 +262,20 @@ class ReportState:
         if not _STATUS_KEYS.isdisjoint(keys) or "online" in changes:
             changes.update(self._status())
         if not _TEMP_KEYS.isdisjoint(keys):
-            changes.update(self._temperatures())
+            if "device" in self.report:
+                changes.update(self._temperatures())
+            else:  # the hot path of P1/A1 deltas: only the heaters whose keys came
+                self._heaters(keys, changes)
         if not _JOB_KEYS.isdisjoint(keys):
             changes["job"] = self._job()
         if not _FILAMENT_KEYS.isdisjoint(keys):
             changes.update(self._filament())
         if not _EXTERNAL_KEYS.isdisjoint(keys):
             changes["external_spools"] = self._external_spools()
+        if "upgrade_state" in keys:
+            changes["firmware_update"] = firmware_update(self.report.get("upgrade_state"))
         if not _MISC_KEYS.isdisjoint(keys):
-            changes.update(self._misc())
+            self._misc(keys, changes)
         self._replace(changes)
         return self.state
 
@@ -387,6 +408,25 @@ class ReportState:
             nozzle, bed, chamber = _packed_temperatures(device, nozzle, bed, chamber)
         return {"nozzle": nozzle, "bed": bed, "chamber": chamber}
 
+    def _heaters(self, keys: Any, changes: dict[str, Any]) -> None:
+        """What `_temperatures` gives, for the heaters these keys feed (no `device` object)."""
+        read = self._read
+        if not _NOZZLE_KEYS.isdisjoint(keys):
+            changes["nozzle"] = Temperature(
+                current=read("nozzle_temper", _temperature),
+                target=read("nozzle_target_temper", _temperature),
+            )
+        if not _BED_KEYS.isdisjoint(keys):
+            changes["bed"] = Temperature(
+                current=read("bed_temper", _temperature),
+                target=read("bed_target_temper", _temperature),
+            )
+        sensor = has_chamber_sensor(self.model, None)
+        # The chamber reading, also the first time a key of another heater comes: it exists then.
+        if "chamber_temper" in keys or (self.state.chamber is None) is sensor:
+            current = read("chamber_temper", _temperature)
+            changes["chamber"] = Temperature(current=current) if sensor else None
+
     def _job(self) -> JobInfo:
         read = self._read
         stage_code = read("stg_cur", integer)
@@ -458,23 +498,19 @@ class ReportState:
                 spools.setdefault(spool.slot_id, spool)
         return tuple(sorted(spools.values(), key=lambda spool: spool.slot_id))
 
-    def _misc(self) -> dict[str, Any]:
+    def _misc(self, keys: Any, changes: dict[str, Any]) -> None:
+        """The fields of the keys that came: each is read from its own key alone."""
         read = self._read
-        lights = read("lights_report", _array)
-        chamber_light = None
-        for light in lights[:_MAX_LIGHTS] if lights is not None else ():
-            if isinstance(light, dict) and light.get("node") == "chamber_light":
-                chamber_light = light.get("mode") == "on"
-        return {
-            "part_fan_percent": read("cooling_fan_speed", fan_percent),
-            "aux_fan_percent": read("big_fan1_speed", fan_percent),
-            "chamber_fan_percent": read("big_fan2_speed", fan_percent),
-            "speed_level": read("spd_lvl", _speed_level),
-            "wifi_dbm": read("wifi_signal", wifi_dbm),
-            "nozzle_type": read("nozzle_type", text),
-            "nozzle_diameter": read("nozzle_diameter", _diameter),
-            "chamber_light": chamber_light,
-        }
+        for key in keys:
+            if (field := _FIELDS_OF_KEYS.get(key)) is not None:
+                changes[field[0]] = read(key, field[1])
+        if "lights_report" in keys:
+            lights = read("lights_report", _array)
+            chamber_light = None
+            for light in lights[:_MAX_LIGHTS] if lights is not None else ():
+                if isinstance(light, dict) and light.get("node") == "chamber_light":
+                    chamber_light = light.get("mode") == "on"
+            changes["chamber_light"] = chamber_light
 
 
 def _slot(tray: dict[str, Any], slot_id: str, unit_id: str | None) -> FilamentSlot:

@@ -21,6 +21,7 @@ from typing import Any, Final
 import aiohttp
 
 from ..base import ChangeListener, ErrorListener, StateListener
+from ..controls import Heater, Limits
 from ..errors import (
     AdapterError,
     AuthenticationError,
@@ -32,6 +33,7 @@ from ..errors import (
 from ..models import DeviceInfo, JobMetadata, PrinterState, changed_parts
 from ..values import integer, mapping, number
 from .client import Download, HttpStatusError, PrusaClient, base_url
+from .controls import JSON_HEADERS, target_request, temperature_limits
 from .device import Family, device_info, family
 from .files import (
     PrusaFile,
@@ -226,6 +228,28 @@ class PrusaAdapter:
     async def stop_print(self) -> None:
         """Cancel the current job."""
         await self._job_command("stop", "DELETE", "")
+
+    def temperature_limits(self, heater: Heater) -> Limits | None:
+        """Nozzle and bed on Prusa-Link for the Pi; nothing on Buddy firmware (no route)."""
+        return temperature_limits(heater, self._family)
+
+    async def set_target_temperature(self, heater: Heater, celsius: float) -> None:
+        """Set a heater's target (0: off); ValueError outside its limits or where not settable."""
+        limits = self.temperature_limits(heater)
+        if limits is None:
+            raise ValueError(f"This printer cannot set a {heater} target")
+        route, payload = target_request(heater, celsius, limits)
+        command = f"{heater}_target"
+        try:
+            await self._client.request("POST", route, headers=JSON_HEADERS, payload=payload)
+        except HttpStatusError as err:
+            if err.status == 409:
+                raise CommandConflictError(command, err.message) from err
+            if 400 <= err.status < 500:
+                raise CommandRefusedError(command, err.message) from err
+            raise
+        finally:
+            self._poll_soon()
 
     async def list_files(self, path: str = "") -> tuple[PrusaFile, ...]:
         """One folder of the printer's storage (USB on Buddy, local on a Pi).

@@ -174,15 +174,17 @@ class PrusaClient:
         *,
         headers: Mapping[str, str] | None = None,
         limit: int = MAX_JSON_BYTES,
+        payload: bytes | None = None,
     ) -> Reply:
         """Send one request and read the reply; non-2xx/304 statuses raise typed errors.
 
-        A body over `limit` bytes raises TooLargeError.
+        A reply body over `limit` bytes raises TooLargeError. `payload` is sent as it is (a
+        digest retry sends it again), with the caller's Content-Type in `headers`.
         """
         target = request_path(path)
         async with self.lock:
             with _mapped_errors(method, target):
-                response = await self._send(method, target, headers, self._timeout)
+                response = await self._send(method, target, headers, self._timeout, payload=payload)
                 try:
                     body = await self._read(response, method, target, limit)
                 finally:
@@ -294,6 +296,7 @@ class PrusaClient:
         extra: Mapping[str, str] | None,
         limits: aiohttp.ClientTimeout,
         *,
+        payload: bytes | None = None,
         auth: DigestAuth | None = None,
     ) -> aiohttp.ClientResponse:
         """Send with credentials; answer one digest challenge (first contact or a stale nonce).
@@ -322,7 +325,12 @@ class PrusaClient:
             self.request_count += 1
             try:
                 response = await self._session.request(
-                    method, url, headers=headers, timeout=limits, allow_redirects=False
+                    method,
+                    url,
+                    headers=headers,
+                    data=payload,
+                    timeout=limits,
+                    allow_redirects=False,
                 )
             except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as err:
                 if (
