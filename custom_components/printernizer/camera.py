@@ -75,6 +75,8 @@ async def async_setup_entry(
 class ChamberCameraEntity(PrinternizerEntity, Camera):
     """P1/A1: JPEG frames over TLS, connected only while a still or a stream is wanted."""
 
+    _sources = ("online",)  # only availability: a report never wakes the camera
+
     def __init__(self, coordinator: PrinterCoordinator, client: ChamberCamera) -> None:
         """Show what the chamber camera client delivers."""
         super().__init__(coordinator, CAMERA)
@@ -142,6 +144,7 @@ class LiveViewCamera(PrinternizerEntity, Camera):
     """X1/H2/P2: the printer's RTSPS live view, played (and turned into stills) by HA."""
 
     _attr_supported_features = CameraEntityFeature.STREAM
+    _sources = ("online",)
 
     def __init__(self, coordinator: PrinterCoordinator, adapter: BambuAdapter, source: str) -> None:
         """Keep the URL (it carries the access code) to this entity."""

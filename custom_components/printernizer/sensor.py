@@ -85,21 +85,6 @@ def _temperature(
     )
 
 
-def _fan(key: str, source: str) -> PrinterSensorDescription:
-    return PrinterSensorDescription(
-        key=key,
-        translation_key=key,
-        native_unit_of_measurement=PERCENTAGE,
-        state_class=SensorStateClass.MEASUREMENT,
-        entity_registry_enabled_default=False,
-        # Only Bambu reports fan percent; PrusaLink reports RPM (`_rpm`), so a Prusa one would
-        # stay unknown forever.
-        brands=frozenset({PRINTER_BAMBU}),
-        value_fn=lambda state: getattr(state, source),
-        sources=(source,),
-    )
-
-
 def _rpm(key: str, source: str) -> PrinterSensorDescription:
     return PrinterSensorDescription(
         key=key,
@@ -224,9 +209,6 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
         exists_fn=lambda state: state.chamber is not None and state.chamber.target is not None,
         entity_registry_enabled_default=False,
     ),
-    _fan("part_fan", "part_fan_percent"),
-    _fan("aux_fan", "aux_fan_percent"),
-    _fan("chamber_fan", "chamber_fan_percent"),
     PrinterSensorDescription(
         key="wifi_signal",
         translation_key="wifi_signal",

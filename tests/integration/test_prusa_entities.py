@@ -142,12 +142,15 @@ async def test_unavailable_while_offline_and_back_afterwards(
     prusa_sim.go_offline()
     await wait_for_state(hass, STATUS, "offline")  # the status says so, not "unavailable"
     assert hass.states.get(ONLINE).state == STATE_OFF
+    # What is on this disk (and that no download runs) stays known while the printer is away.
+    local = {f"sensor.{PREFIX}_download_activity", f"sensor.{PREFIX}_local_files"}
     assert {
         entity_id: hass.states.get(entity_id).state
         for entity_id in entities
-        if entity_id not in (ONLINE, STATUS)
+        if entity_id not in (ONLINE, STATUS, *local)
         and hass.states.get(entity_id).state != STATE_UNAVAILABLE
     } == {}
+    assert {hass.states.get(entity_id).state for entity_id in local} == {"idle", "0.0"}
     prusa_sim.go_online()
     await wait_for_state(hass, STATUS, "idle")
     assert hass.states.get(ONLINE).state == STATE_ON

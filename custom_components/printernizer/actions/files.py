@@ -27,17 +27,17 @@ from ..files.model import CleanupCandidate, FileEntry, FileKind, FileStatus
 from ..printer_files import PrinterFiles, download_response, printer_files
 from ..printers.errors import AdapterError, AuthenticationError
 from ..printers.values import text
-from ..services import (
-    _IDS,
+from .common import (
     ATTR_CONFIG_ENTRY_ID,
     ATTR_DEVICE_ID,
+    IDS,
     MAX_PLACEHOLDER,
-    _error,
-    _loaded_entries,
-    _safe,
-    _string,
-    _targets,
-    _whole,
+    error,
+    loaded_entries,
+    safe,
+    string,
+    targets,
+    whole,
 )
 
 SERVICE_LIST_FILES: Final = "list_files"
@@ -73,24 +73,24 @@ _DOWNLOAD_ID: Final = re.compile(r"[0-9a-f]{32}")
 _NOT_NAME: Final = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 _TARGET: dict[vol.Marker, Any] = {
-    vol.Optional(ATTR_CONFIG_ENTRY_ID): _IDS,
-    vol.Optional(ATTR_DEVICE_ID): _IDS,
+    vol.Optional(ATTR_CONFIG_ENTRY_ID): IDS,
+    vol.Optional(ATTR_DEVICE_ID): IDS,
 }
 _FILE: dict[vol.Marker, Any] = {
     **_TARGET,
-    vol.Required(ATTR_FOLDER): _string(MAX_FOLDER),
-    vol.Required(ATTR_NAME): vol.All(_string(MAX_NAME), vol.Length(min=1)),
+    vol.Required(ATTR_FOLDER): string(MAX_FOLDER),
+    vol.Required(ATTR_NAME): vol.All(string(MAX_NAME), vol.Length(min=1)),
 }
 _CLEANUP: dict[vol.Marker, Any] = {
     **_TARGET,
-    vol.Optional(ATTR_OLDER_THAN_DAYS): _whole(0, MAX_DAYS),
-    vol.Optional(ATTR_MIN_SIZE_MB, default=0): _whole(0, MAX_SIZE_MB),
+    vol.Optional(ATTR_OLDER_THAN_DAYS): whole(0, MAX_DAYS),
+    vol.Optional(ATTR_MIN_SIZE_MB, default=0): whole(0, MAX_SIZE_MB),
     vol.Optional(ATTR_DUPLICATES, default=True): cv.boolean,
     vol.Optional(ATTR_FAILED, default=True): cv.boolean,
     vol.Optional(ATTR_INCLUDE_PRINTER, default=False): cv.boolean,
 }
 
-LIST_SCHEMA = _safe(
+LIST_SCHEMA = safe(
     vol.Schema(
         {
             **_TARGET,
@@ -104,10 +104,10 @@ LIST_SCHEMA = _safe(
         }
     )
 )
-FILE_SCHEMA = _safe(vol.Schema(_FILE))
-DOWNLOAD_ID_SCHEMA = _safe(vol.Schema({vol.Required(ATTR_DOWNLOAD_ID): _string(64)}))
-CANDIDATES_SCHEMA = _safe(vol.Schema(_CLEANUP))
-CLEANUP_SCHEMA = _safe(
+FILE_SCHEMA = safe(vol.Schema(_FILE))
+DOWNLOAD_ID_SCHEMA = safe(vol.Schema({vol.Required(ATTR_DOWNLOAD_ID): string(64)}))
+CANDIDATES_SCHEMA = safe(vol.Schema(_CLEANUP))
+CLEANUP_SCHEMA = safe(
     vol.Schema(
         {
             **_CLEANUP,
@@ -120,18 +120,18 @@ CLEANUP_SCHEMA = _safe(
 
 def _printer(hass: HomeAssistant, data: Mapping[str, Any]) -> PrinternizerConfigEntry:
     """The one loaded printer the call names; naming none or several is refused."""
-    entries = _targets(hass, dict(data))
+    entries = targets(hass, dict(data))
     if not entries:
-        raise _error("no_target")
+        raise error("no_target")
     if len(entries) > 1:
-        raise _error("one_printer_only")
+        raise error("one_printer_only")
     return entries[0]
 
 
 def _printers(hass: HomeAssistant, data: Mapping[str, Any]) -> list[PrinternizerConfigEntry]:
     """The printers a call names; every loaded one when it names none."""
-    entries = _targets(hass, dict(data))
-    return _loaded_entries(hass) if entries is None else entries
+    entries = targets(hass, dict(data))
+    return loaded_entries(hass) if entries is None else entries
 
 
 def _serial(entry: PrinternizerConfigEntry) -> str:
@@ -144,14 +144,14 @@ def _name(data: Mapping[str, Any]) -> tuple[str, str]:
     folder, name = data[ATTR_FOLDER], data[ATTR_NAME]
     for field, value in ((ATTR_FOLDER, folder), (ATTR_NAME, name)):
         if _NOT_NAME.search(value):
-            raise _error("invalid_file_name", field=field)
+            raise error("invalid_file_name", field=field)
     return folder, name
 
 
 def _download_id(data: Mapping[str, Any]) -> str:
     value = str(data[ATTR_DOWNLOAD_ID]).strip().lower()
     if not _DOWNLOAD_ID.fullmatch(value):
-        raise _error("unknown_download", download_id=value)
+        raise error("unknown_download", download_id=value)
     return value
 
 
@@ -167,7 +167,7 @@ def _refused(
 
     Every refusal gets the same placeholders, so each message may name any of them.
     """
-    return _error(err.code, printer=printer, folder=folder, name=name, download_id=download_id)
+    return error(err.code, printer=printer, folder=folder, name=name, download_id=download_id)
 
 
 def _printer_failed(entry: PrinternizerConfigEntry, err: AdapterError) -> HomeAssistantError:
@@ -296,7 +296,7 @@ async def _candidates(
     """The cleanup candidates of the named (else every loaded) printer."""
     entries = _printers(hass, data)
     if data[ATTR_INCLUDE_PRINTER] and ATTR_OLDER_THAN_DAYS not in data:
-        raise _error("printer_cleanup_needs_age")
+        raise error("printer_cleanup_needs_age")
     files = printer_files(hass)
     found: list[CleanupCandidate] = []
     for entry in entries:
