@@ -22,16 +22,29 @@ find_python() {
   exit 1
 }
 
+# apt_install PACKAGE: install a Debian package, through sudo unless root
+apt_install() {
+  echo "Installing $1 from Debian"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$1" >/dev/null
+}
+
 # ensure_debian_package COMMAND PACKAGE: install PACKAGE when COMMAND is missing
 ensure_debian_package() {
   if command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; then
     return
   fi
-  echo "Installing $2 from Debian"
-  local sudo=""
-  [ "$(id -u)" -eq 0 ] || sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+  apt_install "$2"
+}
+
+# ensure_debian_library NAME PACKAGE: install PACKAGE when the linker knows no libNAME
+ensure_debian_library() {
+  if /sbin/ldconfig -p 2>/dev/null | grep -q "lib$1\.so"; then
+    return
+  fi
+  apt_install "$2"
 }
 
 # make_venv DIR REQUIREMENTS [extra pip flags...]
@@ -54,6 +67,8 @@ make_venv() {
 
 PYTHON=$(find_python)
 ensure_debian_package mosquitto mosquitto
+# HA's camera component loads libturbojpeg at import and logs an error without it (as HA OS has it).
+ensure_debian_library turbojpeg libturbojpeg0
 ensure_debian_package chromium chromium # the browser test drives it through Playwright
 make_venv .venv requirements_test.txt
 make_venv .venv-next requirements_next.txt --ignore-requires-python
