@@ -5,14 +5,14 @@ Each test runs the integration against a simulated printer of that model over MQ
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from functools import partial
 import json
 from pathlib import Path
 from typing import Any
 
 from homeassistant.components.recorder import Recorder, history
-from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
+from homeassistant.config_entries import SOURCE_USER
 from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -43,9 +43,8 @@ from simulator.bambu.payloads import ERR_FILAMENT_RUNOUT, HMS_RUNOUT, HMS_VERIFY
 from simulator.bambu.printer import BambuSimulator
 
 from ..printers.waiting import wait_until
-from .conftest import bambu_entry_data, wait_for_state
-
-type Load = Callable[..., Awaitable[tuple[BambuSimulator, MockConfigEntry]]]
+from .conftest import wait_for_state
+from .printer_models import Load, models
 
 
 @pytest.fixture
@@ -56,34 +55,8 @@ def mock_recorder_before_hass(async_test_recorder: Any) -> None:
 @pytest.fixture
 async def load(hass: HomeAssistant, socket_enabled: None, tmp_path: Path) -> AsyncIterator[Load]:
     """Start a simulated printer and set up its entry; both go away after the test."""
-    sims: list[BambuSimulator] = []
-    entries: list[MockConfigEntry] = []
-
-    async def start(model: str, **options: Any) -> tuple[BambuSimulator, MockConfigEntry]:
-        sim = BambuSimulator(
-            model=model, workdir=tmp_path / model, speed=600, jitter=False, **options
-        )
-        sims.append(sim)
-        await sim.start()
-        entry = MockConfigEntry(
-            domain=DOMAIN,
-            unique_id=sim.serial,
-            title=f"{model} {sim.serial[-4:]}",
-            data=bambu_entry_data(sim),
-        )
-        entry.add_to_hass(hass)
-        entries.append(entry)
-        assert await hass.config_entries.async_setup(entry.entry_id)
-        await hass.async_block_till_done()
-        return sim, entry
-
-    yield start
-    for entry in entries:
-        if entry.state is ConfigEntryState.LOADED:
-            assert await hass.config_entries.async_unload(entry.entry_id)
-    await hass.async_block_till_done()
-    for sim in sims:
-        await sim.stop()
+    async for start in models(hass, tmp_path):
+        yield start
 
 
 def entity_id(hass: HomeAssistant, sim: BambuSimulator, key: str, domain: str = "sensor") -> str:
