@@ -4,6 +4,7 @@ from bench import (
     analytics,
     bambu_parse,
     file_readers,
+    files,
     fleet,
     ha_replay,
     job_history,
@@ -18,4 +19,5 @@ prusa_requests.main()
 job_history.main()
 analytics.main()
 file_readers.main()
+files.main([])
 fleet.main([])
