@@ -667,6 +667,15 @@ def _party(parties: dict[str, _Party], name: str) -> _Party:
     return party
 
 
+def _bill(party: _Party, net: Any, gross: Any) -> None:
+    """A customer's or project's money from one ended job, or one more job without a cost."""
+    if gross is None:
+        party.without_cost += 1
+    else:
+        party.net += net
+        party.gross += gross
+
+
 def _collect(
     jobs: Iterable[JobFacts],
     period: Period,
@@ -827,19 +836,9 @@ def _collect(
                 group.cost += cost
         acc.without_grams += unknown
         if customer:
-            party = _party(customers, customer)
-            if gross is None:
-                party.without_cost += 1
-            else:
-                party.net += net
-                party.gross += gross
+            _bill(_party(customers, customer), net, gross)
         if project:
-            party = _party(projects, project)
-            if gross is None:
-                party.without_cost += 1
-            else:
-                party.net += net
-                party.gross += gross
+            _bill(_party(projects, project), net, gross)
     result = _Result(
         period=period,
         names={serial: name for serial, (_, name) in latest.items()},
