@@ -16,7 +16,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import PrinterCoordinator, PrinternizerConfigEntry
-from .entity import PrinternizerEntity
+from .entity import PrinterEntityDescription, PrinternizerEntity
 from .printers.controls import Fan, FanControl
 from .printers.models import PrinterState
 
@@ -24,12 +24,11 @@ PARALLEL_UPDATES = 1
 
 
 @dataclass(frozen=True, kw_only=True)
-class PrinterFanDescription(FanEntityDescription):
+class PrinterFanDescription(FanEntityDescription, PrinterEntityDescription):
     """One fan and the state field reporting its speed."""
 
     fan: Fan
     value_fn: Callable[[PrinterState], int | None]
-    source: str
 
 
 FANS: tuple[PrinterFanDescription, ...] = (
@@ -38,21 +37,21 @@ FANS: tuple[PrinterFanDescription, ...] = (
         translation_key="part_fan",
         fan=Fan.PART,
         value_fn=lambda state: state.part_fan_percent,
-        source="part_fan_percent",
+        sources=("part_fan_percent",),
     ),
     PrinterFanDescription(
         key="aux_fan",
         translation_key="aux_fan",
         fan=Fan.AUX,
         value_fn=lambda state: state.aux_fan_percent,
-        source="aux_fan_percent",
+        sources=("aux_fan_percent",),
     ),
     PrinterFanDescription(
         key="chamber_fan",
         translation_key="chamber_fan",
         fan=Fan.CHAMBER,
         value_fn=lambda state: state.chamber_fan_percent,
-        source="chamber_fan_percent",
+        sources=("chamber_fan_percent",),
     ),
 )
 
@@ -90,7 +89,6 @@ class PrinterFan(PrinternizerEntity, FanEntity):
         description: PrinterFanDescription,
     ) -> None:
         """Bind to the adapter that sets this fan."""
-        self._sources = (description.source,)
         super().__init__(coordinator, description)
         self._adapter = adapter
 

@@ -25,7 +25,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import DOMAIN
 from .coordinator import PrinterCoordinator, PrinternizerConfigEntry
-from .entity import PrinternizerEntity
+from .entity import PrinterEntityDescription, PrinternizerEntity
 from .printers.controls import Heater, Limits, TemperatureControl
 from .printers.models import PrinterState
 
@@ -33,12 +33,11 @@ PARALLEL_UPDATES = 1
 
 
 @dataclass(frozen=True, kw_only=True)
-class TargetDescription(NumberEntityDescription):
+class TargetDescription(NumberEntityDescription, PrinterEntityDescription):
     """One heater's target."""
 
     heater: Heater
     value_fn: Callable[[PrinterState], float | None]
-    source: str
 
 
 TARGETS: tuple[TargetDescription, ...] = (
@@ -47,21 +46,21 @@ TARGETS: tuple[TargetDescription, ...] = (
         translation_key="nozzle_target",
         heater=Heater.NOZZLE,
         value_fn=lambda state: state.nozzle.target,
-        source="nozzle",
+        sources=("nozzle",),
     ),
     TargetDescription(
         key="bed_target",
         translation_key="bed_target",
         heater=Heater.BED,
         value_fn=lambda state: state.bed.target,
-        source="bed",
+        sources=("bed",),
     ),
     TargetDescription(
         key="chamber_target",
         translation_key="chamber_target",
         heater=Heater.CHAMBER,
         value_fn=lambda state: state.chamber.target if state.chamber else None,
-        source="chamber",
+        sources=("chamber",),
     ),
 )
 
@@ -99,7 +98,6 @@ class HeaterTarget(PrinternizerEntity, NumberEntity):
         limits: Limits,
     ) -> None:
         """Bind to the adapter that sets this heater, within its limits."""
-        self._sources = (description.source,)
         super().__init__(coordinator, description)
         self._adapter = adapter
         self._attr_native_min_value = limits.minimum
