@@ -8,14 +8,18 @@ limits (applied live), the automatic timelapse fetch after a Bambu print, and ho
 local copies are kept (cleaned up daily).
 
 A timelapse fetched for a job is linked to it in a Store of its own (job id -> local copy):
-job records are the history's, and this link is a file fact.
+job records are the history's, and this link is a file fact. A job's response joins its files
+in when it is asked for (`async_job_files`): the linked timelapse and a local copy of the job's
+print file, both only while the copy is still on disk. Joining at read time keeps the history's
+records and their Store untouched, and a link never outlives its file (cleanup, a user's delete).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Final
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP
@@ -33,7 +37,8 @@ from .file_settings import FileSettings, file_settings
 from .file_view import LocalCopy, LocalFilesView, LocalThumbnailsView
 from .files.errors import FileManagerError
 from .files.manager import FileManager
-from .files.model import DownloadState, DownloadStatus, FileKind
+from .files.model import DownloadState, DownloadStatus, FileEntry, FileKind
+from .jobs import JobRecord
 from .printers.errors import AdapterError
 from .settings import fleet_options
 
@@ -216,6 +221,69 @@ class PrinterFiles:
             return None
         return f"media-source://{DOMAIN}/{relative.as_posix()}"
 
+    async def async_job_files(
+        self, records: Iterable[JobRecord]
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Each job's local copies (job id -> files), read once per printer.
+
+        A job's files are its linked timelapse and the local copy of its print file (matched by
+        the printer and the job's file or job name); a copy no longer on disk is not shown. A
+        printer whose folder cannot be read shows none (logged), the job is still answered.
+        """
+        jobs = list(records)
+        local: dict[str, list[FileEntry]] = {}
+        for serial in {record.serial for record in jobs}:
+            try:
+                local[serial] = await self.manager.local_entries(serial)
+            except (FileManagerError, OSError) as err:
+                LOGGER.warning("Local files of %s not readable: %s", serial, err)
+                local[serial] = []
+        return {record.id: self._files_of(record, local[record.serial]) for record in jobs}
+
+    def _files_of(self, record: JobRecord, entries: list[FileEntry]) -> list[dict[str, Any]]:
+        files: list[dict[str, Any]] = []
+        link = self.job_files.get(record.id, {}).get("timelapse")
+        if isinstance(link, dict) and link.get("serial") == record.serial:
+            timelapse = next(
+                (
+                    entry
+                    for entry in entries
+                    if entry.kind is FileKind.TIMELAPSE
+                    and (entry.folder, entry.name) == (link.get("folder"), link.get("name"))
+                ),
+                None,
+            )
+            if timelapse is not None:
+                files.append(self._job_file(timelapse))
+        names = _print_names(record)
+        prints = [
+            entry
+            for entry in entries
+            if entry.kind is FileKind.PRINT
+            and (entry.name in names or f"{entry.folder.rstrip('/')}/{entry.name}" == record.file)
+        ]
+        if prints:  # the newest copy (entries come newest first)
+            files.append(self._job_file(prints[0]))
+        return files
+
+    def _job_file(self, entry: FileEntry) -> dict[str, Any]:
+        """A job's local copy as job actions return it."""
+        path = None
+        if entry.local_path is not None:
+            try:
+                path = entry.local_path.relative_to(self.root).as_posix()
+            except ValueError:
+                path = None
+        return {
+            "kind": entry.kind.value,
+            "name": entry.name,
+            "folder": entry.folder,
+            "path": path,
+            "media_content_id": self.media_content_id(entry.local_path),
+            "size": entry.size,
+            "sha256": entry.sha256,
+        }
+
     def job_of(self, serial: str, folder: str, name: str) -> str | None:
         """The job a printer file was fetched for, if it was."""
         for job_id, links in self.job_files.items():
@@ -318,6 +386,21 @@ class PrinterFiles:
                 await self._async_fetch_timelapse(serial, job_id, started, attempts - 1)
 
             self._unsubscribe.append(async_call_later(self.hass, TIMELAPSE_RETRY, again))
+
+
+def _print_names(record: JobRecord) -> set[str]:
+    """The names a job's print file goes by on the printer.
+
+    The file's last part (a Bambu reports a path inside the 3MF, `/data/Metadata/plate_1.gcode`,
+    so its job name with the slicer's suffixes counts too: `Benchy.gcode.3mf`).
+    """
+    names = set()
+    if record.file:
+        names.add(PurePosixPath(record.file).name)
+    if record.job_name:
+        name = record.job_name
+        names |= {name, f"{name}.3mf", f"{name}.gcode.3mf", f"{name}.gcode", f"{name}.bgcode"}
+    return names
 
 
 def _utc(value: datetime) -> datetime:

@@ -29,6 +29,7 @@ from ..entity import run_command
 from ..history import DATA_HISTORY
 from ..jobs import JobRecord, JobStatus
 from ..jobs.costing import corrected_materials, record_costs
+from ..printer_files import DATA_FILES
 from ..printers.values import MAX_MAGNITUDE, MAX_NOTE
 from .common import (
     ATTR_CATEGORY,
@@ -177,8 +178,18 @@ def _job_response(record: JobRecord) -> dict[str, Any]:
     return data
 
 
-@callback
-def _list_jobs(call: ServiceCall) -> ServiceResponse:
+async def _with_files(hass: HomeAssistant, records: list[JobRecord]) -> list[dict[str, Any]]:
+    """Jobs as `get_job`/`list_jobs` return them: with `files`, their local copies.
+
+    Joined from the file manager at read time (not kept in the record): a copy deleted since
+    is not shown, and the history's records stay as they are.
+    """
+    files = hass.data.get(DATA_FILES)
+    linked = {} if files is None else await files.async_job_files(records)
+    return [{**_job_response(record), "files": linked.get(record.id, [])} for record in records]
+
+
+async def _list_jobs(call: ServiceCall) -> ServiceResponse:
     hass = call.hass
     data = call.data
     entries = targets(hass, data)
@@ -197,12 +208,12 @@ def _list_jobs(call: ServiceCall) -> ServiceResponse:
         limit=data[ATTR_LIMIT],
         offset=data[ATTR_OFFSET],
     )
-    return {"jobs": [_job_response(job) for job in jobs], "total": total}
+    return {"jobs": list(await _with_files(hass, jobs)), "total": total}
 
 
-@callback
-def _get_job(call: ServiceCall) -> ServiceResponse:
-    return {"job": _job_response(_job(call.hass, call.data[ATTR_JOB_ID]))}
+async def _get_job(call: ServiceCall) -> ServiceResponse:
+    (job,) = await _with_files(call.hass, [_job(call.hass, call.data[ATTR_JOB_ID])])
+    return {"job": job}
 
 
 @callback
