@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from homeassistant.components.calendar import CalendarEntity, CalendarEvent
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
@@ -46,6 +47,16 @@ async def async_setup_entry(
         async_add_entities([fleet])
         return
     async_add_entities([JobCalendar(entry.runtime_data.coordinator, hass.data[DATA_HISTORY])])
+
+
+def _printer(hass: HomeAssistant, serial: str) -> PrinterCoordinator | None:
+    """The loaded printer of this serial (the fleet's calendar asks it for its estimate)."""
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if entry.state is ConfigEntryState.LOADED and not is_fleet_entry(entry):
+            coordinator: PrinterCoordinator = entry.runtime_data.coordinator
+            if coordinator.adapter.device_info.serial == serial:
+                return coordinator
+    return None
 
 
 class JobCalendar(CalendarEntity):
@@ -140,9 +151,8 @@ class JobCalendar(CalendarEntity):
         if record.ended_at is not None:
             end = record.ended_at
         else:
-            remaining = (
-                None if self._coordinator is None else self._coordinator.data.job.remaining_minutes
-            )
+            coordinator = self._coordinator or _printer(self.hass, record.serial)
+            remaining = None if coordinator is None else coordinator.data.job.remaining_minutes
             estimate = _UNKNOWN_REMAINING if remaining is None else timedelta(minutes=remaining)
             end = max(now, start) + max(estimate, _SHORTEST)
         return CalendarEvent(
