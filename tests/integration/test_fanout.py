@@ -42,7 +42,14 @@ from .conftest import wait_for_state
 
 PREFIX = "p1s_01p00a000000001"
 NOW = datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC)
-PARTS = tuple(part.name for part in fields(PrinterState))
+FIELDS = tuple(part.name for part in fields(PrinterState))
+# A heater's halves: who reads only the target is not woken by the current reading, and back.
+HALVES = {
+    f"{heater}.{half}": (heater, half)
+    for heater in ("nozzle", "bed", "chamber")
+    for half in ("current", "target")
+}
+PARTS = (*FIELDS, *HALVES)
 
 
 class Counted:
@@ -94,7 +101,11 @@ def parts_of(entity: PrinternizerEntity) -> frozenset[str]:
 
 def differing(old: PrinterState, new: PrinterState) -> set[str]:
     """The parts that differ, compared here field by field (not with the adapter's bookkeeping)."""
-    return {part for part in PARTS if getattr(old, part) != getattr(new, part)}
+    changed = {part for part in FIELDS if getattr(old, part) != getattr(new, part)}
+    for part, (heater, half) in HALVES.items():
+        if getattr(getattr(old, heater), half, None) != getattr(getattr(new, heater), half, None):
+            changed.add(part)
+    return changed
 
 
 def check_step(
@@ -211,6 +222,8 @@ async def test_random_deltas_wake_exactly_the_readers_of_what_changed(
         jobs = bambu_entry.runtime_data.jobs
         jobs._metadata = _no_metadata
         assert len(counted.entities) > 30
+        read = set().union(*map(parts_of, counted.entities))
+        assert {"nozzle.current", "nozzle.target", "bed.current", "bed.target"} <= read
         sequence = iter(range(1_000_000))
         counted.reset()
 

@@ -15,7 +15,11 @@ from typing import Any
 from hypothesis import given, settings, strategies as st
 
 from custom_components.printernizer.printers.bambu.report import ReportState
-from custom_components.printernizer.printers.models import PrinterState
+from custom_components.printernizer.printers.models import (
+    HEATER_PARTS,
+    PrinterState,
+    with_heater_parts,
+)
 
 TEMPERATURE_KEYS = frozenset(
     {"nozzle_temper", "nozzle_target_temper", "bed_temper", "bed_target_temper", "chamber_temper"}
@@ -91,3 +95,34 @@ def test_each_delta_gives_the_state_a_full_rebuild_gives(
         full = ReportState(model=model).apply(reference)
         for part in PARTS:
             assert getattr(state, part) == getattr(full, part), (part, delta)
+
+
+def _halves(state: PrinterState) -> dict[str, float | None]:
+    """Each heater half as an entity shows it: None where the heater is not there."""
+    return {
+        part: getattr(getattr(state, heater), part.partition(".")[2], None)
+        for heater, pair in HEATER_PARTS.items()
+        for part in pair
+    }
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+@given(st.sampled_from(["P1S", "X1C", "A1", "H2D", None]), st.lists(_delta, max_size=12))
+def test_the_changed_heater_halves_are_exactly_those_that_differ(
+    model: str | None, deltas: list[dict[str, Any]]
+) -> None:
+    """What the coordinator wakes the readers of one half by: the report's parts plus halves."""
+    report = ReportState(model=model)
+    published = report.state
+    for delta in deltas:
+        state = report.apply(copy.deepcopy(delta))
+        changed = with_heater_parts(published, state, report.take_changed())
+        before, after = _halves(published), _halves(state)
+        differing = {
+            part.name
+            for part in fields(PrinterState)
+            if getattr(published, part.name) != getattr(state, part.name)
+        }
+        differing |= {part for part in before if before[part] != after[part]}
+        assert changed == differing, delta
+        published = state
