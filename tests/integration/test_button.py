@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from homeassistant.components.button import DOMAIN as BUTTON_DOMAIN, SERVICE_PRESS
-from homeassistant.const import ATTR_ENTITY_ID, EVENT_STATE_CHANGED, STATE_UNAVAILABLE
+from homeassistant.const import ATTR_ENTITY_ID, EVENT_STATE_CHANGED, STATE_UNAVAILABLE, Platform
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.printernizer.const import DOMAIN
 from simulator.bambu.printer import BambuSimulator
 from simulator.prusa import PrusaSimulator
 
 from .conftest import wait_for_state
+from .platform_printers import PRINTERS, entities_of, platform_printer
 
 COMMANDS = ("pause", "resume", "stop")
 
@@ -101,3 +105,12 @@ async def test_command_errors_name_the_command_in_the_users_language(
     assert err.value.translation_key == "command_conflict"
     # The frontend shows the message in German around this placeholder: not the id "pause".
     assert err.value.translation_placeholders["command"] == "Pausieren"
+
+
+@pytest.mark.parametrize("printer", PRINTERS)
+@pytest.mark.usefixtures("socket_enabled")
+async def test_button_entities(
+    hass: HomeAssistant, tmp_path: Path, snapshot: SnapshotAssertion, printer: str
+) -> None:
+    async with platform_printer(hass, tmp_path, printer, Platform.BUTTON) as (entry, secrets):
+        assert entities_of(hass, entry, secrets) == snapshot

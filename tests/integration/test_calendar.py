@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from homeassistant.const import STATE_OFF, STATE_ON
+from homeassistant.const import STATE_OFF, STATE_ON, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.printernizer.const import DOMAIN
 from custom_components.printernizer.events import EVENT_JOB_FINISHED, EVENT_JOB_STARTED
@@ -18,6 +21,7 @@ from custom_components.printernizer.jobs.records import MaterialUse
 from simulator.bambu.printer import BambuSimulator
 
 from .conftest import wait_for_state
+from .platform_printers import PRINTERS, entities_of, platform_printer
 from .test_jobs import Recorder
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -139,3 +143,12 @@ async def test_hand_edited_records_never_break_the_calendar(
         assert datetime.fromisoformat(event["start"]) < datetime.fromisoformat(event["end"])
         assert event["summary"] == "Print job"
         assert "Cost" not in event["description"]
+
+
+@pytest.mark.parametrize("printer", PRINTERS)
+@pytest.mark.usefixtures("socket_enabled")
+async def test_calendar_entities(
+    hass: HomeAssistant, tmp_path: Path, snapshot: SnapshotAssertion, printer: str
+) -> None:
+    async with platform_printer(hass, tmp_path, printer, Platform.CALENDAR) as (entry, secrets):
+        assert entities_of(hass, entry, secrets) == snapshot

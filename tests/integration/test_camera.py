@@ -18,7 +18,7 @@ from homeassistant.components.camera import (
     async_get_image,
     async_get_stream_source,
 )
-from homeassistant.const import ATTR_SUPPORTED_FEATURES, EVENT_HOMEASSISTANT_STOP
+from homeassistant.const import ATTR_SUPPORTED_FEATURES, EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
@@ -29,6 +29,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from syrupy.assertion import SnapshotAssertion
 
 from custom_components.printernizer import camera as camera_platform
 from custom_components.printernizer.const import CONF_CAMERA_PORT, DOMAIN
@@ -37,6 +38,7 @@ from simulator.bambu.camera import CameraServer
 from simulator.bambu.printer import BambuSimulator
 
 from .conftest import bambu_entry_data
+from .platform_printers import BAMBU_PRINTERS, entities_of, platform_printer
 
 LINGER = 1.0  # long enough that a loaded machine does not split one viewing in two
 BOUND = 10  # seconds any wait here may take
@@ -305,3 +307,12 @@ async def test_a_prusa_printer_has_no_camera(
 ) -> None:
     assert hass.states.async_entity_ids("sensor")  # the printer is there, with entities
     assert not hass.states.async_entity_ids("camera")
+
+
+@pytest.mark.parametrize("printer", BAMBU_PRINTERS)
+@pytest.mark.usefixtures("socket_enabled")
+async def test_camera_entities(
+    hass: HomeAssistant, tmp_path: Path, snapshot: SnapshotAssertion, printer: str
+) -> None:
+    async with platform_printer(hass, tmp_path, printer, Platform.CAMERA) as (entry, secrets):
+        assert entities_of(hass, entry, secrets) == snapshot

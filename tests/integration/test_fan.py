@@ -11,11 +11,18 @@ from homeassistant.components.fan import (
     DOMAIN as FAN_DOMAIN,
     SERVICE_SET_PERCENTAGE,
 )
-from homeassistant.const import ATTR_ENTITY_ID, SERVICE_TURN_OFF, SERVICE_TURN_ON, STATE_OFF
+from homeassistant.const import (
+    ATTR_ENTITY_ID,
+    SERVICE_TURN_OFF,
+    SERVICE_TURN_ON,
+    STATE_OFF,
+    Platform,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from syrupy.assertion import SnapshotAssertion
 import voluptuous as vol
 
 from simulator.bambu.printer import BambuSimulator
@@ -23,6 +30,7 @@ from simulator.prusa import PrusaSimulator
 
 from ..printers.waiting import wait_until
 from .conftest import wait_for_state
+from .platform_printers import BAMBU_PRINTERS, entities_of, platform_printer
 from .printer_models import Load, entity_ids, gcode_lines, models
 
 
@@ -137,3 +145,12 @@ async def test_the_h2d_fans_come_back_in_its_full_reports(hass: HomeAssistant, l
 async def test_prusalink_offers_no_fans(hass: HomeAssistant, prusa_sim: PrusaSimulator) -> None:
     # PrusaLink reports fan RPM and has no route to set a fan.
     assert entity_ids(hass, FAN_DOMAIN, prusa_sim.serial) == {}
+
+
+@pytest.mark.parametrize("printer", BAMBU_PRINTERS)
+@pytest.mark.usefixtures("socket_enabled")
+async def test_fan_entities(
+    hass: HomeAssistant, tmp_path: Path, snapshot: SnapshotAssertion, printer: str
+) -> None:
+    async with platform_printer(hass, tmp_path, printer, Platform.FAN) as (entry, secrets):
+        assert entities_of(hass, entry, secrets) == snapshot

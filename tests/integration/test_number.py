@@ -11,11 +11,12 @@ from homeassistant.components.number import (
     DOMAIN as NUMBER_DOMAIN,
     SERVICE_SET_VALUE,
 )
-from homeassistant.const import ATTR_ENTITY_ID, ATTR_UNIT_OF_MEASUREMENT
+from homeassistant.const import ATTR_ENTITY_ID, ATTR_UNIT_OF_MEASUREMENT, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from syrupy.assertion import SnapshotAssertion
 import voluptuous as vol
 
 from custom_components.printernizer.const import CONF_IDLE_POLL_SECONDS, DOMAIN
@@ -24,6 +25,7 @@ from simulator.prusa import PrusaSimulator
 
 from ..printers.waiting import wait_until
 from .conftest import FAST_IDLE_POLL, prusa_entry_data, wait_for_state
+from .platform_printers import BAMBU_PRINTERS, entities_of, platform_printer
 from .printer_models import Load, entity_ids, gcode_lines, models
 
 
@@ -231,3 +233,12 @@ async def test_a_pi_refusing_a_target_says_so(
     assert err.value.translation_key == refusal
     assert err.value.translation_placeholders["command"] == "Set bed target"
     assert pi_sim.target_bed == 0.0
+
+
+@pytest.mark.parametrize("printer", BAMBU_PRINTERS)
+@pytest.mark.usefixtures("socket_enabled")
+async def test_number_entities(
+    hass: HomeAssistant, tmp_path: Path, snapshot: SnapshotAssertion, printer: str
+) -> None:
+    async with platform_printer(hass, tmp_path, printer, Platform.NUMBER) as (entry, secrets):
+        assert entities_of(hass, entry, secrets) == snapshot

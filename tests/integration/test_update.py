@@ -19,12 +19,14 @@ from homeassistant.const import (
     STATE_ON,
     STATE_UNKNOWN,
     EntityCategory,
+    Platform,
 )
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from syrupy.assertion import SnapshotAssertion
 
 from simulator.bambu.payloads import FIRMWARE
 from simulator.bambu.printer import BambuSimulator
@@ -32,6 +34,7 @@ from simulator.prusa import PrusaSimulator
 
 from ..printers.waiting import wait_until
 from .conftest import wait_for_state
+from .platform_printers import PRINTERS, entities_of, platform_printer
 from .printer_models import Load, entity_ids, models
 
 
@@ -151,3 +154,12 @@ async def test_prusa_shows_its_firmware_and_an_unknown_latest(
 ) -> None:
     entity_id = firmware(hass, prusa_sim.serial)
     assert versions(hass, entity_id) == (STATE_UNKNOWN, prusa_sim.firmware, None)
+
+
+@pytest.mark.parametrize("printer", PRINTERS)
+@pytest.mark.usefixtures("socket_enabled")
+async def test_update_entities(
+    hass: HomeAssistant, tmp_path: Path, snapshot: SnapshotAssertion, printer: str
+) -> None:
+    async with platform_printer(hass, tmp_path, printer, Platform.UPDATE) as (entry, secrets):
+        assert entities_of(hass, entry, secrets) == snapshot
