@@ -20,7 +20,7 @@ from .printers.errors import (
     CertificateMismatchError,
     PrinterOfflineError,
 )
-from .printers.models import PrinterState
+from .printers.models import HEATER_PARTS, PrinterState, with_heater_parts
 from .repairs import PrinterIssues
 from .system_health import record_error
 
@@ -33,7 +33,10 @@ JOB_PARTS: Final = frozenset({"online", "status", "job", "material"})
 
 @dataclass(frozen=True, slots=True)
 class Reads:
-    """A listener context naming the state parts (`PrinterState` fields) the listener reads."""
+    """A listener context naming the state parts the listener reads.
+
+    Parts are `PrinterState` fields, or a heater's half (`nozzle.target`, see `HEATER_PARTS`).
+    """
 
     parts: frozenset[str]
 
@@ -165,6 +168,12 @@ class PrinterCoordinator(DataUpdateCoordinator[PrinterState]):
         # Availability is every entity's: a change of it (or a recovery from a failed
         # update) is a full update.
         if self.last_update_success and changed is not None and "online" not in changed:
+            # Which half of a heater changed, for the listeners reading only one half.
+            old: PrinterState | None = self.data  # None: a push before the first data
+            if old is None:
+                changed = None
+            elif not changed.isdisjoint(HEATER_PARTS):
+                changed = with_heater_parts(old, state, changed)
             self._changed = changed
         try:
             self.async_set_updated_data(state)

@@ -33,7 +33,8 @@ ALL_BRANDS = frozenset({PRINTER_BAMBU, PRINTER_PRUSA})
 class PrinterEntityDescription(EntityDescription):
     """What every description of ours adds: the state parts it reads, the brands that have it."""
 
-    # The PrinterState fields the entity reads: only a push that changes one updates it.
+    # The state parts the entity reads (fields, or a heater's half such as `nozzle.target`):
+    # only a push that changes one updates it.
     sources: tuple[str, ...] = ()
     brands: frozenset[str] = ALL_BRANDS
 

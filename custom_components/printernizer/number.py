@@ -46,21 +46,21 @@ TARGETS: tuple[TargetDescription, ...] = (
         translation_key="nozzle_target",
         heater=Heater.NOZZLE,
         value_fn=lambda state: state.nozzle.target,
-        sources=("nozzle",),
+        sources=("nozzle.target",),
     ),
     TargetDescription(
         key="bed_target",
         translation_key="bed_target",
         heater=Heater.BED,
         value_fn=lambda state: state.bed.target,
-        sources=("bed",),
+        sources=("bed.target",),
     ),
     TargetDescription(
         key="chamber_target",
         translation_key="chamber_target",
         heater=Heater.CHAMBER,
         value_fn=lambda state: state.chamber.target if state.chamber else None,
-        sources=("chamber",),
+        sources=("chamber.target",),
     ),
 )
 

@@ -214,6 +214,33 @@ def evolve(state: PrinterState, changes: dict[str, Any]) -> PrinterState:
     return new
 
 
+# Finer parts of the heaters: a listener reading only a heater's current reading (or only its
+# target) names one of these instead of the heater, so the other half changing does not wake it.
+# Adapters name only fields; the coordinator adds these for the heaters a push changed.
+HEATER_PARTS: dict[str, tuple[str, str]] = {
+    heater: (f"{heater}.current", f"{heater}.target") for heater in ("nozzle", "bed", "chamber")
+}
+
+
+def with_heater_parts(
+    old: PrinterState, new: PrinterState, changed: frozenset[str]
+) -> frozenset[str]:
+    """`changed` plus the finer parts of each heater in it whose half differs between the two.
+
+    A heater that is not there (`chamber` None) reads as None in both halves, as entities show it.
+    """
+    finer: list[str] = []
+    for heater, (current, target) in HEATER_PARTS.items():
+        if heater in changed:
+            before: Temperature | None = getattr(old, heater)
+            after: Temperature | None = getattr(new, heater)
+            if (before and before.current) != (after and after.current):
+                finer.append(current)
+            if (before and before.target) != (after and after.target):
+                finer.append(target)
+    return changed.union(finer) if finer else changed
+
+
 def changed_parts(old: PrinterState, new: PrinterState) -> frozenset[str]:
     """The parts that differ between two snapshots (for adapters that do not track them)."""
     return frozenset(
