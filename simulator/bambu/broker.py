@@ -16,6 +16,12 @@ import socket
 
 _STARTUP_TIMEOUT = 10.0
 _STOP_TIMEOUT = 5.0
+# A free port can be taken (by any socket's ephemeral port) before mosquitto binds it.
+_PORT_TRIES = 3
+
+
+class BrokerExitedError(RuntimeError):
+    """mosquitto ended while starting (its log says why)."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -55,7 +61,16 @@ class Mosquitto:
         passwd = str(self.directory / "passwd")
         for user, password in self._users.items():
             await _run(tool, "-b", passwd, user, password)
-        await self._spawn(config)
+        for tries_left in reversed(range(_PORT_TRIES)):
+            try:
+                await self._spawn(config)
+            except BrokerExitedError:
+                if not tries_left:
+                    raise
+                self.port = free_port()
+                config = await asyncio.to_thread(self._write_config)
+            else:
+                return
 
     async def restart(self) -> None:
         """Stop and start again on the same port, dropping every session like a reboot."""
@@ -83,6 +98,9 @@ class Mosquitto:
             f"user bblp\ntopic read {report}\ntopic write {request}\n\n"
             f"user {self._internal_user}\ntopic readwrite device/{self._serial}/#\n"
         )
+        return self._write_config()
+
+    def _write_config(self) -> Path:
         config = self.directory / "mosquitto.conf"
         config.write_text(
             f"listener {self.port} 127.0.0.1\n"
@@ -109,13 +127,38 @@ class Mosquitto:
         async with asyncio.timeout(_STARTUP_TIMEOUT):
             while True:
                 if self._process.returncode is not None:
-                    raise RuntimeError(f"mosquitto exited, see {self.log_file}")
-                with contextlib.suppress(OSError):
-                    _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-                    writer.close()
-                    await writer.wait_closed()
-                    return
+                    raise BrokerExitedError(f"mosquitto exited, see {self.log_file}")
+                if await asyncio.to_thread(_listens, self._process.pid, self.port):
+                    with contextlib.suppress(OSError):
+                        _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                        writer.close()
+                        await writer.wait_closed()
+                        return
                 await asyncio.sleep(0.02)
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether process `pid` holds the socket listening on `port`, not someone else (Linux)."""
+    if not os.path.isdir("/proc/self"):
+        return True  # no /proc (not Linux): the connect alone decides
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return False  # it ended (the caller sees its return code next)
+    inodes = set()
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    with open("/proc/net/tcp", encoding="ascii") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and int(local.rsplit(":", 1)[1], 16) == port and inode in inodes:
+                return True
+    return False
 
 
 async def _run(*command: str) -> None:

@@ -408,7 +408,8 @@ async def test_bambu_print_leaves_a_timelapse_and_its_file_is_protected_while_pr
     bambu: tuple[BambuSimulator, BambuAdapter], bambu_files: FileManager
 ) -> None:
     sim, adapter = bambu
-    task = sim.start_print("Tiny", total_layers=5, minutes=2)
+    # Ten seconds at the simulator's speed: still printing when asked, however busy the machine.
+    task = sim.start_print("Tiny", total_layers=5, minutes=100)
     await wait_for(adapter, lambda state: state.status is PrinterStatus.PRINTING, timeout=30)
     await bambu_files.list_files(sim.serial, refresh=True)
     with pytest.raises(FileInUseError):
