@@ -118,16 +118,27 @@ async def log_in(page: Page, stack: DemoStack) -> None:
 
 async def test_fleet_in_the_browser(stack: DemoStack, browser: Browser) -> None:
     """Dashboard and device pages show live values; Pause reaches the printer and the page."""
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
+    await run_in_page(browser, stack, ARTIFACTS, _check)
+
+
+async def run_in_page(
+    browser: Browser,
+    stack: DemoStack,
+    artifacts: Path,
+    check: Callable[[Page, DemoStack], Awaitable[None]],
+) -> None:
+    """Run `check` in a fresh page within the budget; a failure leaves a screenshot and the log."""
+    shutil.rmtree(artifacts, ignore_errors=True)
+    artifacts.mkdir(parents=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)  # log_in saves its screenshot there
     page = await browser.new_page(viewport={"width": 1600, "height": 1100})
     try:
         async with asyncio.timeout(BUDGET):
-            await _check(page, stack)
+            await check(page, stack)
     except BaseException:
         print(stack.log_tail())  # pytest shows it with the failure
         with contextlib.suppress(Exception):
-            await page.screenshot(path=ARTIFACTS / "failure.png", full_page=True)
+            await page.screenshot(path=artifacts / "failure.png", full_page=True)
         raise
 
 

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-import contextlib
 from datetime import timedelta
 from pathlib import Path
-import shutil
 from typing import Any
 from urllib.parse import quote
 
@@ -30,6 +28,7 @@ from tests.e2e.test_demo_browser import (
     browser,
     eventually,
     log_in,
+    run_in_page,
     value,
 )
 
@@ -37,7 +36,6 @@ pytestmark = pytest.mark.e2e
 __all__ = ["browser"]  # the fixture, imported to be used here
 
 ARTIFACTS = DEMO_ARTIFACTS.with_name("e2e-fleet")
-BUDGET = 180.0  # seconds for the whole test, stack start and stop included
 # A fast clock: the X1C's job (preparing, heating, one minute of printing) takes seconds; the
 # other printers' jobs are long enough that none of them ends while the test runs.
 SPEED, JOB_MINUTES = 60.0, 600.0
@@ -65,18 +63,7 @@ async def stack(socket_enabled: None, tmp_path: Path) -> AsyncIterator[DemoStack
 
 async def test_calendar_and_farm_dashboard(stack: DemoStack, browser: Browser) -> None:
     """A finished print is an event in the calendar panel; the farm dashboard renders."""
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
-    DEMO_ARTIFACTS.mkdir(parents=True, exist_ok=True)  # log_in saves its screenshot there
-    page = await browser.new_page(viewport={"width": 1600, "height": 1100})
-    try:
-        async with asyncio.timeout(BUDGET):
-            await _check(page, stack)
-    except BaseException:
-        print(stack.log_tail())  # pytest shows it with the failure
-        with contextlib.suppress(Exception):
-            await page.screenshot(path=ARTIFACTS / "failure.png", full_page=True)
-        raise
+    await run_in_page(browser, stack, ARTIFACTS, _check)
 
 
 async def _check(page: Page, stack: DemoStack) -> None:
