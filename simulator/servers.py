@@ -30,3 +30,10 @@ async def closed_server(server: asyncio.Server) -> None:
     close_server(server)
     await asyncio.sleep(0)
     await asyncio.sleep(0)
+
+
+async def abort_clients(clients: dict[asyncio.StreamWriter, asyncio.Task[None]]) -> None:
+    """Cut every client off without a goodbye (a rebooting printer) and wait for their tasks."""
+    for writer in list(clients):
+        writer.transport.abort()
+    await asyncio.gather(*clients.values(), return_exceptions=True)

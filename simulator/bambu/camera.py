@@ -17,7 +17,7 @@ from typing import Final
 
 from PIL import Image, ImageDraw
 
-from simulator.servers import closed_server
+from simulator.servers import abort_clients, closed_server
 
 HEADER: Final = struct.Struct("<IIII")
 AUTH_SIZE: Final = 80
@@ -106,9 +106,7 @@ class CameraServer:
 
     async def drop_clients(self) -> None:
         """Abort every client connection, as a rebooting printer would; keep listening."""
-        for writer in list(self._clients):
-            writer.transport.abort()
-        await asyncio.gather(*self._clients.values(), return_exceptions=True)
+        await abort_clients(self._clients)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import ssl
 
-from simulator.servers import closed_server
+from simulator.servers import abort_clients, closed_server
 
 from .mqtt import PUBLISH, SUBSCRIBE, ProtocolError, read_packet, split_publish, subscribe_filters
 
@@ -63,9 +63,7 @@ class MqttFront:
 
     async def drop_all(self) -> None:
         """Abort every client connection without a goodbye, as a crashing printer would."""
-        for writer in list(self._clients):
-            writer.transport.abort()
-        await asyncio.gather(*self._clients.values(), return_exceptions=True)
+        await abort_clients(self._clients)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
