@@ -5,14 +5,19 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
+from homeassistant.components.recorder.statistics import valid_statistic_id
 from hypothesis import given, settings, strategies as st
 
 from custom_components.printernizer.jobs.hourly import (
     HOUR,
     SERIES,
     Ended,
+    MaterialUsed,
     changed_rows,
     hourly_sums,
+    material_label,
+    material_slug,
+    material_sums,
 )
 
 H0 = 1_788_000_000 // HOUR * HOUR  # an hour boundary in 2026
@@ -120,3 +125,120 @@ def test_writing_the_changed_rows_over_the_old_ones_gives_the_new_series(
         business, private, total = (after[f"cost{s}"] for s in ("_business", "_private", ""))
         for hour in total:
             assert business[hour][1] + private[hour][1] <= total[hour][1] + 0.01
+
+
+def used(minute: float, material: str | None, grams: float | None) -> MaterialUsed:
+    return MaterialUsed(ended=H0 + minute * 60, material=material, grams=grams)
+
+
+# A PLA job, a PETG job, then a multi-material plate (two PLA colours and a PETG part) two
+# hours later, and one whose material is unknown: per type, grams in the hours it was used.
+PLATES = [
+    used(5, "PLA", 10.0),
+    used(50, "PETG", 20.0),
+    used(125, "PLA", 12.5),
+    used(125, "PLA", 1.0),
+    used(125, "PETG", 3.5),
+    used(126, None, 4.0),
+]
+
+
+def test_material_per_type_splits_a_multi_material_job_by_its_grams() -> None:
+    series, labels = material_sums(PLATES)
+    assert series == {
+        "material_pla": {H0: (10.0, 10.0), H0 + 2 * HOUR: (13.5, 23.5)},
+        "material_petg": {H0: (20.0, 20.0), H0 + 2 * HOUR: (3.5, 23.5)},
+        "material_unknown": {H0 + 2 * HOUR: (4.0, 4.0)},
+    }
+    assert labels == {"material_pla": "PLA", "material_petg": "PETG"}  # unknown: no label
+    # The types add up to the material series of the same jobs.
+    total = hourly_sums(
+        [job(5, grams=10.0), job(50, grams=20.0), job(125, grams=17.0), job(126, grams=4.0)]
+    )["material"]
+    assert total == {H0: (30.0, 30.0), H0 + 2 * HOUR: (21.0, 51.0)}
+
+
+def test_spellings_of_one_type_are_one_series_named_as_most_often_recorded() -> None:
+    series, labels = material_sums(
+        [used(1, "PETG", 1.0), used(2, " petg ", 2.0), used(3, "PÉTG", 3.0), used(4, "PETG", 4.0)]
+    )
+    assert series == {"material_petg": {H0: (10.0, 10.0)}}
+    assert labels == {"material_petg": "PETG"}
+    assert material_slug("PLA+") == "pla_plus" != material_slug("PLA")
+
+
+def test_unknown_and_absurd_grams_are_left_out() -> None:
+    series, _ = material_sums(
+        [
+            used(1, "PLA", None),
+            used(2, "PLA", float("nan")),
+            used(3, "PLA", -1.0),
+            used(4, "PLA", 1e9),
+            used(5, "PLA", float("inf")),
+            MaterialUsed(ended=float("nan"), material="PLA", grams=5.0),
+            used(6, "ABS", None),  # a type with no known grams has no series
+            used(7, "PLA", 2.0),
+        ]
+    )
+    assert series == {"material_pla": {H0: (2.0, 2.0)}}
+
+
+HOSTILE = {
+    "../../etc/passwd": "etc_passwd",
+    "PLA/PETG": "pla_petg",
+    "": "unknown",
+    "   ": "unknown",
+    "///": "unknown",
+    "💥": "unknown",
+    "\uff30\uff45\uff54\uff47": "petg",  # "Petg" in full-width letters
+    "ABS\x00;DROP TABLE": "abs_drop_table",
+    "TPU 95A": "tpu_95a",
+}
+
+
+def test_hostile_material_names_make_safe_distinct_statistic_ids() -> None:
+    for name, slug in HOSTILE.items():
+        assert material_slug(name) == slug, name
+    assert material_slug(None) == "unknown"
+    cjk, mixed = material_slug("聚乳酸"), material_slug("PLA 聚乳酸")
+    assert cjk.startswith("x")
+    assert mixed.startswith("pla_")
+    assert cjk != material_slug("尼龙")
+    long_a, long_b = "Silk PLA " + "a" * 300, "Silk PLA " + "a" * 299 + "b"
+    assert material_slug(long_a) != material_slug(long_b)  # cut, but told apart by the hash
+    assert len(material_slug(long_a)) <= 49
+    assert len(material_label(long_a)) == 60
+    assert material_label(long_a).endswith("\u2026")
+    assert material_label(" Silk\n\tPLA ") == "Silk PLA"
+    every = [*HOSTILE, "聚乳酸", "PLA 聚乳酸", long_a, long_b]
+    series, _ = material_sums([used(1, name, 1.0) for name in every])
+    assert all(valid_statistic_id(f"printernizer:{name}") for name in series)
+    assert series["material_unknown"][H0] == (4.0, 4.0)  # "", spaces, "///" and "💥"
+    assert sum(rows[H0][0] for rows in series.values()) == len(every)
+
+
+@settings(derandomize=True, max_examples=500, deadline=None)
+@given(st.one_of(st.none(), st.text(max_size=400)))
+def test_every_material_name_makes_a_valid_statistic_id(name: str | None) -> None:
+    slug = material_slug(name)
+    assert valid_statistic_id(f"printernizer:material_{slug}"), (name, slug)
+    assert len(slug) <= 49
+    if name is not None:
+        assert material_slug(name.upper()) == slug or not name.isascii()
+
+
+def test_a_corrected_material_restates_both_types_and_drops_a_type_no_one_uses() -> None:
+    before, _ = material_sums([used(5, "PLA", 10.0), used(70, "ABS", 8.0), used(130, "PLA", 5.0)])
+    # The second job was PETG, 6 g, not ABS: ABS has no series left; PETG starts one.
+    after, _ = material_sums([used(5, "PLA", 10.0), used(70, "PETG", 6.0), used(130, "PLA", 5.0)])
+    assert before.keys() == {"material_pla", "material_abs"}
+    assert after.keys() == {"material_pla", "material_petg"}
+    assert changed_rows(before["material_pla"], after["material_pla"]) == {}
+    assert changed_rows({}, after["material_petg"]) == {H0 + HOUR: (6.0, 6.0)}
+    # Grams corrected on the first job: every later row of its type is restated.
+    fixed, _ = material_sums([used(5, "PLA", 12.0), used(70, "PETG", 6.0), used(130, "PLA", 5.0)])
+    assert changed_rows(after["material_pla"], fixed["material_pla"]) == {
+        H0: (12.0, 12.0),
+        H0 + 2 * HOUR: (5.0, 17.0),
+    }
+    assert changed_rows(after["material_petg"], fixed["material_petg"]) == {}
