@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+import re
 from typing import Any
 
 from homeassistant.components.recorder import Recorder
+from homeassistant.components.recorder.models import StatisticMeanType, StatisticMetaData
 from homeassistant.components.recorder.statistics import (
+    async_add_external_statistics,
     list_statistic_ids,
     statistics_during_period,
 )
@@ -34,6 +37,7 @@ from custom_components.printernizer.const import (
 from custom_components.printernizer.fleet.statistics import COOLDOWN, statistic_id
 from custom_components.printernizer.history import DATA_HISTORY
 from custom_components.printernizer.jobs import JobRecord, JobStatus
+from custom_components.printernizer.jobs.hourly import material_slug
 from custom_components.printernizer.jobs.records import MaterialUse
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -64,13 +68,15 @@ def ended(job_id: str, hours: int, category: str, gross: str) -> JobRecord:
     )
 
 
-async def restated(hass: HomeAssistant) -> dict[str, list[tuple[datetime, float, float]]]:
+async def restated(
+    hass: HomeAssistant, ids: set[str] = IDS
+) -> dict[str, list[tuple[datetime, float, float]]]:
     """Past the cooldown, once the recorder wrote: each series as (start, state, sum)."""
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=COOLDOWN + 1))
     await hass.async_block_till_done()
     await async_wait_recording_done(hass)
     found: dict[str, list[Any]] = await hass.async_add_executor_job(
-        statistics_during_period, hass, T0, None, IDS, "hour", None, {"state", "sum"}
+        statistics_during_period, hass, T0, None, ids, "hour", None, {"state", "sum"}
     )
     return {
         key: [(dt_util.utc_from_timestamp(r["start"]), r["state"], r["sum"]) for r in rows]
@@ -168,4 +174,128 @@ async def test_money_in_the_fleet_currency_and_names_in_the_language(
         "Printernizer Kosten geschäftlich",
         "Printernizer Kosten privat",
         "Printernizer Material",
+    }
+
+
+def plate(job_id: str, hours: int, *uses: tuple[str, float]) -> JobRecord:
+    """An ended job of these materials (type, grams), e.g. a multi-colour AMS plate."""
+    return replace(
+        ended(job_id, hours, "business", "1.00"),
+        materials=tuple(
+            MaterialUse(material=material, planned_grams=grams, grams=grams)
+            for material, grams in uses
+        ),
+    )
+
+
+async def material_series(hass: HomeAssistant) -> dict[str, dict[str, Any]]:
+    """Past the cooldown, our material-per-type series: id -> name, unit, (start, state, sum)."""
+    await restated(hass)
+    listed = await hass.async_add_executor_job(list_statistic_ids, hass)
+    found = {
+        item["statistic_id"]: item
+        for item in listed
+        if item["statistic_id"].startswith(statistic_id("material_"))
+    }
+    series = await restated(hass, set(found)) if found else {}
+    return {
+        key: {
+            "name": item["name"],
+            "unit": item["statistics_unit_of_measurement"],
+            "rows": series.get(key, []),
+        }
+        for key, item in found.items()
+    }
+
+
+LONG = "Silk PLA " + "x" * 200  # a printer may report anything; no action limits it here
+
+
+async def test_material_per_type_split_restated_and_cleared(
+    recorder_mock: Recorder, hass: HomeAssistant
+) -> None:
+    """PLA and PETG jobs, a multi-material plate and hostile names, read back from the recorder.
+
+    A corrected job restates its types; a type no job uses any more is cleared.
+    """
+    assert await async_setup_component(hass, DOMAIN, {})
+    history = hass.data[DATA_HISTORY]
+    history.put(plate("a", 0, ("PLA", 20.0)))
+    history.put(plate("b", 1, ("PLA", 5.0), ("PETG", 30.0), ("PLA", 2.5)))  # AMS: 3 slots
+    history.put(plate("c", 2, (" pétg ", 4.0)))  # the same type, as someone typed it
+    history.put(plate("d", 3, ("../PLA/聚乳酸", 7.0), ("", 1.5), (LONG, 3.0)))
+    series = await material_series(hass)
+    h = [T0 + timedelta(hours=n) for n in range(4)]
+    odd = statistic_id("material_" + material_slug("../PLA/聚乳酸"))
+    assert re.fullmatch(r"printernizer:material_pla_[0-9a-f]{8}", odd)  # hash: not PLA itself
+    long_id = statistic_id("material_" + material_slug(LONG))
+    assert series.keys() == {
+        statistic_id("material_pla"),
+        statistic_id("material_petg"),
+        statistic_id("material_unknown"),
+        odd,
+        long_id,
+    }
+    assert series[statistic_id("material_pla")]["rows"] == [(h[0], 20.0, 20.0), (h[1], 7.5, 27.5)]
+    assert series[statistic_id("material_petg")]["rows"] == [(h[1], 30.0, 30.0), (h[2], 4.0, 34.0)]
+    assert series[odd]["rows"] == [(h[3], 7.0, 7.0)]
+    assert series[statistic_id("material_unknown")]["rows"] == [(h[3], 1.5, 1.5)]
+    assert series[long_id]["rows"] == [(h[3], 3.0, 3.0)]
+    names = {key: item["name"] for key, item in series.items()}
+    assert names[statistic_id("material_pla")] == "Printernizer material PLA"
+    assert names[statistic_id("material_petg")] == "Printernizer material PETG"
+    assert names[odd] == "Printernizer material ../PLA/聚乳酸"
+    assert names[statistic_id("material_unknown")] == "Printernizer material of unknown type"
+    assert names[long_id] == "Printernizer material " + LONG[:59] + "\u2026"
+    assert {item["unit"] for item in series.values()} == {"g"}
+    total = await restated(hass, {statistic_id("material")})
+    assert [row[2] for row in total[statistic_id("material")]] == [20.0, 57.5, 61.5, 73.0]
+
+    # The plate's grams were wrong (PETG 30 -> 12 g, one PLA slot was ABS) and the odd job
+    # was PLA: each type restated from that hour on; its own odd type is gone.
+    history.put(plate("b", 1, ("PLA", 5.0), ("PETG", 12.0), ("ABS", 2.5)))
+    history.put(plate("d", 3, ("PLA", 7.0), ("", 1.5), (LONG, 3.0)))
+    series = await material_series(hass)
+    assert odd not in series
+    assert series[statistic_id("material_pla")]["rows"] == [
+        (h[0], 20.0, 20.0),
+        (h[1], 5.0, 25.0),
+        (h[3], 7.0, 32.0),
+    ]
+    assert series[statistic_id("material_petg")]["rows"] == [(h[1], 12.0, 12.0), (h[2], 4.0, 16.0)]
+    assert series[statistic_id("material_abs")]["rows"] == [(h[1], 2.5, 2.5)]
+    total = await restated(hass, {statistic_id("material")})
+    assert [row[2] for row in total[statistic_id("material")]] == [20.0, 39.5, 43.5, 55.0]
+
+
+async def test_a_type_left_over_from_an_earlier_run_is_cleared(
+    recorder_mock: Recorder, hass: HomeAssistant
+) -> None:
+    """A type whose last job changed just before a restart has no job now: not kept."""
+    stale = statistic_id("material_nylon")
+    metadata: Any = {
+        "mean_type": StatisticMeanType.NONE, "has_sum": True, "name": "Printernizer material Nylon",
+        "source": DOMAIN, "statistic_id": stale, "unit_of_measurement": "g",
+    }  # fmt: skip
+    if "unit_class" in StatisticMetaData.__annotations__:
+        metadata["unit_class"] = None
+    async_add_external_statistics(hass, metadata, [{"start": T0, "state": 5.0, "sum": 5.0}])
+    await async_wait_recording_done(hass)
+    assert await material_series(hass) == {
+        stale: {"name": "Printernizer material Nylon", "unit": "g", "rows": [(T0, 5.0, 5.0)]}
+    }
+    assert await async_setup_component(hass, DOMAIN, {})
+    hass.data[DATA_HISTORY].put(plate("a", 0, ("PLA", 20.0)))
+    series = await material_series(hass)
+    assert series.keys() == {statistic_id("material_pla")}
+
+
+async def test_material_type_names_in_german(recorder_mock: Recorder, hass: HomeAssistant) -> None:
+    hass.config.language = "de"
+    assert await async_setup_component(hass, DOMAIN, {})
+    hass.data[DATA_HISTORY].put(plate("a", 0, ("PETG", 20.0), ("", 1.0)))
+    series = await material_series(hass)
+    assert {key: item["name"] for key, item in series.items()} == {
+        statistic_id("material_petg"): "Printernizer Material PETG",
+        statistic_id("material_unknown"): "Printernizer Material unbekannter Art",
     }
