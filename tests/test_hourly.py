@@ -158,12 +158,12 @@ def test_material_per_type_splits_a_multi_material_job_by_its_grams() -> None:
     assert total == {H0: (30.0, 30.0), H0 + 2 * HOUR: (21.0, 51.0)}
 
 
-def test_spellings_of_one_type_are_one_series_named_as_most_often_recorded() -> None:
+def test_spellings_of_one_type_are_one_series_named_as_in_most_hours() -> None:
     series, labels = material_sums(
-        [used(1, "PETG", 1.0), used(2, " petg ", 2.0), used(3, "PÉTG", 3.0), used(4, "PETG", 4.0)]
+        [used(1, "petg", 1.0), used(2, " PÉTG ", 2.0), used(3, "pétg", 3.0), used(64, "PÉTG", 4.0)]
     )
-    assert series == {"material_petg": {H0: (10.0, 10.0)}}
-    assert labels == {"material_petg": "PETG"}
+    assert series == {"material_petg": {H0: (6.0, 6.0), H0 + HOUR: (4.0, 10.0)}}
+    assert labels == {"material_petg": "PÉTG"}  # two hours; "petg" and "pétg" one each
     assert material_slug("PLA+") == "pla_plus" != material_slug("PLA")
 
 

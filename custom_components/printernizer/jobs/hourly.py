@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 import math
 import re
 import unicodedata
@@ -90,6 +91,7 @@ def hourly_sums(jobs: Iterable[Ended]) -> dict[str, Rows]:
     return series
 
 
+@lru_cache(maxsize=1024)  # a farm has a few types, spelled the same way job after job
 def material_slug(material: str | None) -> str:
     """The type's part of a statistic id: lower-case ASCII letters, digits and single `_`.
 
@@ -110,6 +112,7 @@ def material_slug(material: str | None) -> str:
     return f"{slug[:_SLUG_LENGTH].rstrip('_')}_{digest}" if slug else f"x{digest}"
 
 
+@lru_cache(maxsize=1024)
 def material_label(material: str | None) -> str:
     """How a type is named in its series' name: as recorded, on one line, not too long."""
     text = " ".join((material or "").split())
@@ -120,10 +123,10 @@ def material_sums(uses: Iterable[MaterialUsed]) -> tuple[dict[str, Rows], dict[s
     """Per type (`material_<slug>`): its rows, in the hours it was used; and its label.
 
     Uses of unknown or absurd grams are left out, as in the material series. The label is the
-    spelling used most often (the first in sort order on a tie); the unknown type has none.
+    spelling used in the most hours (the first in sort order on a tie); the unknown type has
+    none.
     """
-    hours: dict[str, dict[int, float]] = {}
-    spellings: dict[str, Counter[str]] = {}
+    by_spelling: dict[str | None, dict[int, float]] = {}  # a few spellings: slugs made once
     for use in uses:
         grams = use.grams
         if (
@@ -133,17 +136,25 @@ def material_sums(uses: Iterable[MaterialUsed]) -> tuple[dict[str, Rows], dict[s
             or not math.isfinite(use.ended)
         ):
             continue
-        name = MATERIAL_PREFIX + material_slug(use.material)
+        per_hour = by_spelling.get(use.material)
+        if per_hour is None:
+            per_hour = by_spelling[use.material] = {}
         hour = int(use.ended // HOUR) * HOUR
-        per_hour = hours.setdefault(name, {})
         per_hour[hour] = per_hour.get(hour, 0.0) + grams
-        spellings.setdefault(name, Counter())[material_label(use.material)] += 1
+    hours: dict[str, dict[int, float]] = {}
+    spellings: dict[str, Counter[str]] = {}
+    for material, amounts in by_spelling.items():
+        name = MATERIAL_PREFIX + material_slug(material)
+        merged = hours.setdefault(name, {})
+        for hour, grams in amounts.items():
+            merged[hour] = merged.get(hour, 0.0) + grams
+        spellings.setdefault(name, Counter())[material_label(material)] += len(amounts)
     series: dict[str, Rows] = {}
     for name, amounts in hours.items():
         total, rows = 0.0, {}
         for start in sorted(amounts):
             total += amounts[start]
-            rows[start] = (_rounded(name, amounts[start]), _rounded(name, total))
+            rows[start] = (round(amounts[start], 4), round(total, 4))
         series[name] = rows
     labels = {
         name: min(counts.items(), key=lambda item: (-item[1], item[0]))[0]
