@@ -9,6 +9,7 @@ only us and we stop it in order (HA first, then the printers it talks to).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 import contextlib
 from dataclasses import dataclass, field
 import os
@@ -36,6 +37,7 @@ USERNAME, PASSWORD = "demo", "printernizer"
 STARTUP_TIMEOUT = 120.0  # seconds for hass to answer on a cold start (2 cores, fresh database)
 _STOP_TIMEOUT = 30.0
 _LOG_TAIL = 60
+_ENTRIES = "/api/config/config_entries"
 _UNLOADABLE = ("google_translate",)  # set up by onboarding; needs gTTS, which we do not install
 
 # The multi-colour plate the P1S keeps printing: four AMS slots, as Bambu Studio slices it.
@@ -45,17 +47,25 @@ MULTICOLOUR = (
     SlicedFilament(material="PETG", color="#0A2989", grams=9.8, meters=3.2, tray_info_idx="GFG02"),
     SlicedFilament(material="PLA", color="#C12E1F", grams=6.4, meters=2.1, tray_info_idx="GFA01"),
 )
-# Sample prices for the options flow (the HA currency; the demo config says EUR).
-COSTS = {
+# Sample prices, entered once in the fleet's options flow (EUR, as the demo config says).
+FLEET_COSTS = {
     "price_per_kg_pla": 22.0, "price_per_kg_petg": 26.0, "price_per_kg_abs": 24.0,
     "price_per_kg_asa": 32.0, "price_per_kg_tpu": 38.0, "price_per_kg_pa": 60.0,
     "price_per_kg_pc": 45.0, "price_per_kg_other": 30.0, "energy_price_per_kwh": 0.32,
-    "average_power_w": 150, "wear_per_hour": 0.25, "vat_percent": 19,
+    "vat_percent": 19, "currency": "EUR",
 }  # fmt: skip
 CATEGORIES = {
     "category_mode": "business_hours", "business_weekdays": ["mon", "tue", "wed", "thu", "fri"],
     "business_start": "08:00:00", "business_end": "18:00:00",
 }  # fmt: skip
+# What each printer's own options hold: its average power and wear per hour; the MK4 prints
+# Prusament PLA, dearer than the fleet's, so it overrides the PLA price.
+PRINTER_COSTS: dict[str, dict[str, Any]] = {
+    "p1s": {"average_power_w": 150, "wear_per_hour": 0.25},
+    "x1c": {"average_power_w": 180, "wear_per_hour": 0.35},
+    "mk4": {"average_power_w": 90, "wear_per_hour": 0.15, "price_per_kg_pla": 29.99},
+}
+FLEET_TITLE = "Printernizer fleet"
 
 _CONFIGURATION = """\
 # Written by `python -m demo` on every start: a minimal HA (no default_config).
@@ -84,6 +94,16 @@ energy:
 logger:
   default: warning
 """
+
+
+def suggested(form: Mapping[str, Any], section: str, key: str) -> Any:
+    """What an options form suggests for a field of a section (None: nothing)."""
+    for item in form.get("data_schema") or ():
+        if item.get("name") == section:
+            for inner in item.get("schema") or ():
+                if inner.get("name") == key:
+                    return (inner.get("description") or {}).get("suggested_value")
+    return None
 
 
 class StackError(Exception):
@@ -134,13 +154,16 @@ class DemoPrinter:
         return [{"next_step_id": "bambu"}, form | {"advanced": ports}, {}]  # {} confirms
 
     def options(self) -> dict[str, Any]:
-        """The options form: the brand's polling field and both sections."""
+        """The options form: the brand's polling field and what is this machine's own.
+
+        The categories section is left out: the printer follows the fleet's business hours.
+        """
         polling = (
             {"idle_poll_seconds": 30}
             if isinstance(self.simulator, PrusaSimulator)
             else {"refresh_minutes": 5}
         )
-        return polling | {"costs": COSTS, "categories": CATEGORIES}
+        return polling | {"costs": PRINTER_COSTS[self.key]}
 
 
 class DemoStack:
@@ -276,9 +299,13 @@ class DemoStack:
                 await self.ha.login(USERNAME, PASSWORD)
             devices = await self.ha.ws("config/device_registry/list")
             known = {device["serial_number"] for device in devices}
+            added = {}
             for printer in self.printers.values():
                 if printer.serial not in known:
-                    await self._add(printer)
+                    added[printer.key] = await self._add(printer)
+            await self._price_fleet()  # before the printers' options: they price from it
+            for key, entry_id in added.items():
+                await self._set_options(self.printers[key], entry_id)
             if onboarding:
                 await self._remove_unloadable()
             await self._find_entities()
@@ -303,19 +330,47 @@ class DemoStack:
                 return False
             raise
 
-    async def _add(self, printer: DemoPrinter) -> None:
-        """The printer's config flow, then its options flow with the sample prices."""
-        base = "/api/config/config_entries"
+    async def _add(self, printer: DemoPrinter) -> str:
+        """The printer's config flow; its config entry's id."""
         start = {"handler": DOMAIN, "show_advanced_options": False}
-        result = await self.ha.flow(f"{base}/flow", start, *printer.flow_answers())
+        result = await self.ha.flow(f"{_ENTRIES}/flow", start, *printer.flow_answers())
         if result.get("type") != "create_entry":
             raise StackError(f"adding {printer.key} did not create an entry: {result}")
-        entry_id = result["result"]["entry_id"]
+        return str(result["result"]["entry_id"])
+
+    async def _set_options(self, printer: DemoPrinter, entry_id: str) -> None:
+        """The printer's options flow: its power, wear and overrides of the fleet's prices."""
         options = await self.ha.flow(
-            f"{base}/options/flow", {"handler": entry_id}, printer.options()
+            f"{_ENTRIES}/options/flow", {"handler": entry_id}, printer.options()
         )
         if options.get("type") != "create_entry":
             raise StackError(f"options of {printer.key} not saved: {options}")
+
+    async def _price_fleet(self) -> None:
+        """The fleet's options flow with the sample prices, unless it has prices already.
+
+        The first printer's setup creates the fleet entry in the background: wait for it.
+        """
+        deadline = time.monotonic() + 30.0
+        while True:
+            entries = await self.ha.request("GET", f"{_ENTRIES}/entry")
+            fleet = next(
+                (e for e in entries if e["domain"] == DOMAIN and e["title"] == FLEET_TITLE), None
+            )
+            if fleet is not None:
+                break
+            if time.monotonic() > deadline:
+                raise StackError("the fleet entry did not appear within 30 s")
+            await asyncio.sleep(0.5)
+        path = f"{_ENTRIES}/options/flow"
+        form = await self.ha.request("POST", path, {"handler": fleet["entry_id"]})
+        if suggested(form, "costs", "price_per_kg_pla") is not None:  # priced in an earlier run
+            await self.ha.request("DELETE", f"{path}/{form['flow_id']}")
+            return
+        answers = {"costs": FLEET_COSTS, "categories": CATEGORIES}
+        result = await self.ha.request("POST", f"{path}/{form['flow_id']}", answers)
+        if result.get("type") != "create_entry":
+            raise StackError(f"the fleet's options were not saved: {result}")
 
     async def _remove_unloadable(self) -> None:
         """Drop what onboarding set up but cannot load here (Google Translate: no gTTS).
@@ -323,7 +378,7 @@ class DemoStack:
         Onboarding adds a few integrations of its own; with `--skip-pip` their requirements
         are missing, and a failed integration is not what the demo should show first.
         """
-        path = "/api/config/config_entries/entry"
+        path = f"{_ENTRIES}/entry"
         for entry in await self.ha.request("GET", path):
             if entry["domain"] in _UNLOADABLE:
                 await self.ha.request("DELETE", f"{path}/{entry['entry_id']}")

@@ -1,9 +1,11 @@
 """The fleet in a real browser: the job calendar in HA's calendar panel, and a farm dashboard.
 
-A print is started on the idle X1C on a fast clock, so it finishes within seconds; then the
-calendar panel must show it as an event, and a farm dashboard (the README's statistics-graph
-card, material per month and the fleet sensors), made through HA's websocket API as the
-frontend's dashboard editor would, must render its cards. Screenshots go to artifacts/e2e-fleet/.
+A print is started on the idle X1C on a fast clock, so it finishes within seconds, priced with
+the demo's fleet prices; then the calendar panel must show it as an event, and the README's farm
+dashboard (business vs private cost per month, material per type, the fleet sensors), made
+through HA's websocket API as the frontend's dashboard editor would, must render its cards: the
+job used PLA and PETG (an AMS plate), so the material chart's legend names both types.
+Screenshots go to artifacts/e2e-fleet/.
 """
 
 from __future__ import annotations
@@ -11,16 +13,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
+import re
 from typing import Any
 from urllib.parse import quote
 
 from homeassistant.util import dt as dt_util
 from playwright.async_api import Browser, Locator, Page
 import pytest
+import yaml
 
-from demo.stack import DemoStack, Ports
+from demo.stack import FLEET_COSTS, PRINTER_COSTS, DemoStack, Ports, suggested
 from simulator.bambu.printer import BambuSimulator
+from simulator.bambu.scenarios import DEFAULT_FILAMENTS
 from tests.e2e.test_demo_browser import (
     ARTIFACTS as DEMO_ARTIFACTS,
     DEEP_TEXT,
@@ -49,7 +55,9 @@ FLEET_SENSORS = {
     "fleet_material_month": "Material this month",
     "fleet_success_rate": "Success rate (30 days)",
 }
-COST_CARD, MATERIAL_CARD, FLEET_CARD = "Print cost per month", "Material per month", "Fleet"
+COST_CARD, MATERIAL_CARD, FLEET_CARD = "Print cost per month", "Material per type", "Fleet"
+README = Path(__file__).resolve().parents[2] / "README.md"
+COST = re.compile(r"^Cost: (\d+\.\d\d) EUR$", re.MULTILINE)
 
 
 @pytest.fixture
@@ -74,6 +82,13 @@ async def _check(page: Page, stack: DemoStack) -> None:
         e["translation_key"]: e["entity_id"] for e in ours if e["translation_key"] in FLEET_SENSORS
     }
     assert fleet.keys() == FLEET_SENSORS.keys(), fleet
+    # The demo priced the fleet once; the MK4 overrides its PLA price, the X1C does not.
+    pla = {key: await _shown_price(stack, key, "price_per_kg_pla") for key in ("x1c", "mk4")}
+    assert pla == {
+        "x1c": FLEET_COSTS["price_per_kg_pla"],
+        "mk4": PRINTER_COSTS["mk4"]["price_per_kg_pla"],
+    }
+    assert FLEET_COSTS["price_per_kg_pla"] != PRINTER_COSTS["mk4"]["price_per_kg_pla"]
     x1c_calendar = calendars[stack.printers["x1c"].device_id]
 
     x1c = stack.printers["x1c"].simulator
@@ -83,6 +98,10 @@ async def _check(page: Page, stack: DemoStack) -> None:
         f"{JOB} finished in {x1c_calendar}", _finished_event(stack, x1c_calendar)
     )
     assert "Completed" in event["description"], event
+    # The demo's fleet prices reach a printer that has none of its own: a real cost, not 0.
+    cost = COST.search(event["description"])
+    assert cost is not None, event
+    assert Decimal(cost[1]) > 0, event
 
     await log_in(page, stack)
     await page.goto(f"{stack.url}/calendar")
@@ -102,11 +121,18 @@ async def _check(page: Page, stack: DemoStack) -> None:
     await page.screenshot(path=shot, full_page=True)
     print(f"calendar panel: {shot}")
 
+    # The plate's grams per type, as the recorder holds them for this month.
+    expected = {f"printernizer:material_{t.lower()}": 0.0 for t in ("PLA", "PETG")}
+    for filament in DEFAULT_FILAMENTS:
+        expected[f"printernizer:material_{filament.material.lower()}"] += filament.grams
+    month = await eventually("material per type in the recorder", _monthly(stack, expected))
+    assert month == pytest.approx(expected), month
     await _create_farm_dashboard(stack, fleet)
+    await page.emulate_media(reduced_motion="reduce")  # bars drawn at once, not growing
     await page.goto(f"{stack.url}/{FARM_URL}/farm")
     series = {
         COST_CARD: ("Printernizer cost business", "Printernizer cost private"),
-        MATERIAL_CARD: ("Printernizer material",),
+        MATERIAL_CARD: ("Printernizer material PLA", "Printernizer material PETG"),
     }
     for title, legend in series.items():
         card = page.locator("hui-statistics-graph-card", has_text=title)
@@ -134,6 +160,35 @@ def _finished_event(stack: DemoStack, calendar: str) -> Callable[[], Awaitable[d
         return next(
             (e for e in events if e["summary"] == JOB and "Completed" in e["description"]), {}
         )
+
+    return probe
+
+
+async def _shown_price(stack: DemoStack, key: str, option: str) -> Any:
+    """What the printer's options form shows for a price (its own, else the fleet's)."""
+    devices = await stack.ha.ws("config/device_registry/list")
+    device = next(d for d in devices if d["id"] == stack.printers[key].device_id)
+    path = "/api/config/config_entries/options/flow"
+    form = await stack.ha.request("POST", path, {"handler": device["config_entries"][0]})
+    await stack.ha.request("DELETE", f"{path}/{form['flow_id']}")
+    return suggested(form, "costs", option)
+
+
+def _monthly(
+    stack: DemoStack, expected: dict[str, float]
+) -> Callable[[], Awaitable[dict[str, float]]]:
+    """This month's change of each series once all are written (after the cooldown)."""
+
+    async def probe() -> dict[str, float]:
+        found = await stack.ha.ws(
+            "recorder/statistics_during_period",
+            start_time=(dt_util.utcnow() - timedelta(days=31)).isoformat(),
+            statistic_ids=list(expected),
+            period="month",
+            types=["change"],
+        )
+        month = {key: sum(row["change"] for row in rows) for key, rows in found.items()}
+        return month if month.keys() == expected.keys() else {}
 
     return probe
 
@@ -166,21 +221,26 @@ def _shown(card: Locator) -> Callable[[], Awaitable[str]]:
     return probe
 
 
+def readme_farm_dashboard() -> dict[str, Any]:
+    """The farm dashboard as the README shows it (its YAML block that starts `title: Farm`)."""
+    blocks = re.findall(r"```yaml\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL)
+    farm = [block for block in blocks if block.startswith("title: Farm\n")]
+    assert len(farm) == 1, "the README has no farm dashboard (or two)"
+    config: dict[str, Any] = yaml.safe_load(farm[0])
+    return config
+
+
 async def _create_farm_dashboard(stack: DemoStack, fleet: dict[str, str]) -> None:
-    """The README's farm dashboard as a storage dashboard, saved as the editor saves it."""
+    """The README's farm dashboard as a storage dashboard, saved as the editor saves it.
+
+    Its fleet sensors must be the fleet device's entities as HA names them in English.
+    """
     await stack.ha.ws(
         "lovelace/dashboards/create", url_path=FARM_URL, title="Farm", icon="mdi:factory",
         show_in_sidebar=True, require_admin=False, mode="storage",
     )  # fmt: skip
-    month = {"period": "month", "chart_type": "bar", "stat_types": ["change"]}
-    cards = [
-        {
-            "type": "statistics-graph", "title": COST_CARD, **month,
-            "entities": ["printernizer:cost_business", "printernizer:cost_private"],
-        },
-        {"type": "statistics-graph", "title": MATERIAL_CARD, **month,
-         "entities": ["printernizer:material"]},
-        {"type": "entities", "title": FLEET_CARD, "entities": list(fleet.values())},
-    ]  # fmt: skip
-    config = {"title": "Farm", "views": [{"title": "Farm", "path": "farm", "cards": cards}]}
+    config = readme_farm_dashboard()
+    cards = {card["title"]: card for card in config["views"][0]["cards"]}
+    assert cards.keys() == {COST_CARD, MATERIAL_CARD, FLEET_CARD}, cards
+    assert cards[FLEET_CARD]["entities"] == [fleet[key] for key in FLEET_SENSORS], fleet
     await stack.ha.ws("lovelace/config/save", url_path=FARM_URL, config=config)
