@@ -1,8 +1,8 @@
 """The fleet dashboard: built-in Lovelace cards only, so it works on any HA without add-ons.
 
 One stack per printer (live state, the job's preview, controls, totals, recent jobs) and
-fleet-wide graphs of cost and temperatures. Rows carry short names: the card title already
-says which printer it is.
+fleet-wide graphs of cost, material per type and temperatures. Rows carry short names: the card
+title already says which printer it is.
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ _TOTALS = (
     ("last_job_cost", "Last job cost"),
     ("job_cost", "Current job cost"),
 )
+# The fleet's grams per type: the P1S's plate is PLA and PETG, the MK4 prints PLA.
+MATERIALS = ["printernizer:material_pla", "printernizer:material_petg"]
 _BUTTONS = (("pause", "Pause", "mdi:pause"), ("resume", "Resume", "mdi:play"),
             ("stop", "Stop", "mdi:stop"))  # fmt: skip
 
@@ -88,6 +90,10 @@ def dashboard_config(printers: Sequence[DemoPrinter]) -> dict[str, Any]:
             "type": "statistics-graph", "title": "Total cost", "entities": costs,
             "chart_type": "line", "period": "5minute", "days_to_show": 1,
             "stat_types": ["state"],
+        },
+        {
+            "type": "statistics-graph", "title": "Material per type", "entities": MATERIALS,
+            "chart_type": "bar", "period": "day", "days_to_show": 7, "stat_types": ["change"],
         },
         {"type": "history-graph", "title": "Temperatures", "hours_to_show": 1,
          "entities": temperatures},
