@@ -62,7 +62,8 @@ from homeassistant.util.json import json_loads
 
 from .const import DOMAIN, LOGGER
 from .guard import Listeners
-from .jobs.analytics import FACT_CURRENCY, FACTS_LENGTH, JobFacts, job_facts
+from .jobs.analytics import FACT_CURRENCY, FACTS_LENGTH, JobFacts, job_facts, micros
+from .jobs.columns import FactsIndex, Snapshot
 from .jobs.hourly import Ended
 from .jobs.records import EnergySource, GramsSource, JobRecord, JobStatus
 
@@ -299,6 +300,7 @@ class JobHistory:
         # (started, id, facts), ascending: the facts ride along for `analytics_facts`.
         self._order: list[tuple[float, str, _Facts]] = []
         self._texts: dict[str, str] = {}  # id -> searchable text, kept once a query needed it
+        self._analytics = FactsIndex()  # every record's facts in column tables
         self._printers: dict[str, _Printer] = {}
         self._fleet_listeners: list[Callable[[JobRecord], None]] = []  # of every printer
         self._listener_errors = Listeners(LOGGER, "Job history")
@@ -494,6 +496,24 @@ class JobHistory:
 
         return pick
 
+    def analytics_snapshot(
+        self,
+        start: datetime,
+        end: datetime,
+        currency: str,
+        *,
+        serials: Collection[str] | None = None,
+        running_at_start: bool = False,
+    ) -> Snapshot:
+        """The column tables' rows of the records `analytics_facts` would give, copied now.
+
+        What the `columns.snapshot_*` figures sum, in any thread (the history changes its
+        tables in the event loop only). `currency` is the one money is summed in.
+        """
+        return self._analytics.snapshot(
+            micros(start), micros(end), currency, serials=serials, before=running_at_start
+        )
+
     def totals(self, serial: str) -> JobTotals:
         """The serial's ended jobs summed up."""
         printer = self._printers.get(serial)
@@ -632,7 +652,9 @@ class JobHistory:
             old_printer = self._printers[old.serial]
             old_printer.remove(job_id, old)
             del self._order[bisect_left(self._order, (old.started, job_id))]
+            self._analytics.remove(job_id, old.brief)
         self._facts[job_id] = facts
+        self._analytics.add(job_id, facts.brief)
         self._texts.pop(job_id, None)
         insort(self._order, (facts.started, job_id, facts))
         printer = self._printer(facts.serial)
@@ -665,6 +687,7 @@ class JobHistory:
         printer = self._printers[facts.serial]
         printer.remove(job_id, facts)
         del self._order[bisect_left(self._order, (facts.started, job_id))]
+        self._analytics.remove(job_id, facts.brief)
         self._texts.pop(job_id, None)
         if printer.latest is not None and printer.latest[1] == job_id:
             self._find_latest(printer)
@@ -758,6 +781,7 @@ class JobHistory:
                     self._active[job_id] = entry
                     save_active = True
             order.sort()
+            self._analytics.fill((job_id, facts.brief) for job_id, facts in facts_of.items())
             return unreadable, save_main, save_active
         seen = set()
         for item in items:

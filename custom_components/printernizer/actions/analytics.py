@@ -1,7 +1,9 @@
 """Analytics and export actions: the fleet's figures for a period, and job exports to download.
 
-Figures sum the `JobFacts` the history keeps per record (a slice of its index taken in the event
-loop, the facts picked and summed in the executor): no record is parsed for them. Exports read a
+Figures sum the history's column tables of `JobFacts` (`jobs/columns.py`): the rows of the
+period are copied in the event loop (a memory copy per column) and summed in the executor, no
+record parsed. A query filtered by status, category or customer, which those tables are not
+grouped by, sums the facts the history keeps per record instead, one by one. Exports read a
 snapshot of the history's stored entries (immutable strings, taken in the event loop) and parse
 them one at a time in the executor: a year of 100k jobs neither blocks the loop nor sits in
 memory as records. Periods are calendar periods in Home Assistant's time zone. Money is a number
@@ -64,6 +66,11 @@ from ..jobs.analytics import (
     facts_material_usage,
     facts_overview,
     facts_printer_stats,
+)
+from ..jobs.columns import (
+    snapshot_material_usage,
+    snapshot_overview,
+    snapshot_printer_stats,
 )
 from ..jobs.export import (
     FORMATS,
@@ -305,6 +312,32 @@ def _reader(hass: HomeAssistant, query: _Query) -> _Reader:
     return _Reader(entries, query.customers)
 
 
+def _summed[T](
+    hass: HomeAssistant,
+    query: _Query,
+    *,
+    running_at_start: bool,
+    by_tables: Callable[..., T],
+    one_by_one: Callable[..., T],
+    **kwargs: Any,
+) -> Callable[[], T]:
+    """The figures of the query's jobs as they are now, to be summed in the executor.
+
+    Taken from the column tables unless a filter they are not grouped by is given.
+    """
+    if query.statuses is None and query.categories is None and query.customers is None:
+        snapshot = hass.data[DATA_HISTORY].analytics_snapshot(
+            query.period.start,
+            query.period.end,
+            query.currency,
+            serials=query.serials,
+            running_at_start=running_at_start,
+        )
+        return partial(by_tables, snapshot, query.period, **kwargs)
+    pick = _facts(hass, query, running_at_start=running_at_start)
+    return lambda: one_by_one(pick(), query.period, currency=query.currency, **kwargs)
+
+
 def _facts(
     hass: HomeAssistant, query: _Query, *, running_at_start: bool
 ) -> Callable[[], list[JobFacts]]:
@@ -323,11 +356,6 @@ def _facts(
     return lambda: [job for job in pick() if job[FACT_CUSTOMER] in customers]
 
 
-def _figures[T](pick: Callable[[], list[JobFacts]], figures: Callable[..., T], **kwargs: Any) -> T:
-    """`figures` over the picked facts (in the executor)."""
-    return figures(pick(), **kwargs)
-
-
 def _numbers(value: Any) -> Any:
     """The core's JSON values with amounts ("12.30") as numbers with two decimals (12.3)."""
     if type(value) is dict:
@@ -340,17 +368,19 @@ def _numbers(value: Any) -> Any:
     return value
 
 
-async def _over_jobs[T](call: ServiceCall, figures: Callable[..., T]) -> tuple[_Query, T]:
-    """The call's period and filters, and `figures` over the jobs running in it (executor)."""
+async def _over_jobs[T](
+    call: ServiceCall, by_tables: Callable[..., T], one_by_one: Callable[..., T]
+) -> tuple[_Query, T]:
+    """The call's period and filters, and its figures over the jobs running in it (executor)."""
     hass = call.hass
     query = _query(hass, call.data)
     result = await hass.async_add_executor_job(
-        partial(
-            _figures,
-            _facts(hass, query, running_at_start=True),
-            figures,
-            period=query.period,
-            currency=query.currency,
+        _summed(
+            hass,
+            query,
+            running_at_start=True,
+            by_tables=by_tables,
+            one_by_one=one_by_one,
             now=dt_util.utcnow(),
             printers=query.printers,
         )
@@ -359,13 +389,13 @@ async def _over_jobs[T](call: ServiceCall, figures: Callable[..., T]) -> tuple[_
 
 
 async def _get_overview(call: ServiceCall) -> ServiceResponse:
-    _, result = await _over_jobs(call, facts_overview)
+    _, result = await _over_jobs(call, snapshot_overview, facts_overview)
     response: dict[str, Any] = _numbers(result.as_dict())
     return response
 
 
 async def _get_printer_stats(call: ServiceCall) -> ServiceResponse:
-    query, stats = await _over_jobs(call, facts_printer_stats)
+    query, stats = await _over_jobs(call, snapshot_printer_stats, facts_printer_stats)
     return {
         "period": query.period.as_dict(),
         "currency": query.currency,
@@ -377,12 +407,12 @@ async def _get_material_usage(call: ServiceCall) -> ServiceResponse:
     hass = call.hass
     query = _query(hass, call.data)
     usage = await hass.async_add_executor_job(
-        partial(
-            _figures,
-            _facts(hass, query, running_at_start=False),
-            facts_material_usage,
-            period=query.period,
-            currency=query.currency,
+        _summed(
+            hass,
+            query,
+            running_at_start=False,
+            by_tables=snapshot_material_usage,
+            one_by_one=facts_material_usage,
         )
     )
     return {

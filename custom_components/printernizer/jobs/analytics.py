@@ -35,6 +35,7 @@ from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from enum import StrEnum
 from functools import lru_cache
+from math import fsum
 from typing import Any, cast
 
 from ..costs import CENT, material_type
@@ -211,7 +212,12 @@ def _decimal(cents: int) -> Decimal:
 
 @dataclass(slots=True)
 class _Sums:
-    """Running sums over a set of jobs; money in integer cents (exact, and fast to add)."""
+    """Running sums over a set of jobs; money in integer cents (exact, and fast to add).
+
+    Float figures keep every value added (lists, summed by `math.fsum` at the end): a total is
+    the correctly rounded sum of its jobs' values whatever their order or grouping, so the
+    history's column tables and a loop over records give the same bits.
+    """
 
     jobs: int = 0
     completed: int = 0
@@ -220,12 +226,12 @@ class _Sums:
     unknown: int = 0
     restarted: int = 0  # of the unknown ones, those closed after a restart
     active: int = 0
-    print_seconds: float = 0.0
-    completed_seconds: float = 0.0
+    print_seconds: list[float] = field(default_factory=list)
+    completed_seconds: list[float] = field(default_factory=list)
     completed_timed: int = 0
-    busy_seconds: float = 0.0
-    grams: float = 0.0
-    energy_kwh: float = 0.0
+    busy_seconds: list[float] = field(default_factory=list)
+    grams: list[float] = field(default_factory=list)
+    energy_kwh: list[float] = field(default_factory=list)
     material_cost: int = 0
     energy_cost: int = 0
     wear: int = 0
@@ -242,9 +248,11 @@ class _Sums:
     other_currency: int = 0
 
     def merge(self, other: _Sums) -> None:
-        """Add another set's sums."""
+        """Add another set's sums (its values, for the float figures)."""
         for name in self.__slots__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+            value = getattr(self, name)
+            value += getattr(other, name)  # a list in place: merging is no copy of the sum
+            setattr(self, name, value)
 
     def figures(self) -> Figures:
         """Frozen figures."""
@@ -255,9 +263,9 @@ class _Sums:
             cancelled=self.cancelled,
             unknown=self.unknown,
             active=self.active,
-            print_seconds=self.print_seconds,
-            grams=self.grams,
-            energy_kwh=self.energy_kwh,
+            print_seconds=fsum(self.print_seconds),
+            grams=fsum(self.grams),
+            energy_kwh=fsum(self.energy_kwh),
             material_cost=_decimal(self.material_cost),
             energy_cost=_decimal(self.energy_cost),
             wear=_decimal(self.wear),
@@ -487,7 +495,7 @@ class Overview:
 @dataclass(slots=True)
 class _Material:
     jobs: int = 0
-    grams: float = 0.0
+    grams: list[float] = field(default_factory=list)  # every line's, as in _Sums
     cost: int = 0  # cents
     without_grams: int = 0
     without_cost: int = 0
@@ -625,7 +633,9 @@ _UNPRICED_LINE = ((None, None, None, None),)
 
 
 @dataclass(slots=True)
-class _Result:
+class Collected:
+    """What a collector summed: per printer, category, material line and party."""
+
     period: Period
     names: dict[str, str]  # serial -> printer name
     printers: dict[str, _Sums]
@@ -676,30 +686,97 @@ def _bill(party: _Party, net: Any, gross: Any) -> None:
         party.gross += gross
 
 
-def _collect(
-    jobs: Iterable[JobFacts],
-    period: Period,
-    currency: str,
-    now: datetime | None,
-    printers: Mapping[str, str] | None,
-) -> _Result:
-    """Sums per (printer, category), then per printer and per category.
+def _offer(latest: dict[str, tuple[int, Any, str]], serial: str, key: tuple[int, Any, str]) -> None:
+    """Keep the (start, tiebreak, name) of a printer's latest job; on one start, the first."""
+    current = latest.get(serial)
+    if current is None or key[0] > current[0] or (key[0] == current[0] and key[1] < current[1]):
+        latest[serial] = key
 
-    Kept in one loop without calls on the common path: a call per job and figure was most of
-    the time of an overview of a year.
+
+class Collector:
+    """Sums of one period per (printer, category), material line and party, then `result`.
+
+    Jobs come one at a time (`add`, the reference every figure is defined by) or as a column
+    table's rows at once (`columns.FactsIndex`); either adds the same values to the same sums.
+    A printer is named as on its latest job started in the period, else on its latest job from
+    before that ran into it, unless `printers` names it.
     """
-    start, end = micros(period.start), micros(period.end)
-    now_us = None if now is None else micros(now)
-    # serial -> (start of its latest job, the printer's name then); names given stay.
-    latest: dict[str, tuple[int, str]] = {
-        serial: (_NEVER, name) for serial, name in (printers or {}).items()
-    }
-    buckets: dict[tuple[str, Any], _Sums] = {}
-    busy: dict[str, float] = {}  # shares of jobs started before the period
-    materials: dict[tuple[str, Any, Any], _Material] = {}
-    customers: dict[str, _Party] = {}
-    projects: dict[str, _Party] = {}
-    for job in jobs:
+
+    __slots__ = (
+        "buckets",
+        "busy",
+        "currency",
+        "customers",
+        "early",
+        "end",
+        "given",
+        "latest",
+        "materials",
+        "now",
+        "period",
+        "projects",
+        "start",
+    )
+
+    def __init__(
+        self,
+        period: Period,
+        currency: str,
+        now: datetime | None,
+        printers: Mapping[str, str] | None,
+    ) -> None:
+        """Empty sums for the period."""
+        self.period = period
+        self.currency = currency
+        self.start = micros(period.start)
+        self.end = micros(period.end)
+        self.now = None if now is None else micros(now)
+        self.given = dict(printers or {})
+        self.latest: dict[str, tuple[int, Any, str]] = {}  # serial -> its latest job in it
+        self.early: dict[str, tuple[int, Any, str]] = {}  # of jobs from before, running into it
+        self.buckets: dict[tuple[str, Any], _Sums] = {}
+        self.busy: dict[str, list[float]] = {}  # shares of jobs started before the period
+        self.materials: dict[tuple[str, Any, Any], _Material] = {}
+        self.customers: dict[str, _Party] = {}
+        self.projects: dict[str, _Party] = {}
+
+    def bucket(self, serial: str, category: Any) -> _Sums:
+        """The sums of a (printer, category)."""
+        key = (serial, category)
+        try:
+            return self.buckets[key]
+        except KeyError:
+            acc = self.buckets[key] = _Sums()
+            return acc
+
+    def material(self, key: tuple[str, Any, Any]) -> _Material:
+        """The sums of a (printer, material, colour) as recorded."""
+        try:
+            return self.materials[key]
+        except KeyError:
+            group = self.materials[key] = _Material()
+            return group
+
+    def offer(self, serial: str, key: tuple[int, Any, str]) -> None:
+        """A (start, tiebreak, name) of a job the printer started in the period."""
+        _offer(self.latest, serial, key)
+
+    def before(self, tiebreak: Any, job: JobFacts) -> None:
+        """A job started before the period: its print time inside it, if it ran into it."""
+        ended = job[4]
+        if ended is None or ended > self.start:
+            share = _share(job, self.start, self.end, self.now)
+            if share > 0:
+                serial = job[0]
+                self.busy.setdefault(serial, []).append(share)
+                _offer(self.early, serial, (job[3], tiebreak, job[12]))
+
+    def add(self, tiebreak: Any, job: JobFacts) -> None:
+        """One job of any time; `tiebreak` orders jobs of one start (smallest is the first).
+
+        Kept without calls on the common path: a call per figure was most of the time of an
+        overview of a year.
+        """
         (
             serial,
             category,
@@ -722,34 +799,22 @@ def _collect(
             uses,
             synthetic,
         ) = job
-        if started >= end:
-            continue
-        if started < start:
-            if ended is None or ended > start:
-                share = _share(job, start, end, now_us)
-                if share > 0:
-                    busy[serial] = busy.get(serial, 0.0) + share
-                    latest.setdefault(serial, (started, name))
-            continue
-        try:
-            if started > latest[serial][0]:
-                latest[serial] = (started, name)
-        except KeyError:
-            latest[serial] = (started, name)
-        key = (serial, category)
-        try:
-            acc = buckets[key]
-        except KeyError:
-            acc = buckets[key] = _Sums()
+        if started >= self.end:
+            return
+        if started < self.start:
+            self.before(tiebreak, job)
+            return
+        _offer(self.latest, serial, (started, tiebreak, name))
+        acc = self.bucket(serial, category)
         acc.jobs += 1
         if status == _ACTIVE:
             acc.active += 1
-            acc.busy_seconds += _share(job, start, end, now_us)
+            acc.busy_seconds.append(_share(job, self.start, self.end, self.now))
             if customer:
-                _party(customers, customer)
+                _party(self.customers, customer)
             if project:
-                _party(projects, project)
-            continue
+                _party(self.projects, project)
+            return
         if status == _COMPLETED:
             acc.completed += 1
         elif status == _FAILED:
@@ -760,23 +825,24 @@ def _collect(
             acc.unknown += 1
             acc.restarted += restarted
         if seconds is not None:
-            acc.print_seconds += seconds
+            acc.print_seconds.append(seconds)
             if status == _COMPLETED:
-                acc.completed_seconds += seconds
+                acc.completed_seconds.append(seconds)
                 acc.completed_timed += 1
         else:
             acc.without_time += 1
-        if ended is not None and ended <= end:
-            acc.busy_seconds += seconds or 0.0
+        if ended is not None and ended <= self.end:
+            if seconds:
+                acc.busy_seconds.append(seconds)
         else:
-            acc.busy_seconds += _share(job, start, end, now_us)
+            acc.busy_seconds.append(_share(job, self.start, self.end, self.now))
         if kwh is not None:
-            acc.energy_kwh += kwh
+            acc.energy_kwh.append(kwh)
         else:
             acc.without_energy += 1
         lined = False
         if priced:
-            if job_currency != currency:
+            if job_currency != self.currency:
                 acc.other_currency += 1
                 amounts = None
             else:
@@ -813,6 +879,7 @@ def _collect(
             uses = _UNPRICED_LINE
         unknown = False
         seen: set[tuple[str, Any, Any]] | None = set() if len(uses) > 1 else None
+        materials = self.materials
         for material_name, color, grams, cost in uses:
             group_key = (serial, material_name, color)
             try:
@@ -828,52 +895,77 @@ def _collect(
                 unknown = True
                 group.without_grams += 1
             else:
-                acc.grams += grams
-                group.grams += grams
+                acc.grams.append(grams)
+                group.grams.append(grams)
             if cost is None or not lined:
                 group.without_cost += 1
             else:
                 group.cost += cost
         acc.without_grams += unknown
         if customer:
-            _bill(_party(customers, customer), net, gross)
+            _bill(_party(self.customers, customer), net, gross)
         if project:
-            _bill(_party(projects, project), net, gross)
-    result = _Result(
-        period=period,
-        names={serial: name for serial, (_, name) in latest.items()},
-        printers={serial: _Sums(busy_seconds=busy.get(serial, 0.0)) for serial in latest},
-        categories={},
-        materials=materials,
-        customers=customers,
-        projects=projects,
-    )
-    for (serial, category), acc in buckets.items():
-        result.printers[serial].merge(acc)
-        label = category if type(category) is str and category else UNCATEGORIZED
-        result.categories.setdefault(label, _Sums()).merge(acc)
-    return result
+            _bill(_party(self.projects, project), net, gross)
+
+    def result(self) -> Collected:
+        """Per printer and per category, from the (printer, category) sums."""
+        names = {serial: name for serial, (_, _, name) in self.early.items()}
+        names.update((serial, name) for serial, (_, _, name) in self.latest.items())
+        names.update(self.given)
+        result = Collected(
+            period=self.period,
+            names=names,
+            printers={serial: _Sums(busy_seconds=self.busy.get(serial, [])) for serial in names},
+            categories={},
+            materials=self.materials,
+            customers=self.customers,
+            projects=self.projects,
+        )
+        for (serial, category), acc in self.buckets.items():
+            result.printers[serial].merge(acc)
+            label = category if type(category) is str and category else UNCATEGORIZED
+            result.categories.setdefault(label, _Sums()).merge(acc)
+        return result
 
 
-def _printer_stats(result: _Result) -> tuple[PrinterStats, ...]:
+def _collect(
+    jobs: Iterable[JobFacts],
+    period: Period,
+    currency: str,
+    now: datetime | None,
+    printers: Mapping[str, str] | None,
+) -> Collected:
+    """The sums of the jobs, one at a time, in the order given (it breaks ties of a start)."""
+    collector = Collector(period, currency, now, printers)
+    add = collector.add
+    for position, job in enumerate(jobs):
+        add(position, job)
+    return collector.result()
+
+
+def collected_printer_stats(result: Collected) -> tuple[PrinterStats, ...]:
+    """Each printer's stats of a collector's result, by serial."""
     return tuple(
         PrinterStats(
             serial=serial,
             name=result.names[serial],
             figures=sums.figures(),
-            busy_seconds=sums.busy_seconds,
+            busy_seconds=fsum(sums.busy_seconds),
             period_seconds=result.period.seconds,
             average_job_seconds=None
             if not sums.completed_timed
-            else sums.completed_seconds / sums.completed_timed,
+            else fsum(sums.completed_seconds) / sums.completed_timed,
             failures=sums.failures(),
         )
         for serial, sums in sorted(result.printers.items())
     )
 
 
-def _material_usage(result: _Result) -> MaterialUsage:
-    """Lines grouped by printer, type and colour, then summed into the three views."""
+def collected_material_usage(result: Collected) -> MaterialUsage:
+    """Material usage of a collector's result.
+
+    Lines grouped by printer, type and colour, then summed into the three views.
+    """
     types: dict[Any, str] = {}
     base: dict[tuple[str, str, str | None], _Material] = {}
     for (serial, name, color), group in result.materials.items():
@@ -894,7 +986,7 @@ def _material_usage(result: _Result) -> MaterialUsage:
                 color=shade,
                 serial=printer,
                 jobs=group.jobs,
-                grams=group.grams,
+                grams=fsum(group.grams),
                 cost=_decimal(group.cost),
                 without_grams=group.without_grams,
                 without_cost=group.without_cost,
@@ -954,7 +1046,12 @@ def facts_overview(
     top: int = 10,
 ) -> Overview:
     """`overview` of the jobs' facts (`job_facts`, as the history keeps them)."""
-    result = _collect(jobs, period, currency, now, printers)
+    return collected_overview(_collect(jobs, period, currency, now, printers), currency, top)
+
+
+def collected_overview(result: Collected, currency: str, top: int = 10) -> Overview:
+    """The overview of a collector's result (`Collector.result`)."""
+    period = result.period
     totals = _Sums()
     for sums in result.printers.values():
         totals.merge(sums)
@@ -967,8 +1064,8 @@ def facts_overview(
         categories={name: sums.figures() for name, sums in sorted(result.categories.items())},
         customers=_top(result.customers, top),
         projects=_top(result.projects, top),
-        materials=_material_usage(result),
-        printers=_printer_stats(result),
+        materials=collected_material_usage(result),
+        printers=collected_printer_stats(result),
     )
 
 
@@ -995,7 +1092,7 @@ def facts_printer_stats(
     printers: Mapping[str, str] | None = None,
 ) -> tuple[PrinterStats, ...]:
     """`printer_stats` of the jobs' facts."""
-    return _printer_stats(_collect(jobs, period, currency, now, printers))
+    return collected_printer_stats(_collect(jobs, period, currency, now, printers))
 
 
 def material_usage(
@@ -1009,4 +1106,4 @@ def facts_material_usage(
     jobs: Iterable[JobFacts], period: Period, *, currency: str = "EUR"
 ) -> MaterialUsage:
     """`material_usage` of the jobs' facts."""
-    return _material_usage(_collect(jobs, period, currency, None, None))
+    return collected_material_usage(_collect(jobs, period, currency, None, None))

@@ -1,0 +1,519 @@
+"""The history's analytics facts as column tables, so a year's overview sums slices in C.
+
+Ended jobs are grouped into tables by what their figures share: printer, category, the
+currency they were priced in (None: not priced), status, and which figures they do not know
+(a bit mask). Each table keeps its jobs sorted by (start, id) in parallel typed arrays, one
+per figure (`array('d')` seconds, `array('q')` cents; an unknown figure is its table's, so a
+column never holds None), so a period is two bisects per table and every figure a C loop over
+a slice: the count of jobs is the slice's length, a sum of cents `sum()`, float figures extend
+the collector's value lists (`analytics.Collector`, summed exactly at the end). Material lines
+(with their grams) and customers' and projects' money have tables of their own, keyed alike.
+
+Arrays, not lists: a slice of one is a copy of contiguous memory, where a list's slice and sum
+touch every float object wherever the heap put it (a year's overview spent most of its time
+waiting for memory that way).
+
+What does not fit is added job by job, as `Collector.add` defines every figure: running
+jobs and jobs without an end (`odd`), jobs priced in another currency than the one asked
+for, jobs started before the period that run into it and jobs that may run past its end
+(both only for utilization, found within the longest run a table holds).
+
+The history changes these tables in the event loop only; `snapshot` copies the slices a
+period needs there (C copies of lists), and `apply` sums them in any thread.
+"""
+
+from __future__ import annotations
+
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .analytics import (
+    _ACTIVE,
+    _CANCELLED,
+    _COMPLETED,
+    _FAILED,
+    _UNPRICED_LINE,
+    Collected,
+    Collector,
+    JobFacts,
+    MaterialUsage,
+    Overview,
+    Period,
+    PrinterStats,
+    _Party,
+    _share,
+    collected_material_usage,
+    collected_overview,
+    collected_printer_stats,
+)
+
+# Bits of a job table's mask: the figures its jobs do not know.
+NO_TIME = 1
+NO_ENERGY = 2
+NO_MATERIAL_COST = 4
+NO_ENERGY_COST = 8
+NO_WEAR = 16
+NO_COST = 32  # net, VAT or gross
+NO_GRAMS = 64
+_UNPRICED = NO_MATERIAL_COST | NO_ENERGY_COST | NO_WEAR | NO_COST
+
+# Columns of a table, after `started` and `ids`, as array type codes ("" a list).
+_JOB_COLUMNS = ("", "d", "d", "q", "q", "q", "q", "q", "q", "b")  # see FactsIndex._rows
+_FACTS, _SECONDS = 0, 1
+_LINE_COLUMNS = ("d", "q", "b")  # grams, cost in cents, 1 on a job's first line of that key
+_PARTY_COLUMNS = ("q", "q")  # net and gross in cents
+_MAX_CENTS = 1 << 62  # beyond, a job is added one by one (an array('q') holds no more)
+
+type _Key = tuple[Any, ...]
+
+
+class _Table:
+    """Rows sorted by (start, id) in parallel columns; a job may have several rows (lines)."""
+
+    __slots__ = ("columns", "ids", "max_run", "started")
+
+    def __init__(self, codes: tuple[str, ...]) -> None:
+        self.started = array("q")
+        self.ids: list[str] = []
+        self.columns: tuple[Any, ...] = tuple(array(code) if code else [] for code in codes)
+        self.max_run = 0  # the longest run of a job in it (end - start), in microseconds
+
+    def insert(self, started: int, job_id: str, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Add a job's rows in its place."""
+        position = bisect_right(
+            self.ids,
+            job_id,
+            bisect_left(self.started, started),
+            bisect_right(self.started, started),
+        )
+        for row in rows:
+            self.started.insert(position, started)
+            self.ids.insert(position, job_id)
+            for column, value in zip(self.columns, row, strict=True):
+                column.insert(position, value)
+            position += 1
+
+    def remove(self, started: int, job_id: str) -> None:
+        """Take a job's rows out."""
+        low, high = bisect_left(self.started, started), bisect_right(self.started, started)
+        first = bisect_left(self.ids, job_id, low, high)
+        after = bisect_right(self.ids, job_id, low, high)
+        del self.started[first:after], self.ids[first:after]
+        for column in self.columns:
+            del column[first:after]
+
+
+class _Staged:
+    """A table's rows while loading, in lists; `table` sorts them once."""
+
+    __slots__ = ("codes", "columns", "ids", "max_run", "started")
+
+    def __init__(self, codes: tuple[str, ...]) -> None:
+        self.codes = codes
+        self.started: list[int] = []
+        self.ids: list[str] = []
+        self.columns: tuple[list[Any], ...] = tuple([] for _ in codes)
+        self.max_run = 0
+
+    def table(self) -> _Table:
+        table = _Table(())
+        started, ids = self.started, self.ids
+        order = sorted(range(len(ids)), key=list(zip(started, ids, strict=True)).__getitem__)
+        pick = order.__iter__
+        table.started = array("q", map(started.__getitem__, pick()))
+        table.ids = list(map(ids.__getitem__, pick()))
+        table.columns = tuple(
+            array(code, map(column.__getitem__, pick()))
+            if code
+            else list(map(column.__getitem__, pick()))
+            for code, column in zip(self.codes, self.columns, strict=True)
+        )
+        table.max_run = self.max_run
+        return table
+
+
+@dataclass(slots=True)
+class _Slices:
+    """One job table's rows in a period, copied."""
+
+    key: _Key
+    columns: list[Any]  # the summed columns over [low, high), then seconds of settled rows
+    tail: list[JobFacts]  # facts of the rows that may run past the period's end
+    tail_seconds: Any  # ... and their seconds, left out of the settled ones
+    latest: tuple[int, str, str]  # (start, id, printer name) of its latest job
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """What a period needs of the tables, copied in the event loop, summed by `apply`."""
+
+    currency: str
+    jobs: list[_Slices] = field(default_factory=list)
+    lines: list[tuple[_Key, Any, Any, Any]] = field(default_factory=list)
+    customers: list[tuple[_Key, Any, Any]] = field(default_factory=list)
+    projects: list[tuple[_Key, Any, Any]] = field(default_factory=list)
+    one_by_one: list[tuple[str, JobFacts]] = field(default_factory=list)  # Collector.add's
+    before: list[tuple[str, JobFacts]] = field(default_factory=list)  # Collector.before's
+
+
+def _mask(job: JobFacts) -> int:
+    """The figures an ended job does not know, for a fast table (its own currency asked)."""
+    mask = 0
+    if job[6] is None:
+        mask |= NO_TIME
+    if job[10] is None:
+        mask |= NO_ENERGY
+    amounts = job[17]
+    if not job[15] or amounts is None:
+        mask |= _UNPRICED
+    else:
+        material, energy, wear, net, vat, gross = amounts
+        if material is None:
+            mask |= NO_MATERIAL_COST
+        if energy is None:
+            mask |= NO_ENERGY_COST
+        if wear is None:
+            mask |= NO_WEAR
+        if net is None or vat is None or gross is None:
+            mask |= NO_COST
+    if any(use[2] is None for use in _uses(job)):
+        mask |= NO_GRAMS
+    return mask
+
+
+def _uses(job: JobFacts) -> Any:
+    """A job's material lines as a fast table counts them (priced means in the asked currency)."""
+    return _UNPRICED_LINE if not job[15] and job[19] else job[18]
+
+
+def _fits(job: JobFacts) -> bool:
+    """Whether an ended job's amounts fit the arrays (hand-edited ones may not)."""
+    amounts = job[17]
+    if job[15] and amounts is not None:
+        for cents in amounts:
+            if cents is not None and not -_MAX_CENTS < cents < _MAX_CENTS:
+                return False
+    for use in job[18]:
+        if use[3] is not None and not -_MAX_CENTS < use[3] < _MAX_CENTS:
+            return False
+    return True
+
+
+type _Placed = list[tuple[dict[_Key, _Table], _Key, tuple[str, ...], list[tuple[Any, ...]], int]]
+
+
+class FactsIndex:
+    """Column tables of the history's ended jobs, and the jobs that do not fit (`odd`).
+
+    A job is added with its facts and removed with the same facts: its place follows from them.
+    """
+
+    def __init__(self) -> None:
+        """Empty."""
+        self.jobs: dict[_Key, _Table] = {}
+        self.lines: dict[_Key, _Table] = {}
+        self.customers: dict[_Key, _Table] = {}
+        self.projects: dict[_Key, _Table] = {}
+        self.odd: dict[str, JobFacts] = {}
+
+    def add(self, job_id: str, job: JobFacts) -> None:
+        """Add a job's facts (not yet held)."""
+        placed = self._rows(job_id, job)
+        for tables, key, codes, rows, run in placed or ():
+            table = tables.get(key)
+            if table is None:
+                table = tables[key] = _Table(codes)
+            table.insert(job[3], job_id, rows)
+            table.max_run = max(table.max_run, run)
+
+    def remove(self, job_id: str, job: JobFacts) -> None:
+        """Take a job's facts out again (the facts it was added with)."""
+        if self.odd.pop(job_id, None) is not None:
+            return
+        for tables, key, _, _, _ in self._rows(None, job) or ():
+            table = tables.get(key)
+            if table is not None:
+                table.remove(job[3], job_id)
+                if not table.ids:
+                    del tables[key]
+
+    def fill(self, jobs: Iterable[tuple[str, JobFacts]]) -> None:
+        """Add many jobs to an empty index at once (loading): sorted once, not per insert."""
+        staged: dict[tuple[int, _Key], _Staged] = {}
+        for job_id, job in jobs:
+            started = job[3]
+            for tables, key, codes, rows, run in self._rows(job_id, job) or ():
+                slot = (id(tables), key)
+                stage = staged.get(slot)
+                if stage is None:
+                    stage = staged[slot] = _Staged(codes)
+                for row in rows:
+                    stage.started.append(started)
+                    stage.ids.append(job_id)
+                    for column, value in zip(stage.columns, row, strict=True):
+                        column.append(value)
+                stage.max_run = max(stage.max_run, run)
+        by_id = {id(tables): tables for tables in self._tables()}
+        for (tables_id, key), stage in staged.items():
+            by_id[tables_id][key] = stage.table()
+
+    def _tables(self) -> tuple[dict[_Key, _Table], ...]:
+        return self.jobs, self.lines, self.customers, self.projects
+
+    def _rows(self, job_id: str | None, job: JobFacts) -> _Placed | None:
+        """The tables and rows of a job; None for one kept in `odd` (with `job_id`)."""
+        (
+            serial,
+            category,
+            status,
+            started,
+            ended,
+            run_end,
+            seconds,
+            _,
+            _,
+            _,
+            kwh,
+            restarted,
+            _,
+            customer,
+            project,
+            priced,
+            currency,
+            amounts,
+            _,
+            _,
+        ) = job[:20]
+        if (
+            status == _ACTIVE
+            or ended is None
+            or (priced and type(currency) is not str)
+            or not _fits(job)
+        ):
+            if job_id is not None:
+                self.odd[job_id] = job
+            return None
+        money = currency if priced else None
+        mask = _mask(job)
+        cents = [0] * 6 if mask & _UNPRICED == _UNPRICED else [value or 0 for value in amounts]
+        placed: _Placed = [
+            (
+                self.jobs,
+                (serial, category, money, status, mask),
+                _JOB_COLUMNS,
+                [(job, seconds or 0.0, kwh or 0.0, *cents, restarted)],
+                max(0, ended - started, run_end - started),
+            )
+        ]
+        lines: dict[_Key, list[tuple[Any, ...]]] = {}
+        for material, color, grams, cost in _uses(job):
+            known = bool(priced) and cost is not None
+            key = (serial, category, money, material, color, grams is not None, known)
+            first = all(other[3:5] != (material, color) for other in lines)
+            lines.setdefault(key, []).append((grams or 0.0, cost if known else 0, first))
+        placed.extend((self.lines, key, _LINE_COLUMNS, rows, 0) for key, rows in lines.items())
+        known = not mask & NO_COST
+        row = (cents[3], cents[5]) if known else (0, 0)
+        for tables, name in ((self.customers, customer), (self.projects, project)):
+            if name:
+                placed.append((tables, (serial, money, name, known), _PARTY_COLUMNS, [row], 0))
+        return placed
+
+    def snapshot(
+        self,
+        start: int,
+        end: int,
+        currency: str,
+        *,
+        serials: Collection[str] | None = None,
+        before: bool = True,
+    ) -> Snapshot:
+        """Copies of the rows of jobs started in [start, end), in microseconds, for `apply`.
+
+        `before` adds the jobs started earlier that may run into the period (utilization).
+        Runs in the event loop: slices only, a copy of memory per column.
+        """
+        snap = Snapshot(currency)
+        for key, table in self.jobs.items():
+            if serials is not None and key[0] not in serials:
+                continue
+            started = table.started
+            low, high = bisect_left(started, start), bisect_left(started, end)
+            facts = table.columns[_FACTS]
+            first = bisect_left(started, start - table.max_run, 0, low) if before else low
+            if key[2] is not None and key[2] != currency:  # added one by one
+                snap.one_by_one.extend(zip(table.ids[first:high], facts[first:high], strict=True))
+                continue
+            if first < low:
+                snap.before.extend(zip(table.ids[first:low], facts[first:low], strict=True))
+            if high <= low:
+                continue
+            # Rows from `tail` on may end after the period: their busy time is judged one by one.
+            tail = max(low, bisect_left(started, end - table.max_run, low, high))
+            last = bisect_left(started, started[high - 1], low, high)
+            seconds = table.columns[_SECONDS]
+            snap.jobs.append(
+                _Slices(
+                    key=key,
+                    columns=[
+                        *(column[low:high] for column in table.columns[_SECONDS:]),
+                        seconds[low:tail],
+                    ],
+                    tail=facts[tail:high],
+                    tail_seconds=seconds[tail:high],
+                    latest=(started[last], table.ids[last], facts[last][12]),
+                )
+            )
+        for tables, into in (
+            (self.lines, snap.lines),
+            (self.customers, snap.customers),
+            (self.projects, snap.projects),
+        ):
+            money = 2 if tables is self.lines else 1
+            for key, table in tables.items():
+                if (serials is not None and key[0] not in serials) or key[money] not in (
+                    None,
+                    currency,
+                ):
+                    continue
+                started = table.started
+                low, high = bisect_left(started, start), bisect_left(started, end)
+                if high > low:
+                    into.append((key, *(column[low:high] for column in table.columns)))
+        for job_id, job in self.odd.items():
+            if job[3] < end and (serials is None or job[0] in serials):
+                snap.one_by_one.append((job_id, job))
+        return snap
+
+
+def apply(snap: Snapshot, collector: Collector) -> None:
+    """Add the snapshot's jobs to the collector, as its `add` would one by one."""
+    if snap.currency != collector.currency:
+        raise ValueError("a snapshot is for the currency it was taken for")
+    start, end, now = collector.start, collector.end, collector.now
+    for item in snap.jobs:
+        serial, category, _, status, mask = item.key
+        seconds, kwh, material, energy, wear, net, vat, gross, restarted, settled = item.columns
+        count = len(seconds)
+        acc = collector.bucket(serial, category)
+        acc.jobs += count
+        if status == _COMPLETED:
+            acc.completed += count
+        elif status == _FAILED:
+            acc.failed += count
+        elif status == _CANCELLED:
+            acc.cancelled += count
+        else:
+            acc.unknown += count
+            acc.restarted += sum(restarted)
+        if mask & NO_TIME:
+            acc.without_time += count
+        else:
+            acc.print_seconds += seconds
+            acc.busy_seconds += settled
+            if status == _COMPLETED:
+                acc.completed_seconds += seconds
+                acc.completed_timed += count
+        for job, job_seconds in zip(item.tail, item.tail_seconds, strict=True):
+            if job[4] <= end:
+                if job_seconds:
+                    acc.busy_seconds.append(job_seconds)
+            else:
+                acc.busy_seconds.append(_share(job, start, end, now))
+        if mask & NO_ENERGY:
+            acc.without_energy += count
+        else:
+            acc.energy_kwh += kwh
+        if mask & NO_MATERIAL_COST:
+            acc.without_material_cost += count
+        else:
+            acc.material_cost += sum(material)
+        if mask & NO_ENERGY_COST:
+            acc.without_energy_cost += count
+        else:
+            acc.energy_cost += sum(energy)
+        if mask & NO_WEAR:
+            acc.without_wear += count
+        else:
+            acc.wear += sum(wear)
+        if mask & NO_COST:
+            acc.without_cost += count
+        else:
+            acc.net += sum(net)
+            acc.vat += sum(vat)
+            acc.gross += sum(gross)
+        if mask & NO_GRAMS:
+            acc.without_grams += count
+        collector.offer(serial, item.latest)
+    for key, grams, cost, first in snap.lines:
+        serial, category, _, material_name, color, grams_known, cost_known = key
+        group = collector.material((serial, material_name, color))
+        group.jobs += sum(first)
+        if grams_known:
+            group.grams += grams
+            collector.bucket(serial, category).grams += grams
+        else:
+            group.without_grams += len(grams)
+        if cost_known:
+            group.cost += sum(cost)
+        else:
+            group.without_cost += len(cost)
+    for parties, rows in (
+        (collector.customers, snap.customers),
+        (collector.projects, snap.projects),
+    ):
+        for (_, _, name, known), net, gross in rows:
+            party = parties.get(name)
+            if party is None:
+                party = parties[name] = _Party()
+            party.jobs += len(net)
+            if known:
+                party.net += sum(net)
+                party.gross += sum(gross)
+            else:
+                party.without_cost += len(net)
+    add, early = collector.add, collector.before
+    for job_id, job in snap.before:
+        early(job_id, job)
+    for job_id, job in snap.one_by_one:
+        add(job_id, job)
+
+
+def _collected(
+    snap: Snapshot, period: Period, now: datetime | None, printers: Mapping[str, str] | None
+) -> Collected:
+    collector = Collector(period, snap.currency, now, printers)
+    apply(snap, collector)
+    return collector.result()
+
+
+def snapshot_overview(
+    snap: Snapshot,
+    period: Period,
+    *,
+    now: datetime | None = None,
+    printers: Mapping[str, str] | None = None,
+    top: int = 10,
+) -> Overview:
+    """`analytics.overview` of the snapshot's jobs (taken for this period)."""
+    return collected_overview(_collected(snap, period, now, printers), snap.currency, top)
+
+
+def snapshot_printer_stats(
+    snap: Snapshot,
+    period: Period,
+    *,
+    now: datetime | None = None,
+    printers: Mapping[str, str] | None = None,
+) -> tuple[PrinterStats, ...]:
+    """`analytics.printer_stats` of the snapshot's jobs."""
+    return collected_printer_stats(_collected(snap, period, now, printers))
+
+
+def snapshot_material_usage(snap: Snapshot, period: Period) -> MaterialUsage:
+    """`analytics.material_usage` of the snapshot's jobs."""
+    return collected_material_usage(_collected(snap, period, None, None))
