@@ -1,8 +1,9 @@
 """The fleet's figures for its sensors: running prints, today's jobs, the month, 30 days.
 
-Computed from the job history's snapshot (`entries` + `read_entry`, parsed in the executor)
-with the pure analytics, again when a job starts, ends or is edited (not per progress step)
-and at every local midnight; a cooldown keeps a busy farm to one computation per few seconds.
+Computed from the job history's column tables (`analytics_snapshot`: the rows of today, the
+month and the last 30 days copied in the event loop, summed in the executor; no record parsed),
+again when a job starts, ends or is edited (not per progress step) and at every local midnight;
+a cooldown keeps a busy farm to one computation per few seconds.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
+from functools import partial
 import logging
 
 from homeassistant.config_entries import ConfigEntryState
@@ -22,8 +24,9 @@ from homeassistant.util import dt as dt_util
 
 from ..const import DOMAIN
 from ..guard import Listeners
-from ..history import JobHistory, read_entry
-from ..jobs.analytics import PeriodKind, calendar_period, custom_period, day_start, overview
+from ..history import JobHistory
+from ..jobs.analytics import Period, PeriodKind, calendar_period, custom_period, day_start
+from ..jobs.columns import Snapshot, snapshot_overview
 from ..jobs.records import JobRecord, JobStatus
 
 LOGGER = logging.getLogger(__name__)
@@ -47,22 +50,39 @@ class FleetFigures:
     success_rate: float | None  # percent over the last 30 days; None without an ended job
 
 
+@dataclass(frozen=True, slots=True)
+class _Periods:
+    """Today, this month and the last 30 days at one instant, in one time zone."""
+
+    today: Period
+    month: Period
+    window: Period
+
+    @classmethod
+    def at(cls, now: datetime, tz: tzinfo) -> _Periods:
+        return cls(
+            today=calendar_period(PeriodKind.TODAY, now, tz),
+            month=calendar_period(PeriodKind.MONTH, now, tz),
+            window=custom_period(now - SUCCESS_WINDOW, now, tz),
+        )
+
+
 def fleet_figures(
-    entries: list[str], *, now: datetime, tz: tzinfo, currency: str, running: int
+    periods: _Periods, snapshots: tuple[Snapshot, Snapshot, Snapshot], *, running: int
 ) -> FleetFigures:
-    """The figures of the history entries given (this month's and the last 30 days' starts)."""
-    records: list[JobRecord] = [
-        record for entry in entries if (record := read_entry(entry)) is not None
-    ]
-    today = calendar_period(PeriodKind.TODAY, now, tz)
-    month = overview(records, calendar_period(PeriodKind.MONTH, now, tz), currency=currency)
-    window = overview(records, custom_period(now - SUCCESS_WINDOW, now, tz), currency=currency)
+    """The figures of the history's snapshots of today, the month and the 30 days."""
+    today, month, window = (
+        snapshot_overview(snapshot, period)
+        for snapshot, period in zip(
+            snapshots, (periods.today, periods.month, periods.window), strict=True
+        )
+    )
     business, private = month.categories["business"], month.categories["private"]
     rate = window.totals.success_rate
     return FleetFigures(
         running=running,
-        jobs_today=sum(1 for record in records if record.started_at in today),
-        today_start=today.start,
+        jobs_today=today.totals.jobs,
+        today_start=today.period.start,
         month_start=month.period.start,
         cost_business=business.gross,
         cost_private=private.gross,
@@ -154,6 +174,9 @@ class FleetSummary:
         self._debouncer.async_schedule_call()
         self._arm_midnight()
 
+    def _snapshot(self, period: Period) -> Snapshot:
+        return self._history.analytics_snapshot(period.start, period.end, self.currency)
+
     def _running(self) -> int:
         """Prints running now on the loaded printers (a removed printer's record runs no more)."""
         count = 0
@@ -166,15 +189,16 @@ class FleetSummary:
         return count
 
     async def async_refresh(self) -> None:
-        """Take the history's snapshot here, parse and sum it in the executor."""
-        now = dt_util.utcnow()
-        tz = dt_util.get_default_time_zone()
-        month = calendar_period(PeriodKind.MONTH, now, tz)
-        start = min(month.start, now - SUCCESS_WINDOW)
-        entries = self._history.entries(start, month.end)
+        """Take the history's snapshots here, sum them in the executor."""
+        periods = _Periods.at(dt_util.utcnow(), dt_util.get_default_time_zone())
+        snapshots = (
+            self._snapshot(periods.today),
+            self._snapshot(periods.month),
+            self._snapshot(periods.window),
+        )
         running = self._running()
         figures = await self.hass.async_add_executor_job(
-            lambda: fleet_figures(entries, now=now, tz=tz, currency=self.currency, running=running)
+            partial(fleet_figures, periods, snapshots, running=running)
         )
         self.computations += 1
         self.figures = figures
