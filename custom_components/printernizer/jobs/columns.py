@@ -107,33 +107,22 @@ class _Table:
             del column[first:after]
 
 
-class _Staged:
-    """A table's rows while loading, in lists; `table` sorts them once."""
+def _filled(codes: tuple[str, ...], rows: list[tuple[Any, ...]], max_run: int) -> _Table:
+    """A table of (start, id, *values) rows in any order (loading): sorted once, transposed in C.
 
-    __slots__ = ("codes", "columns", "ids", "max_run", "started")
-
-    def __init__(self, codes: tuple[str, ...]) -> None:
-        self.codes = codes
-        self.started: list[int] = []
-        self.ids: list[str] = []
-        self.columns: tuple[list[Any], ...] = tuple([] for _ in codes)
-        self.max_run = 0
-
-    def table(self) -> _Table:
-        table = _Table(())
-        started, ids = self.started, self.ids
-        order = sorted(range(len(ids)), key=list(zip(started, ids, strict=True)).__getitem__)
-        pick = order.__iter__
-        table.started = array("q", map(started.__getitem__, pick()))
-        table.ids = list(map(ids.__getitem__, pick()))
-        table.columns = tuple(
-            array(code, map(column.__getitem__, pick()))
-            if code
-            else list(map(column.__getitem__, pick()))
-            for code, column in zip(self.codes, self.columns, strict=True)
-        )
-        table.max_run = self.max_run
-        return table
+    Rows of one job and line key may compare past (start, id); their values are numbers.
+    """
+    rows.sort()
+    started, ids, *columns = zip(*rows, strict=True)
+    table = _Table(())
+    table.started = array("q", started)
+    table.ids = list(ids)
+    table.columns = tuple(
+        array(code, column) if code else list(column)
+        for code, column in zip(codes, columns, strict=True)
+    )
+    table.max_run = max_run
+    return table
 
 
 @dataclass(slots=True)
@@ -243,23 +232,21 @@ class FactsIndex:
 
     def fill(self, jobs: Iterable[tuple[str, JobFacts]]) -> None:
         """Add many jobs to an empty index at once (loading): sorted once, not per insert."""
-        staged: dict[tuple[int, _Key], _Staged] = {}
+        staged: dict[
+            tuple[int, _Key], tuple[tuple[str, ...], list[tuple[Any, ...]], list[int]]
+        ] = {}
         for job_id, job in jobs:
             started = job[3]
             for tables, key, codes, rows, run in self._rows(job_id, job) or ():
                 slot = (id(tables), key)
                 stage = staged.get(slot)
                 if stage is None:
-                    stage = staged[slot] = _Staged(codes)
-                for row in rows:
-                    stage.started.append(started)
-                    stage.ids.append(job_id)
-                    for column, value in zip(stage.columns, row, strict=True):
-                        column.append(value)
-                stage.max_run = max(stage.max_run, run)
+                    stage = staged[slot] = (codes, [], [0])
+                stage[1].extend([(started, job_id, *row) for row in rows])
+                stage[2][0] = max(stage[2][0], run)
         by_id = {id(tables): tables for tables in self._tables()}
-        for (tables_id, key), stage in staged.items():
-            by_id[tables_id][key] = stage.table()
+        for (tables_id, key), (codes, rows, (max_run,)) in staged.items():
+            by_id[tables_id][key] = _filled(codes, rows, max_run)
 
     def _tables(self) -> tuple[dict[_Key, _Table], ...]:
         return self.jobs, self.lines, self.customers, self.projects
