@@ -948,7 +948,22 @@ def _checked(entry: str) -> tuple[str, _Facts] | None:
         if not amount.is_finite() or abs(amount) >= MAX_AMOUNT:
             return None
     return job_id, _Facts(
-        serial, started, status, ended, seconds, tuple(grams), kwh, amount, category, brief
+        serial, started, status, ended, seconds, tuple(grams), kwh, amount, category, _frozen(brief)
+    )
+
+
+def _frozen(brief: list[Any]) -> JobFacts:
+    """A stored row's `JobFacts` in tuples, as `job_facts` makes them.
+
+    Tuples of numbers and strings leave the garbage collector's view once it saw them, where
+    JSON's lists stay in it: 100k records' facts in lists were most of a load's collections.
+    """
+    amounts = brief[17]
+    return (
+        *brief[:17],
+        None if amounts is None else tuple(amounts),
+        tuple(map(tuple, brief[18])),
+        *brief[19:],
     )
 
 

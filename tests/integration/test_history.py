@@ -35,7 +35,8 @@ from custom_components.printernizer.history import (
     _stored,
     _stored_form,
 )
-from custom_components.printernizer.jobs.analytics import job_facts
+from custom_components.printernizer.jobs.analytics import custom_period, job_facts, overview
+from custom_components.printernizer.jobs.columns import snapshot_overview
 from custom_components.printernizer.jobs.lifecycle import JobTracker
 from custom_components.printernizer.jobs.records import JobRecord, JobStatus, MaterialUse
 
@@ -1108,3 +1109,62 @@ async def test_facts_edited_with_their_checksum_are_made_again(
     hass_storage[STORAGE_KEY] = file_data([checksummed(f"{json.dumps(row)}\t{json.dumps(raw)}")])
     history = await loaded(hass)
     assert _facts(history) == _plain([job_facts(job(1))])
+
+
+# --- Analytics column tables ------------------------------------------------------------------
+
+
+def _same_figures(history: JobHistory, records: Iterable[JobRecord], currency: str = "EUR") -> None:
+    """The history's tables give the figures the records give, one by one."""
+    ordered = sorted(records, key=lambda record: (record.started_at, record.id))
+    now = BASE + timedelta(days=2)
+    for start, end in (
+        (BASE - timedelta(days=1), BASE + timedelta(days=30)),
+        (BASE + timedelta(hours=2, minutes=30), BASE + timedelta(hours=5)),  # cuts jobs
+    ):
+        period = custom_period(start, end, UTC)
+        snapshot = history.analytics_snapshot(start, end, currency, running_at_start=True)
+        assert snapshot_overview(snapshot, period, now=now) == overview(
+            ordered, period, currency=currency, now=now
+        )
+
+
+async def test_analytics_tables_follow_puts_corrections_and_loading(
+    hass: HomeAssistant, hass_storage: dict[str, Any]
+) -> None:
+    """Re-categorized, re-priced, ended and new jobs move between tables; loading fills them."""
+    records = {
+        f"job-{n}": job(n, serial=P1S if n % 2 else MK4, category="private" if n % 3 else None)
+        for n in range(8)
+    }
+    records["job-8"] = job(8, status=JobStatus.ACTIVE)
+    history = await loaded(hass)
+    for record in records.values():
+        history.put(record)
+    _same_figures(history, records.values())
+
+    corrections = [
+        job(1, serial=P1S, category="business"),  # re-categorized
+        job(2, serial=MK4, category="private", cost={"currency": "CHF", "gross": "9.00"}),
+        job(3, serial=P1S, category="private", cost=None, energy_kwh=None),  # unknown
+        job(8),  # the running job ended
+        job(9, serial=MK4, status=JobStatus.FAILED),
+        job(4, serial=MK4, cost={"currency": "EUR", "net": "4.00", "vat": "0.76", "gross": "4.76"}),
+    ]
+    for record in corrections:
+        history.put(record)
+        records[record.id] = record
+    _same_figures(history, records.values())
+    _same_figures(history, records.values(), currency="CHF")
+    result = snapshot_overview(
+        history.analytics_snapshot(BASE, BASE + timedelta(days=1), "EUR"),
+        custom_period(BASE, BASE + timedelta(days=1), UTC),
+    )
+    assert (result.totals.jobs, result.totals.active, result.totals.other_currency) == (10, 0, 1)
+    # Only job-4 has a whole breakdown; the others are counted, not summed as 0.
+    assert (str(result.totals.gross), result.totals.without_cost) == ("4.76", 9)
+    assert result.categories["business"].jobs == 4  # job-1 and job-4 moved, job-8, job-9
+
+    await history.async_save_now()
+    fresh = await loaded(hass)
+    _same_figures(fresh, records.values())
