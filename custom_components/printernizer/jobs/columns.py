@@ -67,6 +67,8 @@ _FACTS, _SECONDS = 0, 1
 _LINE_COLUMNS = ("d", "q", "b")  # grams, cost in cents, 1 on a job's first line of that key
 _PARTY_COLUMNS = ("q", "q")  # net and gross in cents
 _MAX_CENTS = 1 << 62  # beyond, a job is added one by one (an array('q') holds no more)
+_MIN_CENTS = -_MAX_CENTS
+_NO_CENTS = (0,) * 6
 
 type _Key = tuple[Any, ...]
 
@@ -149,49 +151,6 @@ class Snapshot:
     before: list[tuple[str, JobFacts]] = field(default_factory=list)  # Collector.before's
 
 
-def _mask(job: JobFacts) -> int:
-    """The figures an ended job does not know, for a fast table (its own currency asked)."""
-    mask = 0
-    if job[6] is None:
-        mask |= NO_TIME
-    if job[10] is None:
-        mask |= NO_ENERGY
-    amounts = job[17]
-    if not job[15] or amounts is None:
-        mask |= _UNPRICED
-    else:
-        material, energy, wear, net, vat, gross = amounts
-        if material is None:
-            mask |= NO_MATERIAL_COST
-        if energy is None:
-            mask |= NO_ENERGY_COST
-        if wear is None:
-            mask |= NO_WEAR
-        if net is None or vat is None or gross is None:
-            mask |= NO_COST
-    if any(use[2] is None for use in _uses(job)):
-        mask |= NO_GRAMS
-    return mask
-
-
-def _uses(job: JobFacts) -> Any:
-    """A job's material lines as a fast table counts them (priced means in the asked currency)."""
-    return _UNPRICED_LINE if not job[15] and job[19] else job[18]
-
-
-def _fits(job: JobFacts) -> bool:
-    """Whether an ended job's amounts fit the arrays (hand-edited ones may not)."""
-    amounts = job[17]
-    if job[15] and amounts is not None:
-        for cents in amounts:
-            if cents is not None and not -_MAX_CENTS < cents < _MAX_CENTS:
-                return False
-    for use in job[18]:
-        if use[3] is not None and not -_MAX_CENTS < use[3] < _MAX_CENTS:
-            return False
-    return True
-
-
 type _Placed = list[tuple[dict[_Key, _Table], _Key, tuple[str, ...], list[tuple[Any, ...]], int]]
 
 
@@ -252,7 +211,12 @@ class FactsIndex:
         return self.jobs, self.lines, self.customers, self.projects
 
     def _rows(self, job_id: str | None, job: JobFacts) -> _Placed | None:
-        """The tables and rows of a job; None for one kept in `odd` (with `job_id`)."""
+        """The tables and rows of a job; None for one kept in `odd` (with `job_id`).
+
+        One pass over the job (this is most of loading the tables): the figures it does not know
+        (its mask), whether its amounts fit the arrays, its lines. A fast table is summed for
+        its own currency only, so a priced job's lines are priced there.
+        """
         (
             serial,
             category,
@@ -272,21 +236,58 @@ class FactsIndex:
             priced,
             currency,
             amounts,
-            _,
-            _,
+            uses,
+            synthetic,
         ) = job[:20]
-        if (
-            status == _ACTIVE
-            or ended is None
-            or (priced and type(currency) is not str)
-            or not _fits(job)
-        ):
-            if job_id is not None:
-                self.odd[job_id] = job
+        if status == _ACTIVE or ended is None or (priced and type(currency) is not str):
+            self._odd(job_id, job)
             return None
+        mask = 0
+        if seconds is None:
+            mask |= NO_TIME
+        if kwh is None:
+            mask |= NO_ENERGY
+        if not priced or amounts is None:
+            mask |= _UNPRICED
+            cents: Any = _NO_CENTS
+        else:
+            if None in amounts:
+                material, energy, wear, net, vat, gross = amounts
+                if material is None:
+                    mask |= NO_MATERIAL_COST
+                if energy is None:
+                    mask |= NO_ENERGY_COST
+                if wear is None:
+                    mask |= NO_WEAR
+                if net is None or vat is None or gross is None:
+                    mask |= NO_COST
+                cents = [value or 0 for value in amounts]
+            else:
+                cents = amounts
+            if min(cents) <= _MIN_CENTS or max(cents) >= _MAX_CENTS:
+                self._odd(job_id, job)
+                return None
+        if not priced and synthetic:
+            uses = _UNPRICED_LINE
         money = currency if priced else None
-        mask = _mask(job)
-        cents = [0] * 6 if mask & _UNPRICED == _UNPRICED else [value or 0 for value in amounts]
+        line_rows: dict[_Key, list[tuple[Any, ...]]] = {}
+        for material_name, color, grams, cost in uses:
+            if grams is None:
+                mask |= NO_GRAMS
+            known = bool(priced) and cost is not None
+            if known and not _MIN_CENTS < cost < _MAX_CENTS:
+                self._odd(job_id, job)
+                return None
+            key = (serial, category, money, material_name, color, grams is not None, known)
+            first = not line_rows or all(
+                other[3:5] != (material_name, color) for other in line_rows
+            )
+            row = (grams or 0.0, cost if known else 0, first)
+            rows = line_rows.get(key)
+            if rows is None:
+                line_rows[key] = [row]
+            else:
+                rows.append(row)
         placed: _Placed = [
             (
                 self.jobs,
@@ -296,19 +297,24 @@ class FactsIndex:
                 max(0, ended - started, run_end - started),
             )
         ]
-        lines: dict[_Key, list[tuple[Any, ...]]] = {}
-        for material, color, grams, cost in _uses(job):
-            known = bool(priced) and cost is not None
-            key = (serial, category, money, material, color, grams is not None, known)
-            first = all(other[3:5] != (material, color) for other in lines)
-            lines.setdefault(key, []).append((grams or 0.0, cost if known else 0, first))
-        placed.extend((self.lines, key, _LINE_COLUMNS, rows, 0) for key, rows in lines.items())
+        for key, rows in line_rows.items():
+            placed.append((self.lines, key, _LINE_COLUMNS, rows, 0))
         known = not mask & NO_COST
-        row = (cents[3], cents[5]) if known else (0, 0)
-        for tables, name in ((self.customers, customer), (self.projects, project)):
-            if name:
-                placed.append((tables, (serial, money, name, known), _PARTY_COLUMNS, [row], 0))
+        party = (cents[3], cents[5]) if known else (0, 0)
+        if customer:
+            placed.append(
+                (self.customers, (serial, money, customer, known), _PARTY_COLUMNS, [party], 0)
+            )
+        if project:
+            placed.append(
+                (self.projects, (serial, money, project, known), _PARTY_COLUMNS, [party], 0)
+            )
         return placed
+
+    def _odd(self, job_id: str | None, job: JobFacts) -> None:
+        """Keep a job that fits no table, to be added one by one (not when only asked)."""
+        if job_id is not None:
+            self.odd[job_id] = job
 
     def snapshot(
         self,
