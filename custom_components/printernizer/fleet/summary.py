@@ -51,7 +51,7 @@ class FleetFigures:
 
 
 @dataclass(frozen=True, slots=True)
-class _Periods:
+class FleetPeriods:
     """Today, this month and the last 30 days at one instant, in one time zone."""
 
     today: Period
@@ -59,7 +59,8 @@ class _Periods:
     window: Period
 
     @classmethod
-    def at(cls, now: datetime, tz: tzinfo) -> _Periods:
+    def at(cls, now: datetime, tz: tzinfo) -> FleetPeriods:
+        """The periods containing `now` in `tz`."""
         return cls(
             today=calendar_period(PeriodKind.TODAY, now, tz),
             month=calendar_period(PeriodKind.MONTH, now, tz),
@@ -68,7 +69,7 @@ class _Periods:
 
 
 def fleet_figures(
-    periods: _Periods, snapshots: tuple[Snapshot, Snapshot, Snapshot], *, running: int
+    periods: FleetPeriods, snapshots: tuple[Snapshot, Snapshot, Snapshot], *, running: int
 ) -> FleetFigures:
     """The figures of the history's snapshots of today, the month and the 30 days."""
     today, month, window = (
@@ -190,7 +191,7 @@ class FleetSummary:
 
     async def async_refresh(self) -> None:
         """Take the history's snapshots here, sum them in the executor."""
-        periods = _Periods.at(dt_util.utcnow(), dt_util.get_default_time_zone())
+        periods = FleetPeriods.at(dt_util.utcnow(), dt_util.get_default_time_zone())
         snapshots = (
             self._snapshot(periods.today),
             self._snapshot(periods.month),
