@@ -29,6 +29,7 @@ the epoch: their differences are exact, as those of datetimes are.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -42,6 +43,12 @@ from ..costs import CENT, material_type
 from .records import JobRecord, JobStatus, MaterialUse
 
 _ZERO = Decimal(0)
+
+
+def _doubles() -> array[float]:
+    return array("d")
+
+
 _HOUR = 3600.0
 UNCATEGORIZED = "uncategorized"  # the category key of jobs without one
 CATEGORIES = ("business", "private")  # always in an overview, if only with zeros
@@ -214,9 +221,10 @@ def _decimal(cents: int) -> Decimal:
 class _Sums:
     """Running sums over a set of jobs; money in integer cents (exact, and fast to add).
 
-    Float figures keep every value added (lists, summed by `math.fsum` at the end): a total is
-    the correctly rounded sum of its jobs' values whatever their order or grouping, so the
-    history's column tables and a loop over records give the same bits.
+    Float figures keep every value added (arrays of doubles, summed by `math.fsum` at the end):
+    a total is the correctly rounded sum of its jobs' values whatever their order or grouping,
+    so the history's column tables and a loop over records give the same bits. Arrays, as
+    merging them is a copy of memory and summing them reads it in order.
     """
 
     jobs: int = 0
@@ -226,12 +234,12 @@ class _Sums:
     unknown: int = 0
     restarted: int = 0  # of the unknown ones, those closed after a restart
     active: int = 0
-    print_seconds: list[float] = field(default_factory=list)
-    completed_seconds: list[float] = field(default_factory=list)
+    print_seconds: array[float] = field(default_factory=_doubles)
+    completed_seconds: array[float] = field(default_factory=_doubles)
     completed_timed: int = 0
-    busy_seconds: list[float] = field(default_factory=list)
-    grams: list[float] = field(default_factory=list)
-    energy_kwh: list[float] = field(default_factory=list)
+    busy_seconds: array[float] = field(default_factory=_doubles)
+    grams: array[float] = field(default_factory=_doubles)
+    energy_kwh: array[float] = field(default_factory=_doubles)
     material_cost: int = 0
     energy_cost: int = 0
     wear: int = 0
@@ -495,7 +503,7 @@ class Overview:
 @dataclass(slots=True)
 class _Material:
     jobs: int = 0
-    grams: list[float] = field(default_factory=list)  # every line's, as in _Sums
+    grams: array[float] = field(default_factory=_doubles)  # every line's, as in _Sums
     cost: int = 0  # cents
     without_grams: int = 0
     without_cost: int = 0
@@ -735,7 +743,7 @@ class Collector:
         self.latest: dict[str, tuple[int, Any, str]] = {}  # serial -> its latest job in it
         self.early: dict[str, tuple[int, Any, str]] = {}  # of jobs from before, running into it
         self.buckets: dict[tuple[str, Any], _Sums] = {}
-        self.busy: dict[str, list[float]] = {}  # shares of jobs started before the period
+        self.busy: dict[str, array[float]] = {}  # shares of jobs started before the period
         self.materials: dict[tuple[str, Any, Any], _Material] = {}
         self.customers: dict[str, _Party] = {}
         self.projects: dict[str, _Party] = {}
@@ -768,7 +776,10 @@ class Collector:
             share = _share(job, self.start, self.end, self.now)
             if share > 0:
                 serial = job[0]
-                self.busy.setdefault(serial, []).append(share)
+                busy = self.busy.get(serial)
+                if busy is None:
+                    busy = self.busy[serial] = _doubles()
+                busy.append(share)
                 _offer(self.early, serial, (job[3], tiebreak, job[12]))
 
     def add(self, tiebreak: Any, job: JobFacts) -> None:
@@ -804,8 +815,13 @@ class Collector:
         if started < self.start:
             self.before(tiebreak, job)
             return
-        _offer(self.latest, serial, (started, tiebreak, name))
-        acc = self.bucket(serial, category)
+        latest = self.latest.get(serial)
+        if latest is None or started > latest[0] or (started == latest[0] and tiebreak < latest[1]):
+            self.latest[serial] = (started, tiebreak, name)
+        try:
+            acc = self.buckets[serial, category]
+        except KeyError:
+            acc = self.buckets[serial, category] = _Sums()
         acc.jobs += 1
         if status == _ACTIVE:
             acc.active += 1
@@ -915,7 +931,9 @@ class Collector:
         result = Collected(
             period=self.period,
             names=names,
-            printers={serial: _Sums(busy_seconds=self.busy.get(serial, [])) for serial in names},
+            printers={
+                serial: _Sums(busy_seconds=self.busy.get(serial) or _doubles()) for serial in names
+            },
             categories={},
             materials=self.materials,
             customers=self.customers,
