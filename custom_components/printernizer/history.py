@@ -13,9 +13,12 @@ facts the indexes and totals need, a tab and the record's compact JSON, the dict
 
 (one line; the row: id, serial, status, start and end as POSIX timestamps, print seconds, grams,
 kWh, gross cost, category, and the record's `JobFacts` for analytics). Analytics sum those facts
-(`analytics_facts`): a year's overview neither parses a record nor holds one. A row written
-before it held the facts is read in full at load (as any record not in this form), and written
-with them by the next save.
+from column tables the history keeps beside its index (`jobs/columns.py`, `analytics_snapshot`;
+filled once at load, changed by every put), or one by one for queries the tables are not grouped
+for (`analytics_facts`): a year's overview neither parses a record nor holds one. Loaded facts
+are kept as tuples, which the garbage collector stops tracking (JSON's lists it would scan at
+every full collection). A row written before it held the facts is read in full at load (as any
+record not in this form), and written with them by the next save.
 
 The Store's indented file then has one line per record, and reading it makes 100k strings rather
 than millions of objects, whose creation and garbage collection were most of a load. Loading
