@@ -330,6 +330,30 @@ async def test_a_disk_filling_up_during_the_download_fails_it(
     await files.stop()
 
 
+async def test_a_copy_cut_short_by_a_power_cut_is_dropped_at_start(
+    manager: FileManager, source: FakeSource, tmp_path: Path, clock: Clock
+) -> None:
+    """Downloads do not fsync: a copy shorter than its record is not offered as complete."""
+    await manager.list_files(SERIAL)
+    status = await finished(manager, await manager.download(SERIAL, "/cache", "Cube.3mf"))
+    kept = await finished(manager, await manager.download(SERIAL, "/cache", "Benchy.gcode.3mf"))
+    await manager.stop()
+    assert status.local_path is not None
+    status.local_path.write_bytes(b"")  # what delayed allocation can leave after a power cut
+    again = FileManager(tmp_path / "files", FAST, free_space=lambda _: BIG_DISK, clock=clock)
+    again.add_printer(SERIAL, source)
+    await again.start()
+    entries = {e.name: e for e in await again.list_files(SERIAL)}
+    assert entries["Cube.3mf"].status is FileStatus.FAILED
+    assert entries["Cube.3mf"].reason == "interrupted"
+    assert not status.local_path.exists()
+    assert entries["Benchy.gcode.3mf"].status is FileStatus.DOWNLOADED
+    assert entries["Benchy.gcode.3mf"].sha256 == kept.sha256
+    again_id = await again.download(SERIAL, "/cache", "Cube.3mf")
+    assert (await finished(again, again_id)).state is DownloadState.COMPLETED
+    await again.stop()
+
+
 async def test_restart_removes_a_partial_file_and_marks_it_failed(
     tmp_path: Path, source: FakeSource, clock: Clock
 ) -> None:

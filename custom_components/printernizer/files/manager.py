@@ -953,6 +953,12 @@ class FileManager:
                     return remote
         return None
 
+    @staticmethod
+    def _cut_short(printer: _Printer, record: LocalRecord) -> bool:
+        """A complete copy whose file on disk is not as long as it was written."""
+        file = printer.local_files.get(record.relpath)
+        return file is not None and file.size != record.size
+
     async def _load(self, printer: _Printer, *, rescan: bool = False) -> None:
         """Read the printer's index and folder once (and rescan on request).
 
@@ -980,6 +986,19 @@ class FileManager:
             if record.state == "partial":
                 printer.records[key] = replace(
                     record, state="failed", reason=FailureReason.INTERRUPTED, part=None
+                )
+                changed = True
+            elif record.state == "done" and self._cut_short(printer, record):
+                # Written but not yet on disk at a power cut (downloads do not fsync).
+                _LOGGER.warning(
+                    "%s: %s is shorter than downloaded (power cut?), removed",
+                    printer.serial,
+                    record.relpath,
+                )
+                await self._executor(local.remove, directory / record.relpath)
+                del printer.local_files[record.relpath]
+                printer.records[key] = replace(
+                    record, state="failed", reason=FailureReason.INTERRUPTED, sha256=None
                 )
                 changed = True
         if changed:

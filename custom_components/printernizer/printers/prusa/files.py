@@ -179,31 +179,40 @@ class PrusaFiles:
     async def fetch_file(self, file: RemoteFile, sink: ChunkSink, *, offset: int = 0) -> None:
         """Stream the file; the sink runs in the executor, a megabyte at a time.
 
-        One piece is written while the next arrives (never more: memory stays flat). Buddy
-        serves no ranges, so a transfer always starts at byte 0.
+        The body is read in pieces of up to a megabyte (what has arrived, no copying of it
+        into a buffer when one read is a whole piece). One piece is handed to the sink while
+        the next arrives (never more: memory stays flat). Buddy serves no ranges, so a
+        transfer always starts at byte 0.
         """
         if offset:
             raise ResumeUnsupportedError("PrusaLink downloads start at byte 0")
         route = self._download_route(file)
         loop = asyncio.get_running_loop()
-        buffer = bytearray()
-        # At most one write in flight (a list, so `finally` sees what the loop left).
+        pending: list[bytes] = []
+        pending_bytes = 0
+        # At most one hand-over in flight (a list, so `finally` sees what the loop left).
         writing: list[asyncio.Future[None]] = []
-        try:
-            async with self._client.transfer(route) as download:
-                async for chunk in download.chunks():
-                    buffer += chunk
-                    if len(buffer) >= _SINK_BYTES:
-                        if writing:
-                            await asyncio.shield(writing[0])
-                            writing.clear()
-                        writing.append(loop.run_in_executor(None, sink, bytes(buffer)))
-                        buffer.clear()
+
+        async def hand_over() -> None:
+            nonlocal pending_bytes
+            piece = pending[0] if len(pending) == 1 else b"".join(pending)
+            pending.clear()
+            pending_bytes = 0
             if writing:
                 await asyncio.shield(writing[0])
                 writing.clear()
-            if buffer:
-                writing.append(loop.run_in_executor(None, sink, bytes(buffer)))
+            writing.append(loop.run_in_executor(None, sink, piece))
+
+        try:
+            async with self._client.transfer(route) as download:
+                async for chunk in download.chunks(_SINK_BYTES):
+                    pending.append(chunk)
+                    pending_bytes += len(chunk)
+                    if pending_bytes >= _SINK_BYTES:
+                        await hand_over()
+            if pending:
+                await hand_over()
+            if writing:
                 await asyncio.shield(writing[0])
                 writing.clear()
         except HttpStatusError as err:
