@@ -6,6 +6,9 @@ downloads), then the real path must be exactly that place inside the real root a
 file: `..`, separators, NUL, symlinks (of the file or of a folder on the way) and anything else
 outside the files root are a 404, whatever the URL says. Views need a bearer token or a signed
 path (the media browser signs the URLs it resolves), as HA's own media views do.
+
+An AVI timelapse (which browsers cannot play) is served as a download; its MP4 (made by
+`files.transcode`, hidden beside it) has a view of its own, named by the AVI.
 """
 
 from __future__ import annotations
@@ -24,17 +27,19 @@ from aiohttp import hdrs, web
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 
 from .const import LOGGER
+from .files.transcode import playable
 from .printers.bambu.threemf import parse_3mf
 from .printers.errors import ProtocolError
 
 FILES_URL: Final = "/api/printernizer/files"
 THUMBNAILS_URL: Final = "/api/printernizer/file_thumbnails"
+PLAYABLE_URL: Final = "/api/printernizer/playable_files"
 MONTH: Final = re.compile(r"\d{4}-(?:0[1-9]|1[0-2])")
 _MAX_COMPONENT: Final = 255
 _NOT_NAME: Final = re.compile("[\x00-\x1f\x7f/\\\\\ud800-\udfff]")
 _PART_SUFFIX: Final = ".part"
 # What a browser can show or play; everything else is offered as a download.
-_INLINE: Final = ("image/", "video/")
+_INLINE: Final = ("image/", "video/mp4", "video/webm")
 IMAGE_SUFFIXES: Final = (".png", ".jpg", ".jpeg", ".webp", ".gif")
 VIDEO_SUFFIXES: Final = (".mp4", ".avi", ".mkv", ".mov")
 THUMBNAIL_SUFFIXES: Final = (".3mf", *IMAGE_SUFFIXES, *VIDEO_SUFFIXES)
@@ -80,6 +85,11 @@ class LocalCopy:
     def url(self) -> str:
         """The view's path for this file (percent-encoded parts)."""
         return f"{FILES_URL}/{_parts(self.serial, self.month, self.name)}"
+
+    @property
+    def playable_url(self) -> str:
+        """The view's path for the MP4 of this (AVI) copy."""
+        return f"{PLAYABLE_URL}/{_parts(self.serial, self.month, self.name)}"
 
     @property
     def thumbnail_url(self) -> str | None:
@@ -177,6 +187,31 @@ class LocalFilesView(_LocalFilesView):
             headers={
                 hdrs.CONTENT_TYPE: content_type,
                 hdrs.CONTENT_DISPOSITION: f"{disposition}; filename*=UTF-8''{quote(copy.name)}",
+            },
+        )
+
+
+class PlayableFilesView(_LocalFilesView):
+    """The MP4 made of an AVI local copy, or 404 while there is none."""
+
+    url = PLAYABLE_URL + "/{serial}/{month}/{name}"
+    name = "api:printernizer:playable_files"
+
+    async def get(
+        self, request: web.Request, serial: str, month: str, name: str
+    ) -> web.StreamResponse:
+        """The MP4 (a regular file beside the checked copy, never a symlink), inline."""
+        copy = await self._copy(request, serial, month, name)
+        hass = request.app[KEY_HASS]
+        path = await hass.async_add_executor_job(playable, copy.path)
+        if path is None:
+            raise web.HTTPNotFound
+        title = f"{os.path.splitext(copy.name)[0]}.mp4"
+        return web.FileResponse(
+            path,
+            headers={
+                hdrs.CONTENT_TYPE: "video/mp4",
+                hdrs.CONTENT_DISPOSITION: f"inline; filename*=UTF-8''{quote(title)}",
             },
         )
 

@@ -1,14 +1,19 @@
 """The local copies in HA's media browser: Printernizer -> printer -> month -> file.
 
 Timelapses (video) and pictures play; print files are listed with their plate thumbnail
-where they carry one. Identifiers are `<serial>/<YYYY-MM>/<name>` below the files root and are
-checked like a request to the file view (`file_view.local_copy`): nothing outside the root,
-no partial download, no symlink is ever listed or resolved. Reading folders blocks, so it runs
-in the executor.
+where they carry one. An AVI timelapse (P1/A1) plays as the MP4 made of it in the background
+(`files.transcode`); until then, or without ffmpeg, it is listed but not playable (browsers
+cannot play Motion-JPEG AVI) and resolves to the AVI itself, for players that can.
+
+Identifiers are `<serial>/<YYYY-MM>/<name>` below the files root and are checked like a
+request to the file view (`file_view.local_copy`): nothing outside the root, no partial
+download, no symlink is ever listed or resolved. Reading folders blocks, so it runs in the
+executor.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 import os
 from pathlib import Path
 import stat
@@ -27,7 +32,8 @@ from homeassistant.helpers import device_registry as dr
 
 from .const import DOMAIN
 from .file_view import MONTH, LocalCopy, local_copy, mime_type, plain_component
-from .printer_files import files_root
+from .files.transcode import needs_playable, playable
+from .printer_files import DATA_FILES, files_root
 
 _PLAYABLE = ("video/", "image/")
 
@@ -71,8 +77,11 @@ def _months(root: Path, serial: str) -> list[str] | None:
     return _folders(root / serial, months=True)
 
 
-def _files(root: Path, serial: str, month: str) -> list[LocalCopy] | None:
-    """The local copies of one month, newest first; None when there is no such month."""
+def _files(root: Path, serial: str, month: str) -> list[tuple[LocalCopy, bool]] | None:
+    """The local copies of one month, newest first, each with whether it has an MP4.
+
+    None when there is no such month.
+    """
     if not (plain_component(serial) and MONTH.fullmatch(month)):
         return None
     folder = root / serial / month
@@ -89,7 +98,19 @@ def _files(root: Path, serial: str, month: str) -> list[LocalCopy] | None:
         if copy is not None:
             found.append((entry.stat(follow_symlinks=False).st_mtime, copy))
     found.sort(key=lambda item: (-item[0], item[1].name))
-    return [copy for _, copy in found]
+    return [
+        (copy, needs_playable(copy.name) and playable(copy.path) is not None) for _, copy in found
+    ]
+
+
+def _resolved(root: Path, serial: str, month: str, name: str) -> PlayMedia | None:
+    """What a local copy plays as: its MP4 when it has one, else itself; blocking."""
+    copy = local_copy(root, serial, month, name)
+    if copy is None:
+        return None
+    if needs_playable(copy.name) and playable(copy.path) is not None:
+        return PlayMedia(copy.playable_url, "video/mp4")
+    return PlayMedia(copy.url, mime_type(copy.name))
 
 
 class PrinternizerMediaSource(MediaSource):
@@ -106,14 +127,14 @@ class PrinternizerMediaSource(MediaSource):
     async def async_resolve_media(self, item: MediaSourceItem) -> PlayMedia:
         """The file view's URL of a local copy (signed by HA when handed to a browser)."""
         serial, month, name = _split(item.identifier)
-        copy = await self.hass.async_add_executor_job(local_copy, self.root, serial, month, name)
-        if copy is None:
+        media = await self.hass.async_add_executor_job(_resolved, self.root, serial, month, name)
+        if media is None:
             raise Unresolvable(
                 translation_domain=DOMAIN,
                 translation_key="media_not_found",
                 translation_placeholders={"identifier": item.identifier[:80]},
             )
-        return PlayMedia(copy.url, mime_type(copy.name))
+        return media
 
     async def async_browse_media(self, item: MediaSourceItem) -> BrowseMediaSource:
         """The printers, a printer's months, or a month's files."""
@@ -136,16 +157,24 @@ class PrinternizerMediaSource(MediaSource):
         elif len(parts) == 2:
             files = await run(_files, self.root, parts[0], parts[1])
             if files is not None:
+                self._make_playable(copy for copy, has_mp4 in files if not has_mp4)
                 return self._folder(
                     identifier,
                     f"{self._printer_title(parts[0])} {parts[1]}",
-                    [self._file(copy) for copy in files],
+                    [self._file(copy, has_mp4) for copy, has_mp4 in files],
                 )
         raise BrowseError(
             translation_domain=DOMAIN,
             translation_key="media_not_found",
             translation_placeholders={"identifier": identifier[:80]},
         )
+
+    def _make_playable(self, copies: Iterable[LocalCopy]) -> None:
+        """Have the MP4 made of AVI copies that lack one (older ones, or cut by a restart)."""
+        files = self.hass.data.get(DATA_FILES)
+        if files is not None:
+            for copy in copies:
+                files.request_playable(copy.path)
 
     def _printer_title(self, serial: str) -> str:
         device = dr.async_get(self.hass).async_get_device(identifiers={(DOMAIN, serial)})
@@ -192,8 +221,9 @@ class PrinternizerMediaSource(MediaSource):
             can_expand=True,
         )
 
-    def _file(self, copy: LocalCopy) -> BrowseMediaSource:
-        content_type = mime_type(copy.name)
+    def _file(self, copy: LocalCopy, has_mp4: bool) -> BrowseMediaSource:
+        content_type = "video/mp4" if has_mp4 else mime_type(copy.name)
+        can_play = content_type.startswith(_PLAYABLE) and (has_mp4 or not needs_playable(copy.name))
         if content_type.startswith("video/"):
             media_class = MediaClass.VIDEO
         elif content_type.startswith("image/"):
@@ -206,7 +236,7 @@ class PrinternizerMediaSource(MediaSource):
             media_class=media_class,
             media_content_type=content_type,
             title=copy.name,
-            can_play=content_type.startswith(_PLAYABLE),
+            can_play=can_play,
             can_expand=False,
             thumbnail=copy.thumbnail_url,
         )

@@ -12,6 +12,10 @@ job records are the history's, and this link is a file fact. A job's response jo
 in when it is asked for (`async_job_files`): the linked timelapse and a local copy of the job's
 print file, both only while the copy is still on disk. Joining at read time keeps the history's
 records and their Store untouched, and a link never outlives its file (cleanup, a user's delete).
+
+An AVI timelapse (P1/A1) gets an MP4 made of it after its download, by HA's ffmpeg (the
+`ffmpeg` integration's binary when it is set up, else `ffmpeg` on the path), so the media
+browser can play it (`files.transcode`).
 """
 
 from __future__ import annotations
@@ -34,10 +38,11 @@ from .const import CONF_PRINTER_TYPE, DOMAIN, LOGGER, PRINTER_BAMBU, SIGNAL_FLEE
 from .coordinator import PrinternizerConfigEntry
 from .events import EVENT_JOB_FINISHED
 from .file_settings import FileSettings, file_settings
-from .file_view import LocalCopy, LocalFilesView, LocalThumbnailsView
+from .file_view import LocalCopy, LocalFilesView, LocalThumbnailsView, PlayableFilesView
 from .files.errors import FileManagerError
 from .files.manager import FileManager
 from .files.model import DownloadState, DownloadStatus, FileEntry, FileKind
+from .files.transcode import Transcoder, needs_playable
 from .jobs import JobRecord
 from .printers.errors import AdapterError
 from .settings import fleet_options
@@ -52,6 +57,8 @@ TIMELAPSE_ATTEMPTS: Final = 4
 TIMELAPSE_FOLDER: Final = "/timelapse"
 # The timelapse of a job is the newest one written from its start on (printer clocks drift).
 _TIMELAPSE_SLACK: Final = timedelta(minutes=10)
+# What the ffmpeg integration runs when not told otherwise (HA OS and containers ship it).
+DEFAULT_FFMPEG: Final = "ffmpeg"
 
 
 def files_root(hass: HomeAssistant) -> Path:
@@ -90,6 +97,7 @@ class PrinterFiles:
     job_files: dict[str, dict[str, Any]] = field(default_factory=dict)
     # download id -> the job a timelapse download was started for.
     download_jobs: dict[str, str] = field(default_factory=dict)
+    transcoder: Transcoder | None = None
     _unsubscribe: list[CALLBACK_TYPE] = field(default_factory=list)
 
     async def async_start(self) -> None:
@@ -118,7 +126,19 @@ class PrinterFiles:
         """Stop following and stop the manager (running downloads are cancelled)."""
         while self._unsubscribe:
             self._unsubscribe.pop()()
+        if self.transcoder is not None:
+            await self.transcoder.stop()
         await self.manager.stop()
+
+    @callback
+    def request_playable(self, path: Path) -> bool:
+        """Have the MP4 of an AVI local copy made in the background (see `files.transcode`)."""
+        if not needs_playable(path.name):
+            return False
+        if self.transcoder is None:
+            # Looked up at first use: the ffmpeg integration may set up after this one.
+            self.transcoder = Transcoder(ffmpeg_binary(self.hass), self.hass.async_add_executor_job)
+        return self.transcoder.request(path)
 
     @callback
     def async_add_printer(self, entry: PrinternizerConfigEntry, device_id: str) -> CALLBACK_TYPE:
@@ -194,6 +214,8 @@ class PrinterFiles:
         return next(iter(running or active), None)
 
     def _completed(self, status: DownloadStatus, info: PrinterFileInfo | None) -> None:
+        if status.local_path is not None:
+            self.request_playable(status.local_path)
         job_id = self.download_jobs.get(status.id)
         if job_id is not None and status.local_path is not None:
             self.job_files.setdefault(job_id, {})["timelapse"] = self.link(status)
@@ -446,8 +468,18 @@ async def async_setup_files(hass: HomeAssistant) -> PrinterFiles:
     hass.data[DATA_FILES] = files
     hass.http.register_view(LocalFilesView(root))
     hass.http.register_view(LocalThumbnailsView(root, files.async_cover))
+    hass.http.register_view(PlayableFilesView(root))
     hass.bus.async_listen_once(EVENT_HOMEASSISTANT_STOP, files.async_stop)
     return files
+
+
+def ffmpeg_binary(hass: HomeAssistant) -> str:
+    """HA's ffmpeg: the `ffmpeg` integration's binary when it is set up, else the default."""
+    if "ffmpeg" in hass.config.components:
+        from homeassistant.components.ffmpeg import get_ffmpeg_manager
+
+        return get_ffmpeg_manager(hass).binary
+    return DEFAULT_FFMPEG
 
 
 def printer_files(hass: HomeAssistant) -> PrinterFiles:

@@ -131,9 +131,9 @@ async def run_print(sim: BambuSimulator, job: PrintJob) -> None:
                 "mc_print_line_number": str(int(done * _GCODE_LINES)),
             } | (fans if layer > 1 else {})
         )  # fmt: skip
-    # The printer closes the job's timelapse as it finishes (AVI, as P1/A1 write it).
+    # The printer closes the job's timelapse as it finishes (AVI on P1/A1, MP4 on X1/H2).
     stamp = time.strftime("%Y-%m-%d_%H-%M-%S", time.gmtime(sim.clock.wall()))
-    await asyncio.to_thread(write_timelapse, sim.sdcard, f"video_{stamp}")
+    await asyncio.to_thread(write_timelapse, sim.sdcard, f"video_{stamp}", model=sim.model)
     await sim.update(
         {
             "gcode_state": "FINISH", "mc_print_stage": "1", "mc_percent": 100,

@@ -1,8 +1,11 @@
-"""A real timelapse for the simulated SD card: a small Motion-JPEG AVI, as P1/A1 printers write.
+"""A real timelapse for the simulated SD card, in the model's container.
 
-The frames are generated JPEGs (a layer count rising), wrapped in a RIFF AVI with one video
-stream and an `idx1` index, which media players and browsers' download handlers accept. The
-printer also keeps a JPEG cover in `/timelapse/thumbnail/<name>.jpg`; so does this.
+P1/A1 printers write a Motion-JPEG AVI (browsers cannot play it), X1/H2 an H.264 MP4. The
+frames are generated JPEGs (a layer count rising); the AVI is a RIFF file with one video
+stream and an `idx1` index, built here; the MP4 is encoded by ffmpeg (the static binary of
+the `imageio-ffmpeg` test dependency) as H.264 baseline, yuv420p, `moov` first: what every
+browser plays. The printer also keeps a JPEG cover in `/timelapse/thumbnail/<name>.jpg`; so
+does this.
 """
 
 from __future__ import annotations
@@ -10,8 +13,13 @@ from __future__ import annotations
 import io
 from pathlib import Path
 import struct
+import subprocess
+import tempfile
 
 from PIL import Image, ImageDraw
+
+# Models whose firmware writes MP4 timelapses (the others write AVI).
+MP4_MODELS = frozenset({"X1C", "H2D"})
 
 WIDTH, HEIGHT = 160, 120
 _KEYFRAME = 0x10
@@ -97,12 +105,43 @@ def mjpeg_avi(
     return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"AVI " + body
 
 
-def write_timelapse(sdcard: Path, name: str, *, count: int = 12) -> Path:
-    """Write `/timelapse/<name>.avi` and its cover `/timelapse/thumbnail/<name>.jpg`."""
+def ffmpeg_binary() -> str:
+    """The static ffmpeg of the `imageio-ffmpeg` test dependency."""
+    import imageio_ffmpeg  # type: ignore[import-untyped]  # only MP4 models need it
+
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def h264_mp4(jpegs: list[bytes], *, fps: int = 10) -> bytes:
+    """An MP4 with one H.264 (baseline, yuv420p) stream of `jpegs`, `moov` at the front."""
+    with tempfile.TemporaryDirectory(prefix="sim-timelapse-") as work:
+        out = Path(work) / "video.mp4"
+        subprocess.run(  # noqa: S603 - our ffmpeg, fixed arguments, no shell
+            [
+                ffmpeg_binary(), "-nostdin", "-hide_banner", "-loglevel", "error",
+                "-f", "image2pipe", "-c:v", "mjpeg", "-framerate", str(fps), "-i", "pipe:0",
+                "-vf", "scale=out_range=tv,format=yuv420p", "-c:v", "libx264",
+                "-profile:v", "baseline",
+                "-movflags", "+faststart", "-an", str(out),
+            ],
+            input=b"".join(jpegs),
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )  # fmt: skip
+        return out.read_bytes()
+
+
+def write_timelapse(sdcard: Path, name: str, *, count: int = 12, model: str = "P1S") -> Path:
+    """Write `/timelapse/<name>.avi` (or `.mp4` for X1/H2) and `/timelapse/thumbnail/<name>.jpg`."""
     jpegs = frames(count)
     folder = sdcard / "timelapse"
     (folder / "thumbnail").mkdir(parents=True, exist_ok=True)
-    video = folder / f"{name}.avi"
-    video.write_bytes(mjpeg_avi(jpegs))
+    if model in MP4_MODELS:
+        video = folder / f"{name}.mp4"
+        video.write_bytes(h264_mp4(jpegs))
+    else:
+        video = folder / f"{name}.avi"
+        video.write_bytes(mjpeg_avi(jpegs))
     (folder / "thumbnail" / f"{name}.jpg").write_bytes(jpegs[-1])
     return video

@@ -26,6 +26,7 @@ _LOGGER = logging.getLogger(__name__)
 INDEX_NAME = ".index.json"
 PART_SUFFIX = ".part"
 COVER_SUFFIX = ".cover"
+PLAYABLE_SUFFIX = ".mp4"
 MAX_COVER_BYTES = 2 * 1024 * 1024
 _MONTH = re.compile(r"\d{4}-\d{2}")
 _MAX_INDEX_BYTES = 16 * 1024 * 1024
@@ -182,8 +183,9 @@ def part_path(dest: Path) -> Path:
 
 
 def remove(path: Path) -> bool:
-    """Delete a file (not following symlinks) and its cover; False when it was already gone."""
+    """Delete a file (not following symlinks) with its cover and MP4; False if already gone."""
     cover_path(path).unlink(missing_ok=True)
+    playable_path(path).unlink(missing_ok=True)
     try:
         path.unlink()
     except FileNotFoundError:
@@ -194,6 +196,11 @@ def remove(path: Path) -> bool:
 def cover_path(path: Path) -> Path:
     """Where a local copy's preview image lives: hidden beside it (`.<name>.cover`)."""
     return path.with_name(f".{path.name}{COVER_SUFFIX}")
+
+
+def playable_path(path: Path) -> Path:
+    """Where the MP4 of an AVI local copy lives: hidden beside it (`.<name>.mp4`)."""
+    return path.with_name(f".{path.name}{PLAYABLE_SUFFIX}")
 
 
 def write_cover(path: Path, image: bytes) -> None:
