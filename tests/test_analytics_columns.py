@@ -13,9 +13,12 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 import random
+from typing import Any
 
 from hypothesis import given, settings, strategies as st
+import pytest
 
+from custom_components.printernizer.jobs import columns
 from custom_components.printernizer.jobs.analytics import (
     Period,
     PeriodKind,
@@ -206,3 +209,34 @@ def test_amounts_beyond_the_arrays_are_summed_one_by_one() -> None:
     snap = index.snapshot(micros(OCTOBER.start), micros(OCTOBER.end), "EUR")
     assert snapshot_overview(snap, OCTOBER) == overview([record], OCTOBER)
     assert str(snapshot_overview(snap, OCTOBER).totals.gross) == huge + ".00"
+
+
+def test_a_snapshot_taken_while_the_index_changes_is_taken_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another thread takes it while the event loop puts: a change in between means again."""
+    index = FactsIndex()
+    first = job("a", "A", OCTOBER.start + timedelta(days=1), 2)
+    index.add("a", job_facts(first))
+    taken = FactsIndex.snapshot
+    calls = 0
+
+    def interleaved(self: FactsIndex, *args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        snap = taken(self, *args, **kwargs)
+        if calls == 1:  # the loop put a job while this one was being copied
+            self.add("b", job_facts(job("b", "A", OCTOBER.start + timedelta(days=2), 1)))
+        return snap
+
+    monkeypatch.setattr(FactsIndex, "snapshot", interleaved)
+    take = index.taker(micros(OCTOBER.start), micros(OCTOBER.end), "EUR")
+    assert snapshot_overview(take(), OCTOBER).totals.jobs == 2
+    assert calls == 2
+
+    # A change under way (the version odd) is waited for, not copied half done.
+    monkeypatch.setattr(columns, "_RETRY", 0)
+    index.version += 1
+    with pytest.raises(RuntimeError, match="kept changing"):
+        take()
+    assert calls == 2

@@ -507,13 +507,14 @@ class JobHistory:
         *,
         serials: Collection[str] | None = None,
         running_at_start: bool = False,
-    ) -> Snapshot:
-        """The column tables' rows of the records `analytics_facts` would give, copied now.
+    ) -> Callable[[], Snapshot]:
+        """The column tables' rows of the records `analytics_facts` would give, to be taken.
 
-        What the `columns.snapshot_*` figures sum, in any thread (the history changes its
-        tables in the event loop only). `currency` is the one money is summed in.
+        What the `columns.snapshot_*` figures sum. The returned function copies them in any
+        thread, as they are then (`FactsIndex.taker`): the event loop spends nothing on it.
+        `currency` is the one money is summed in.
         """
-        return self._analytics.snapshot(
+        return self._analytics.taker(
             micros(start), micros(end), currency, serials=serials, before=running_at_start
         )
 

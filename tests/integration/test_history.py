@@ -1123,7 +1123,7 @@ def _same_figures(history: JobHistory, records: Iterable[JobRecord], currency: s
         (BASE + timedelta(hours=2, minutes=30), BASE + timedelta(hours=5)),  # cuts jobs
     ):
         period = custom_period(start, end, UTC)
-        snapshot = history.analytics_snapshot(start, end, currency, running_at_start=True)
+        snapshot = history.analytics_snapshot(start, end, currency, running_at_start=True)()
         assert snapshot_overview(snapshot, period, now=now) == overview(
             ordered, period, currency=currency, now=now
         )
@@ -1157,7 +1157,7 @@ async def test_analytics_tables_follow_puts_corrections_and_loading(
     _same_figures(history, records.values())
     _same_figures(history, records.values(), currency="CHF")
     result = snapshot_overview(
-        history.analytics_snapshot(BASE, BASE + timedelta(days=1), "EUR"),
+        history.analytics_snapshot(BASE, BASE + timedelta(days=1), "EUR")(),
         custom_period(BASE, BASE + timedelta(days=1), UTC),
     )
     assert (result.totals.jobs, result.totals.active, result.totals.other_currency) == (10, 0, 1)

@@ -1,9 +1,9 @@
 """Analytics and export actions: the fleet's figures for a period, and job exports to download.
 
 Figures sum the history's column tables of `JobFacts` (`jobs/columns.py`): the rows of the
-period are copied in the event loop (a memory copy per column) and summed in the executor, no
-record parsed. A query filtered by status, category or customer, which those tables are not
-grouped by, sums the facts the history keeps per record instead, one by one. Exports read a
+period are copied (a memory copy per column) and summed in the executor, no record parsed. A
+query filtered by status, category or customer, which those tables are not grouped by, sums the
+facts the history keeps per record instead, one by one. Exports read a
 snapshot of the history's stored entries (immutable strings, taken in the event loop) and parse
 them one at a time in the executor: a year of 100k jobs neither blocks the loop nor sits in
 memory as records. Periods are calendar periods in Home Assistant's time zone. Money is a number
@@ -326,14 +326,14 @@ def _summed[T](
     Taken from the column tables unless a filter they are not grouped by is given.
     """
     if query.statuses is None and query.categories is None and query.customers is None:
-        snapshot = hass.data[DATA_HISTORY].analytics_snapshot(
+        take = hass.data[DATA_HISTORY].analytics_snapshot(
             query.period.start,
             query.period.end,
             query.currency,
             serials=query.serials,
             running_at_start=running_at_start,
         )
-        return partial(by_tables, snapshot, query.period, **kwargs)
+        return lambda: by_tables(take(), query.period, **kwargs)
     pick = _facts(hass, query, running_at_start=running_at_start)
     return lambda: one_by_one(pick(), query.period, currency=query.currency, **kwargs)
 

@@ -1,7 +1,7 @@
 """The fleet's figures for its sensors: running prints, today's jobs, the month, 30 days.
 
 Computed from the job history's column tables (`analytics_snapshot`: the rows of today, the
-month and the last 30 days copied in the event loop, summed in the executor; no record parsed),
+month and the last 30 days copied and summed in the executor; no record parsed),
 again when a job starts, ends or is edited (not per progress step) and at every local midnight;
 a cooldown keeps a busy farm to one computation per few seconds.
 """
@@ -69,12 +69,15 @@ class FleetPeriods:
 
 
 def fleet_figures(
-    periods: FleetPeriods, snapshots: tuple[Snapshot, Snapshot, Snapshot], *, running: int
+    periods: FleetPeriods,
+    snapshots: tuple[Callable[[], Snapshot], Callable[[], Snapshot], Callable[[], Snapshot]],
+    *,
+    running: int,
 ) -> FleetFigures:
-    """The figures of the history's snapshots of today, the month and the 30 days."""
+    """The figures of the history's snapshots of today, the month and the 30 days (taken now)."""
     today, month, window = (
-        snapshot_overview(snapshot, period)
-        for snapshot, period in zip(
+        snapshot_overview(take(), period)
+        for take, period in zip(
             snapshots, (periods.today, periods.month, periods.window), strict=True
         )
     )
@@ -175,7 +178,7 @@ class FleetSummary:
         self._debouncer.async_schedule_call()
         self._arm_midnight()
 
-    def _snapshot(self, period: Period) -> Snapshot:
+    def _snapshot(self, period: Period) -> Callable[[], Snapshot]:
         return self._history.analytics_snapshot(period.start, period.end, self.currency)
 
     def _running(self) -> int:
@@ -190,7 +193,7 @@ class FleetSummary:
         return count
 
     async def async_refresh(self) -> None:
-        """Take the history's snapshots here, sum them in the executor."""
+        """Take the history's snapshots and sum them, in the executor."""
         periods = FleetPeriods.at(dt_util.utcnow(), dt_util.get_default_time_zone())
         snapshots = (
             self._snapshot(periods.today),

@@ -18,17 +18,19 @@ jobs and jobs without an end (`odd`), jobs priced in another currency than the o
 for, jobs started before the period that run into it and jobs that may run past its end
 (both only for utilization, found within the longest run a table holds).
 
-The history changes these tables in the event loop only; `snapshot` copies the slices a
-period needs there (C copies of lists), and `apply` sums them in any thread.
+The history changes these tables in the event loop only; `snapshot` copies the slices a period
+needs (a memory copy per column), in the loop or, through `taker`, in another thread while the
+loop goes on (retried if a change came in between); `apply` sums them in any thread.
 """
 
 from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, bisect_right
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+import time
 from typing import Any
 
 from .analytics import (
@@ -69,6 +71,8 @@ _PARTY_COLUMNS = ("q", "q")  # net and gross in cents
 _MAX_CENTS = 1 << 62  # beyond, a job is added one by one (an array('q') holds no more)
 _MIN_CENTS = -_MAX_CENTS
 _NO_CENTS = (0,) * 6
+_ATTEMPTS = 200  # snapshots taken while the index changed, before giving up
+_RETRY = 0.005  # seconds before taking another
 
 type _Key = tuple[Any, ...]
 
@@ -167,27 +171,70 @@ class FactsIndex:
         self.customers: dict[_Key, _Table] = {}
         self.projects: dict[_Key, _Table] = {}
         self.odd: dict[str, JobFacts] = {}
+        # Odd while a change is under way, and one more after it: see `taker`.
+        self.version = 0
 
     def add(self, job_id: str, job: JobFacts) -> None:
         """Add a job's facts (not yet held)."""
-        placed = self._rows(job_id, job)
-        for tables, key, codes, rows, run in placed or ():
-            table = tables.get(key)
-            if table is None:
-                table = tables[key] = _Table(codes)
-            table.insert(job[3], job_id, rows)
-            table.max_run = max(table.max_run, run)
+        self.version += 1
+        try:
+            placed = self._rows(job_id, job)
+            for tables, key, codes, rows, run in placed or ():
+                table = tables.get(key)
+                if table is None:
+                    table = tables[key] = _Table(codes)
+                table.insert(job[3], job_id, rows)
+                table.max_run = max(table.max_run, run)
+        finally:
+            self.version += 1
 
     def remove(self, job_id: str, job: JobFacts) -> None:
         """Take a job's facts out again (the facts it was added with)."""
-        if self.odd.pop(job_id, None) is not None:
-            return
-        for tables, key, _, _, _ in self._rows(None, job) or ():
-            table = tables.get(key)
-            if table is not None:
-                table.remove(job[3], job_id)
-                if not table.ids:
-                    del tables[key]
+        self.version += 1
+        try:
+            if self.odd.pop(job_id, None) is not None:
+                return
+            for tables, key, _, _, _ in self._rows(None, job) or ():
+                table = tables.get(key)
+                if table is not None:
+                    table.remove(job[3], job_id)
+                    if not table.ids:
+                        del tables[key]
+        finally:
+            self.version += 1
+
+    def taker(
+        self,
+        start: int,
+        end: int,
+        currency: str,
+        *,
+        serials: Collection[str] | None = None,
+        before: bool = True,
+    ) -> Callable[[], Snapshot]:
+        """`snapshot`, to be taken in another thread while the event loop changes the index.
+
+        The loop changes the index only by `add` and `remove`, each making `version` odd while
+        under way and even again after; a thread may run between any two of their steps. So a
+        snapshot counts only when the version was even before it and unchanged after it (every
+        slice is one C call the loop cannot interleave with); else it is taken again. Jobs end
+        or are corrected a few times an hour: the loop spends nothing on a snapshot this way.
+        """
+
+        def take() -> Snapshot:
+            for _ in range(_ATTEMPTS):
+                version = self.version
+                if not version & 1:
+                    try:
+                        snap = self.snapshot(start, end, currency, serials=serials, before=before)
+                    except (RuntimeError, IndexError):  # a dict or table changed under it
+                        snap = None
+                    if snap is not None and self.version == version:
+                        return snap
+                time.sleep(_RETRY)
+            raise RuntimeError("the job history kept changing while its figures were summed")
+
+        return take
 
     def fill(self, jobs: Iterable[tuple[str, JobFacts]]) -> None:
         """Add many jobs to an empty index at once (loading): sorted once, not per insert."""
