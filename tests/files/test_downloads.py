@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -160,3 +161,33 @@ def test_the_receiver_waits_for_a_slow_disk_instead_of_queueing_the_file(
     assert sum(accepted) == total
     digest = sink.finish(tmp_path / "file.bin")
     assert digest == hashlib.sha256(b"p" * total).hexdigest()
+
+
+def test_a_restart_that_runs_after_the_discard_starts_nothing(tmp_path: Path) -> None:
+    """A cancelled download's discard can overtake the restart it interrupted."""
+    sink = writer(tmp_path)
+    sink.discard()
+    with pytest.raises(StopDownload) as stopped:
+        sink.restart()
+    assert stopped.value.reason is None
+    assert not sink.part.exists()
+    assert writing_threads() == []
+
+
+def test_discard_waits_for_a_running_restart(tmp_path: Path) -> None:
+    sink = writer(tmp_path)
+    sink.restart()
+    sink(b"x" * (PIECE_BYTES + 1))
+
+    def restart() -> None:
+        with contextlib.suppress(StopDownload):  # when the discard came first
+            sink.restart()
+
+    restarting = threading.Thread(target=restart)
+    discarding = threading.Thread(target=sink.discard)
+    restarting.start()
+    discarding.start()
+    restarting.join(10)
+    discarding.join(10)
+    assert not sink.part.exists()
+    assert writing_threads() == []

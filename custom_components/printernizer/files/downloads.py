@@ -83,6 +83,9 @@ class PartWriter:
         self._thread: threading.Thread | None = None
         self._error: StopDownload | None = None
         self._drop = False
+        # Serialises open/restart/finish/discard: a cancelled download's discard can run
+        # while the restart it interrupted still runs in another executor thread.
+        self._lock = threading.RLock()
         self._next_check = 0
         self._last_progress = 0.0
         self.bytes_done = 0
@@ -94,11 +97,18 @@ class PartWriter:
 
     def open(self) -> None:
         """Open the partial file for writing, refusing a symlink planted in its place."""
-        self._fd = os.open(self.part, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0))
-        self._start()
+        with self._lock:
+            if self.cancelled:
+                raise StopDownload(None, "cancelled")
+            self._fd = os.open(self.part, os.O_WRONLY | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0))
+            self._start()
 
     def restart(self) -> None:
         """Start over for a retry: empty file, fresh hash."""
+        with self._lock:
+            self._restart()
+
+    def _restart(self) -> None:
         if self._fd is None:
             self.open()  # O_TRUNC: already empty
             return
@@ -149,6 +159,10 @@ class PartWriter:
 
     def finish(self, dest: Path) -> str:
         """Write what is left, close and rename onto `dest`; returns the SHA-256 (hex)."""
+        with self._lock:
+            return self._finish(dest)
+
+    def _finish(self, dest: Path) -> str:
         if self._fd is None:
             self.open()
         assert self._fd is not None
@@ -167,11 +181,12 @@ class PartWriter:
     def discard(self) -> None:
         """Close and delete the partial file (idempotent); later chunks are refused."""
         self.cancelled = True
-        self._stop(drop=True)
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-        self.part.unlink(missing_ok=True)
+        with self._lock:
+            self._stop(drop=True)
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+            self.part.unlink(missing_ok=True)
 
     def _copy(self, data: memoryview) -> None:
         """Copy `data` into pooled buffers, handing each full one to the writing thread."""
