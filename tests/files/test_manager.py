@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -583,3 +584,38 @@ async def test_a_downloaded_file_keeps_the_printers_preview(
     candidates = await manager.cleanup_candidates(older_than_days=-1)
     await manager.cleanup(candidates, dry_run=False)
     assert list(status.local_path.parent.iterdir()) == []
+
+
+async def test_local_copies_are_served_from_memory_not_read_per_call(
+    manager: FileManager, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Jobs ask for local copies on every call: the folder is read again only when stale."""
+    scans: list[Path] = []
+    real_scan = local.scan
+
+    def counted(directory: Path) -> Any:
+        scans.append(directory)
+        return real_scan(directory)
+
+    monkeypatch.setattr(local, "scan", counted)
+    await manager.list_files(SERIAL)
+    status = await finished(manager, await manager.download(SERIAL, "/cache", "Cube.3mf"))
+    scans.clear()
+    for _ in range(3):
+        (entry,) = await manager.local_entries(SERIAL)
+        assert entry.local_path == status.local_path
+    assert scans == []  # the download told the manager; nothing read
+    clock.now += dt.timedelta(days=2)
+    candidates = await manager.cleanup_candidates(1, serial=SERIAL)
+    assert [c.local_path for c in candidates] == [status.local_path]
+    scans.clear()
+    await manager.cleanup(candidates, dry_run=False)
+    assert await manager.local_entries(SERIAL) == []
+    # A copy deleted by hand goes once the last scan is older than the TTL.
+    status = await finished(manager, await manager.download(SERIAL, "/cache", "Cube.3mf"))
+    assert status.local_path is not None
+    status.local_path.unlink()
+    assert len(await manager.local_entries(SERIAL)) == 1  # still the fresh scan's view
+    monkeypatch.setattr(manager_module, "LOCAL_SCAN_TTL", 0.0)
+    assert await manager.local_entries(SERIAL) == []
+    assert scans

@@ -22,6 +22,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.printernizer.const import DOMAIN
 from custom_components.printernizer.events import EVENT_JOB_FINISHED
+from custom_components.printernizer.files import manager as manager_module
 from custom_components.printernizer.history import DATA_HISTORY
 from custom_components.printernizer.jobs import JobRecord, JobStatus
 from custom_components.printernizer.printer_files import printer_files
@@ -93,6 +94,7 @@ async def test_timelapse_and_print_file_show_on_the_job(
     bambu_sim: BambuSimulator,
     tmp_path: Path,
     events: Events,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The fetched timelapse, then the downloaded print file, show on the job; deleted ones go."""
     fleet_entry({"auto_timelapse": True}).add_to_hass(hass)
@@ -138,8 +140,10 @@ async def test_timelapse_and_print_file_show_on_the_job(
     (job,) = [item for item in listed["jobs"] if item["id"] == job_id]
     assert {item["kind"] for item in job["files"]} == {"timelapse", "print"}
 
-    # A local copy deleted since (by hand or cleanup) is no longer linked.
+    # A local copy deleted by hand is no longer linked once the folder is read again (the
+    # manager reads it when its last scan is older than LOCAL_SCAN_TTL; cleanups at once).
     await hass.async_add_executor_job((root / timelapse["path"]).unlink)
+    monkeypatch.setattr(manager_module, "LOCAL_SCAN_TTL", 0.0)
     assert set(await job_files(hass, job_id)) == {"print"}
     assert await hass.config_entries.async_unload(bambu_entry.entry_id)
     await hass.async_block_till_done()

@@ -65,6 +65,9 @@ DownloadListener = Callable[[DownloadStatus], None]
 # Finished downloads kept for `download_status` after they end.
 _KEEP_FINISHED = 200
 
+# How old a scan of a printer's folder may be when only its local copies are asked for.
+LOCAL_SCAN_TTL = 30.0
+
 
 class Executor(Protocol):
     """Runs a blocking callable off the event loop (`hass.async_add_executor_job`)."""
@@ -100,6 +103,7 @@ class _Printer:
     transfer_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     list_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     loaded: bool = False
+    scanned_at: float | None = None  # monotonic time of the last folder scan
 
 
 @dataclass(slots=True)
@@ -215,11 +219,18 @@ class FileManager:
         return self._merge(printer)
 
     async def local_entries(self, serial: str) -> list[FileEntry]:
-        """Only the local copies of a printer (no printer contact); works for removed ones."""
+        """Only the local copies of a printer (no printer contact); works for removed ones.
+
+        Served from what the manager knows (its downloads and cleanups keep it current); the
+        folder is read again only when the last scan is older than LOCAL_SCAN_TTL, which is
+        how a copy deleted by hand stops being shown.
+        """
         printer = self._printers.get(serial)
         if printer is None:
             printer = _Printer(serial=serial, source=_NoSource())
-        await self._load(printer, rescan=True)
+        scanned = printer.scanned_at
+        stale = scanned is None or time.monotonic() - scanned >= LOCAL_SCAN_TTL
+        await self._load(printer, rescan=stale)
         return [entry for entry in self._merge(printer) if entry.local_path is not None]
 
     def invalidate(self, serial: str) -> None:
@@ -974,6 +985,7 @@ class FileManager:
             printer.records = await self._executor(local.load_index, directory)
         files, partials = await self._executor(local.scan, directory)
         printer.local_files = {file.relpath: file for file in files}
+        printer.scanned_at = time.monotonic()
         if printer.loaded:
             return
         printer.loaded = True
