@@ -5,11 +5,14 @@ materials with colours, a cost breakdown as `costs.py` writes it (amounts as str
 per material), a category, a customer and project on most jobs, notes on some; a few jobs have
 unknown costs. The overview covers the whole year, so every record counts.
 
-Timings are the best of ROUNDS, wall clock and CPU time of this process: the machine may be
+Timings are the median of ROUNDS, wall clock and CPU time of this process: the machine may be
 shared, so CPU time is the steadier figure, and a bare loop over the records calibrates it. The
 records are built beforehand (parsing them is the history's cost, see bench/job_history.py).
-Figures are summed from each record's `JobFacts` (made once, when the history stores or loads
-the record); "before" is the same figures over the parsed records, as until issue 13 asked for
+Figures are summed from the history's column tables (`jobs/columns.py`: typed arrays of each
+job's `JobFacts`, grouped by printer, category, currency, status and unknown figures): "tables"
+is the copy of a period's slices (in the event loop) plus their sums (in the executor). "one by
+one" sums each record's facts in a Python loop, what a query filtered by status, category or
+customer still does; "records" the same over the parsed records, as until issue 13 asked for
 100k records in under 200 ms.
 Export memory is traced with tracemalloc in a separate run (tracing slows everything down) while
 rows stream from a generator of records, so the figure is what the export itself holds.
@@ -31,6 +34,7 @@ import io
 import logging
 from pathlib import Path
 import random
+import statistics
 import tempfile
 import time
 import tracemalloc
@@ -53,8 +57,15 @@ from custom_components.printernizer.jobs.analytics import (
     facts_printer_stats,
     job_facts,
     material_usage,
+    micros,
     overview,
     printer_stats,
+)
+from custom_components.printernizer.jobs.columns import (
+    FactsIndex,
+    snapshot_material_usage,
+    snapshot_overview,
+    snapshot_printer_stats,
 )
 from custom_components.printernizer.jobs.export import (
     GERMAN,
@@ -66,7 +77,7 @@ from custom_components.printernizer.jobs.export import (
 from custom_components.printernizer.jobs.records import JobRecord, JobStatus, MaterialUse
 
 N = 100_000
-ROUNDS = 3
+ROUNDS = 5
 TZ = ZoneInfo("Europe/Berlin")
 YEAR_START = datetime(2026, 1, 1, tzinfo=TZ).astimezone(UTC)
 SERIALS = [f"01P00C{index:09d}" for index in range(8)]
@@ -148,14 +159,14 @@ def records(seed: int = 1) -> Iterator[JobRecord]:
 
 
 def best(action: Callable[[], object]) -> tuple[float, float]:
-    """Best wall-clock and best CPU time of ROUNDS runs, in seconds."""
+    """Median wall-clock and median CPU time of ROUNDS runs, in seconds."""
     walls, cpus = [], []
     for _ in range(ROUNDS):
         wall, cpu = time.perf_counter(), time.process_time()
         action()
         cpus.append(time.process_time() - cpu)
         walls.append(time.perf_counter() - wall)
-    return min(walls), min(cpus)
+    return statistics.median(walls), statistics.median(cpus)
 
 
 def traced(action: Callable[[], object]) -> int:
@@ -181,24 +192,49 @@ class _Sink(io.TextIOBase):
 def timings(history: list[JobRecord]) -> None:
     year = calendar_period(PeriodKind.YEAR, datetime(2026, 6, 1, tzinfo=UTC), TZ)
     month = calendar_period(PeriodKind.MONTH, datetime(2026, 6, 15, tzinfo=UTC), TZ)
+    history.sort(key=lambda record: (record.started_at, record.id))  # the history's order
     result = overview(history, year)
     facts = [job_facts(record) for record in history]
+    tables = FactsIndex()
+    tables.fill(zip([record.id for record in history], facts, strict=True))
     assert facts_overview(facts, year) == result
-    print(f"analytics: {N} records, {result.totals.jobs} in {year.label}")
+    print(f"analytics: {N} records, {result.totals.jobs} in {year.label} (median of {ROUNDS})")
     wall, cpu = best(lambda: [job_facts(record) for record in history])
     print(
         f"  {'facts of every record:':26s}{wall * 1000:7.0f} ms wall, {cpu * 1000:5.0f} ms CPU"
         " (once, as the history stores them)"
     )
+
+    def fill() -> FactsIndex:
+        index = FactsIndex()
+        index.fill(zip([record.id for record in history], facts, strict=True))
+        return index
+
+    wall, cpu = best(fill)
+    print(
+        f"  {'tables of every record:':26s}{wall * 1000:7.0f} ms wall, {cpu * 1000:5.0f} ms CPU"
+        " (once, as the history loads them)"
+    )
+
+    def sliced(period: Any) -> Any:
+        return tables.snapshot(micros(period.start), micros(period.end), "EUR")
+
+    for period in (year, month):
+        assert snapshot_overview(sliced(period), period) == overview(history, period)
     for name, action in (
-        ("overview, whole year", lambda: facts_overview(facts, year)),
-        ("  before (records)", lambda: overview(history, year)),
-        ("overview, one month", lambda: facts_overview(facts, month)),
-        ("  before (records)", lambda: overview(history, month)),
-        ("printer stats, year", lambda: facts_printer_stats(facts, year)),
-        ("  before (records)", lambda: printer_stats(history, year)),
-        ("material usage, year", lambda: facts_material_usage(facts, year)),
-        ("  before (records)", lambda: material_usage(history, year)),
+        ("overview, whole year", lambda: snapshot_overview(sliced(year), year)),
+        ("  slices alone", lambda: sliced(year)),
+        ("  one by one (facts)", lambda: facts_overview(facts, year)),
+        ("  records", lambda: overview(history, year)),
+        ("overview, one month", lambda: snapshot_overview(sliced(month), month)),
+        ("  one by one (facts)", lambda: facts_overview(facts, month)),
+        ("  records", lambda: overview(history, month)),
+        ("printer stats, year", lambda: snapshot_printer_stats(sliced(year), year)),
+        ("  one by one (facts)", lambda: facts_printer_stats(facts, year)),
+        ("  records", lambda: printer_stats(history, year)),
+        ("material usage, year", lambda: snapshot_material_usage(sliced(year), year)),
+        ("  one by one (facts)", lambda: facts_material_usage(facts, year)),
+        ("  records", lambda: material_usage(history, year)),
     ):
         wall, cpu = best(action)
         print(f"  {name + ':':26s}{wall * 1000:7.0f} ms wall, {cpu * 1000:5.0f} ms CPU")
@@ -278,12 +314,19 @@ async def action_path(config_dir: str) -> None:
             )
 
         year = {"start": "2026-01-01", "end": "2026-12-31"}
-        print(f"action path: {N} records in a job history (best of {ROUNDS})")
+        print(f"action path: {N} records in a job history (median of {ROUNDS})")
         first, after = YEAR_START, YEAR_START.replace(year=2027)
+        snapshot = best(
+            lambda: history.analytics_snapshot(first, after, "EUR", running_at_start=True)()
+        )[0]
+        print(
+            f"  {'tables sliced:':26s}{snapshot * 1000:7.0f} ms wall"
+            " (every table's rows of the year, copied in the executor)"
+        )
         snapshot = best(lambda: history.analytics_facts(first, after, running_at_start=True))[0]
         print(
             f"  {'facts taken in the loop:':26s}{snapshot * 1000:7.0f} ms wall"
-            " (a slice of the index: every record of the year)"
+            " (a slice of the index, for queries filtered by status, category, customer)"
         )
         entries = best(lambda: history.entries(first, after, running_at_start=True))[0]
         print(
@@ -303,15 +346,20 @@ async def action_path(config_dir: str) -> None:
         )
         for name, action in (
             ("get_overview, year", call("get_overview", **year)),
+            ("  filtered by category", call("get_overview", **year, category="business")),
             ("get_overview, month", call("get_overview", start="2026-06-01", end="2026-06-30")),
+            ("get_printer_stats, year", call("get_printer_stats", **year)),
+            ("get_material_usage, year", call("get_material_usage", **year)),
             ("export_jobs, CSV German", call("export_jobs", **year, dialect="german")),
             ("export_jobs, JSON", call("export_jobs", **year, format="json")),
         ):
-            best_wall, best_cpu, worst_stall = float("inf"), float("inf"), 0.0
+            walls, cpus, worst_stall = [], [], 0.0
             for _ in range(ROUNDS):
                 result, wall, cpu, stall = await stalled(action)
-                best_wall, best_cpu = min(best_wall, wall), min(best_cpu, cpu)
+                walls.append(wall)
+                cpus.append(cpu)
                 worst_stall = max(worst_stall, stall)
+            best_wall, best_cpu = statistics.median(walls), statistics.median(cpus)
             size = (
                 f", {result['rows']} rows, {result['size'] / 1e6:.1f} MB"
                 if "size" in result

@@ -19,7 +19,12 @@ Before, one file held every record, so each of those puts rewrote all of it; tha
 from the former layout's file size.
 
 Timings are the best of ROUNDS, wall clock; "loop stall" is the longest a 1 ms ticker on the
-event loop waited meanwhile. Memory is traced in separate runs, as tracing slows everything down.
+event loop waited meanwhile (the load itself runs in the executor; what stalls the loop is the
+garbage collector, which any thread's allocation may start and which holds every thread while it
+runs: fewer objects it tracks, shorter stalls). The load's CPU time (all threads, median of
+ROUNDS) includes building the analytics column tables, also timed alone; "a full collection
+after" is what the next full garbage collection costs with the loaded history in memory.
+Memory is traced in separate runs, as tracing slows everything down.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import gc
 import logging
 from pathlib import Path
 import random
+import statistics
 import tempfile
 import time
 import tracemalloc
@@ -55,6 +61,7 @@ from custom_components.printernizer.history import (
     _raw,
     _stored,
 )
+from custom_components.printernizer.jobs.columns import FactsIndex
 from custom_components.printernizer.jobs.records import JobRecord, JobStatus, MaterialUse
 
 N = 100_000
@@ -288,12 +295,30 @@ def reading_plainly(path: Path, records: list[JobRecord]) -> dict[str, float]:
     return figures
 
 
+async def load_cpu(hass: HomeAssistant) -> float:
+    """Median CPU time (all threads) of a load, in seconds."""
+    cpus = []
+    for _ in range(ROUNDS):
+        began = time.process_time()
+        await load(hass)
+        cpus.append(time.process_time() - began)
+    return statistics.median(cpus)
+
+
 async def reading(config_dir: str) -> dict[str, float]:
     """Load through the Store, then query."""
     async with async_test_home_assistant(config_dir=config_dir) as hass:
         store, store_stall = await best_async(lambda: store_load(hass))
         loaded, load_stall = await best_async(lambda: load(hass))
+        cpu = await load_cpu(hass)
         history = await load(hass)
+        gc.collect()
+        began = time.perf_counter()
+        gc.collect()
+        full_collection = time.perf_counter() - began
+        tracked = len(gc.get_objects())
+        facts = [(job_id, item.brief) for job_id, item in history._facts.items()]
+        tables = best(lambda: FactsIndex().fill(facts))
         began = time.perf_counter()
         history.query(text="kunde 42 gmbh")
         first_text = time.perf_counter() - began
@@ -304,6 +329,10 @@ async def reading(config_dir: str) -> dict[str, float]:
             "first text": first_text,
             "load": loaded,
             "load_stall": load_stall,
+            "load_cpu": cpu,
+            "tables": tables,
+            "full_collection": full_collection,
+            "tracked": tracked,
             "total": history.query(limit=0)[1],
             "hits": history.query(text="kunde 42 gmbh")[1],
             "text, first page": best(lambda: history.query(text="kunde 42 gmbh")),
@@ -459,6 +488,16 @@ async def measure(config_dir: str) -> list[tuple[str, str, str]]:
             f"{f['load'] * ms:7.0f} ms",
             f"{f['load'] / f['base']:.2f}x baseline: Store, checksums, rows, indexes, totals; "
             f"{f['total']:.0f} records",
+        ),
+        (
+            "  CPU, all threads",
+            f"{f['load_cpu'] * ms:7.0f} ms",
+            f"of which the analytics tables {f['tables'] * ms:.0f} ms (built once, at load)",
+        ),
+        (
+            "  a full collection after",
+            f"{f['full_collection'] * ms:7.0f} ms",
+            f"the garbage collector tracks {f['tracked'] / 1e6:.2f} M objects in all",
         ),
         (
             "  loop stall during load",
