@@ -305,6 +305,7 @@ async def action_path(config_dir: str) -> None:
         for item in records():
             history.put(item)
         await history.async_save_now()  # not during the measurements
+        await history.async_analytics_ready()  # the tables, built once on first use
         hass.data[DATA_HISTORY] = history
         await async_setup_analytics(hass)
 

@@ -42,6 +42,7 @@ make us copy the file aside before the next save leaves them out. Either raises 
 
 from __future__ import annotations
 
+import asyncio
 from bisect import bisect_left, insort
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import MISSING, dataclass, field, fields
@@ -303,7 +304,11 @@ class JobHistory:
         # (started, id, facts), ascending: the facts ride along for `analytics_facts`.
         self._order: list[tuple[float, str, _Facts]] = []
         self._texts: dict[str, str] = {}  # id -> searchable text, kept once a query needed it
-        self._analytics = FactsIndex()  # every record's facts in column tables
+        # Every record's facts in column tables, built on first use (`async_analytics_ready`);
+        # meanwhile the ids put or dropped since the build took the facts.
+        self._analytics: FactsIndex | None = None
+        self._building: asyncio.Task[None] | None = None
+        self._changed: set[str] | None = None
         self._printers: dict[str, _Printer] = {}
         self._fleet_listeners: list[Callable[[JobRecord], None]] = []  # of every printer
         self._listener_errors = Listeners(LOGGER, "Job history")
@@ -512,11 +517,48 @@ class JobHistory:
 
         What the `columns.snapshot_*` figures sum. The returned function copies them in any
         thread, as they are then (`FactsIndex.taker`): the event loop spends nothing on it.
-        `currency` is the one money is summed in.
+        `currency` is the one money is summed in. Only once `async_analytics_ready` returned.
         """
+        if self._analytics is None:
+            raise RuntimeError("the analytics tables are not built yet")
         return self._analytics.taker(
             micros(start), micros(end), currency, serials=serials, before=running_at_start
         )
+
+    async def async_analytics_ready(self) -> None:
+        """Build the analytics tables if not yet done: once, in the executor.
+
+        Loading leaves them to their first use, so Home Assistant starts without waiting for
+        them; puts meanwhile are replayed onto them before they are used.
+        """
+        if self._analytics is not None:
+            return
+        if self._building is None:
+            self._building = self.hass.async_create_task(
+                self._async_build(), "printernizer analytics tables"
+            )
+        await asyncio.shield(self._building)
+
+    async def _async_build(self) -> None:
+        taken = list(self._facts.items())  # one C copy: the facts as the tables start from
+        self._changed = set()
+        index = FactsIndex()
+
+        def fill() -> dict[str, _Facts]:
+            index.fill((job_id, facts.brief) for job_id, facts in taken)
+            return dict(taken)
+
+        try:
+            filled = await self.hass.async_add_executor_job(fill)
+        except BaseException:
+            self._changed = self._building = None
+            raise
+        for job_id in self._changed:
+            if (old := filled.get(job_id)) is not None:
+                index.remove(job_id, old.brief)
+            if (new := self._facts.get(job_id)) is not None:
+                index.add(job_id, new.brief)
+        self._analytics, self._changed = index, None
 
     def totals(self, serial: str) -> JobTotals:
         """The serial's ended jobs summed up."""
@@ -656,9 +698,8 @@ class JobHistory:
             old_printer = self._printers[old.serial]
             old_printer.remove(job_id, old)
             del self._order[bisect_left(self._order, (old.started, job_id))]
-            self._analytics.remove(job_id, old.brief)
         self._facts[job_id] = facts
-        self._analytics.add(job_id, facts.brief)
+        self._tabulate(job_id, old, facts)
         self._texts.pop(job_id, None)
         insort(self._order, (facts.started, job_id, facts))
         printer = self._printer(facts.serial)
@@ -671,6 +712,16 @@ class JobHistory:
             and (old_printer is not printer or old_printer.latest[0] != facts.ended)
         ):
             self._find_latest(old_printer)
+
+    def _tabulate(self, job_id: str, old: _Facts | None, new: _Facts | None) -> None:
+        """Keep the analytics tables in step with a record, or note it while they are built."""
+        if self._analytics is not None:
+            if old is not None:
+                self._analytics.remove(job_id, old.brief)
+            if new is not None:
+                self._analytics.add(job_id, new.brief)
+        elif self._changed is not None:
+            self._changed.add(job_id)
 
     def _record(self, job_id: str) -> JobRecord | None:
         """The record, parsed; None if it cannot be (see `_unreadable`)."""
@@ -691,7 +742,7 @@ class JobHistory:
         printer = self._printers[facts.serial]
         printer.remove(job_id, facts)
         del self._order[bisect_left(self._order, (facts.started, job_id))]
-        self._analytics.remove(job_id, facts.brief)
+        self._tabulate(job_id, facts, None)
         self._texts.pop(job_id, None)
         if printer.latest is not None and printer.latest[1] == job_id:
             self._find_latest(printer)
@@ -785,7 +836,6 @@ class JobHistory:
                     self._active[job_id] = entry
                     save_active = True
             order.sort()
-            self._analytics.fill((job_id, facts.brief) for job_id, facts in facts_of.items())
             return unreadable, save_main, save_active
         seen = set()
         for item in items:

@@ -83,6 +83,7 @@ HISTORY = (
 
 
 async def _figures(history: JobHistory, *, running: int = 1) -> Any:
+    await history.async_analytics_ready()
     periods = FleetPeriods.at(NOW, BERLIN)
     snapshots = tuple(
         history.analytics_snapshot(period.start, period.end, "EUR")

@@ -1139,8 +1139,19 @@ async def test_analytics_tables_follow_puts_corrections_and_loading(
     }
     records["job-8"] = job(8, status=JobStatus.ACTIVE)
     history = await loaded(hass)
-    for record in records.values():
+    for record in list(records.values())[:4]:
         history.put(record)
+    # Built on first use, in the executor; puts while it runs are replayed onto the tables.
+    with pytest.raises(RuntimeError, match="not built"):
+        history.analytics_snapshot(BASE, BASE + timedelta(days=1), "EUR")
+    ready = hass.async_create_task(history.async_analytics_ready())
+    assert history._changed == set()  # the build took the facts and waits for the executor
+    for record in list(records.values())[4:]:
+        history.put(record)
+    history.put(replace(records["job-0"], category="prototype"))
+    history.put(records["job-0"])
+    await ready
+    await history.async_analytics_ready()  # once
     _same_figures(history, records.values())
 
     corrections = [
@@ -1167,4 +1178,5 @@ async def test_analytics_tables_follow_puts_corrections_and_loading(
 
     await history.async_save_now()
     fresh = await loaded(hass)
+    await fresh.async_analytics_ready()
     _same_figures(fresh, records.values())

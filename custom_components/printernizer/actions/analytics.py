@@ -374,6 +374,7 @@ async def _over_jobs[T](
     """The call's period and filters, and its figures over the jobs running in it (executor)."""
     hass = call.hass
     query = _query(hass, call.data)
+    await hass.data[DATA_HISTORY].async_analytics_ready()
     result = await hass.async_add_executor_job(
         _summed(
             hass,
@@ -406,6 +407,7 @@ async def _get_printer_stats(call: ServiceCall) -> ServiceResponse:
 async def _get_material_usage(call: ServiceCall) -> ServiceResponse:
     hass = call.hass
     query = _query(hass, call.data)
+    await hass.data[DATA_HISTORY].async_analytics_ready()
     usage = await hass.async_add_executor_job(
         _summed(
             hass,

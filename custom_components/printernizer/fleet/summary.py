@@ -194,6 +194,7 @@ class FleetSummary:
 
     async def async_refresh(self) -> None:
         """Take the history's snapshots and sum them, in the executor."""
+        await self._history.async_analytics_ready()
         periods = FleetPeriods.at(dt_util.utcnow(), dt_util.get_default_time_zone())
         snapshots = (
             self._snapshot(periods.today),
