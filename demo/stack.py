@@ -26,6 +26,7 @@ import aiohttp
 from simulator.bambu.printer import BambuSimulator
 from simulator.bambu.scenarios import PrintJob, run_forever
 from simulator.bambu.threemf import SlicedFilament
+from simulator.bambu.timelapse import ffmpeg_binary
 from simulator.prusa.printer import PrusaSimulator
 
 from .dashboard import DASHBOARD_URL, dashboard_config
@@ -93,6 +94,10 @@ repairs:
 energy:
 logger:
   default: warning
+# The static ffmpeg the simulator writes MP4 timelapses with: the P1S's AVI timelapses
+# get their playable MP4 from it, as they would from HA OS's ffmpeg.
+ffmpeg:
+  ffmpeg_bin: {ffmpeg}
 """
 
 
@@ -253,7 +258,9 @@ class DemoStack:
     def _write_config(self) -> None:
         custom = self.config / "custom_components"
         custom.mkdir(parents=True, exist_ok=True)
-        (self.config / "configuration.yaml").write_text(_CONFIGURATION.format(port=self.ports.http))
+        (self.config / "configuration.yaml").write_text(
+            _CONFIGURATION.format(port=self.ports.http, ffmpeg=ffmpeg_binary())
+        )
         link = custom / DOMAIN
         if not link.is_symlink():
             link.symlink_to(REPO / "custom_components" / DOMAIN, target_is_directory=True)
