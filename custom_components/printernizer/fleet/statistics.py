@@ -38,7 +38,13 @@ from homeassistant.helpers.translation import async_get_translations
 
 from ..const import DOMAIN
 from ..history import JobHistory
-from ..jobs.analytics import JobFacts
+from ..jobs.analytics import (
+    FACT_ENDED,
+    FACT_MATERIALS,
+    FACT_STARTED,
+    FACT_STATUS,
+    JobFacts,
+)
 from ..jobs.hourly import (
     MATERIAL_PREFIX,
     SERIES,
@@ -73,7 +79,6 @@ _TYPE_NAME = "Printernizer material {material}"
 _UNKNOWN_NAME = "Printernizer material of unknown type"
 # Positions in analytics' `JobFacts` (its layout only ever grows at the end): status, started
 # and ended_at (microseconds), and the materials (type, colour, grams or None, line cost).
-_STATUS, _STARTED, _ENDED_AT, _MATERIALS = 2, 3, 4, 18
 _ACTIVE = JobStatus.ACTIVE.value
 _ALL_TIME = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
 
@@ -108,9 +113,9 @@ def _material_uses(facts: list[JobFacts]) -> list[MaterialUsed]:
     return [
         MaterialUsed(ended=ended / 1e6, material=use[0], grams=use[2])
         for job in facts
-        if job[_STATUS] != _ACTIVE
-        for ended in (job[_STARTED] if job[_ENDED_AT] is None else job[_ENDED_AT],)
-        for use in job[_MATERIALS]
+        if job[FACT_STATUS] != _ACTIVE
+        for ended in (job[FACT_STARTED] if job[FACT_ENDED] is None else job[FACT_ENDED],)
+        for use in job[FACT_MATERIALS]
     ]
 
 

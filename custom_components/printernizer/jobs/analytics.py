@@ -549,8 +549,10 @@ _CANCELLED = JobStatus.CANCELLED.value
 # appending, and `job_facts` must stay in step with what the collector reads.
 type JobFacts = Sequence[Any]
 FACTS_LENGTH = 20
+FACT_STATUS, FACT_STARTED, FACT_ENDED = 2, 3, 4
 FACT_CUSTOMER = 13
 FACT_CURRENCY = 16
+FACT_MATERIALS = 18
 
 
 def micros(instant: datetime) -> int:
