@@ -307,3 +307,43 @@ async def test_a_burst_is_read_in_batches_and_nothing_is_lost(
     await wait_until(lambda: client.messages[-1:] == [b"lone"])
     assert connection._drain_timer is None
     assert connection.connected
+
+
+async def test_with_on_messages_each_read_is_handed_over_whole_and_in_order(
+    broker: tuple[Broker, int, ssl.SSLContext],
+) -> None:
+    scripted, port, context = broker
+    reads: list[list[bytes]] = []
+    client = Client(port, context)
+    client.connection = MqttConnection(
+        host="127.0.0.1", port=port, username="bblp", password="12345678",
+        ssl_context=context, topic=TOPIC, on_connect=lambda: None,
+        on_message=client.messages.append, on_disconnect=client.disconnects.append,
+        on_messages=reads.append,
+    )  # fmt: skip
+    await client.connection.connect()
+    try:
+        payloads = [b'{"n": %d}' % i for i in range(30)]
+        for payload in payloads:  # each its own TLS record, far denser than READ_HOLDOFF
+            await scripted.send(publish(payload))
+            await asyncio.sleep(0.005)
+        # The last record must come out too, though nothing follows it on the socket.
+        await wait_until(lambda: [p for read in reads for p in read] == payloads)
+        assert client.messages == []
+        assert len(reads) < len(payloads) / 3
+        assert all(reads)
+    finally:
+        await client.connection.stop()
+
+
+async def test_a_broker_closing_the_session_is_noticed_and_reconnected(
+    broker: tuple[Broker, int, ssl.SSLContext], client: Client
+) -> None:
+    scripted, _, _ = broker
+    await scripted.send(publish(b"before"))
+    scripted.writers[-1].close()  # TLS close_notify, then the TCP close
+    await wait_until(lambda: scripted.logins == 2 and client.connects == 2)
+    assert client.disconnects == [None]
+    await scripted.send(publish(b"after"))
+    await wait_until(lambda: client.messages == [b"before", b"after"])
+    assert client.connection.callback_errors == 0

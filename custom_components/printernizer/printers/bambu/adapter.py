@@ -30,7 +30,7 @@ from .files import BambuFiles
 from .ftps import BambuFtpsClient
 from .metadata import fetch_job_metadata
 from .mqtt import MqttConnection
-from .report import ReportState
+from .report import EVENT_KEYS, ReportState
 from .tls import pinned_context
 from .values import count
 from .version import device_info
@@ -94,6 +94,7 @@ class BambuAdapter:
         self._last_pushall = -self._timing.pushall_interval
         self._silent = False
         self._published = self._report.state
+        self._rejected = 0  # the report's rejections before the staged deltas (see `_flush`)
         self.malformed = 0
         self.messages = 0  # every message the printer sent, for system health
         self._listener_failed = False
@@ -159,6 +160,7 @@ class BambuAdapter:
             topic=f"device/{config.serial}/report",
             on_connect=self._on_connect,
             on_message=self._on_message,
+            on_messages=self._on_messages,
             on_disconnect=self._on_disconnect,
             on_oversized=self._on_oversized,
             backoff_cap=self._timing.backoff_cap,
@@ -382,12 +384,31 @@ class BambuAdapter:
                 self._notify(listener, error)
         self._publish_state(self._report.set_offline())
 
+    def _on_messages(self, payloads: list[bytes]) -> None:
+        """The messages of one read, in order; readings among them are published together.
+
+        A delta that moves only readings (temperatures, fans, signal: no `EVENT_KEYS`) is merged
+        and its state built with the next event or at the end of the read, so a burst of
+        readings costs one state and one fan-out; every status and job change (and a printer
+        coming online) is published as it comes. After the read, listeners have the state that
+        applying each message gives.
+        """
+        for payload in payloads:
+            self._take(payload)
+        self._flush()
+
     def _on_message(self, payload: bytes) -> None:
+        """One message on its own (see `_on_messages`)."""
+        self._take(payload)
+        self._flush()
+
+    def _take(self, payload: bytes) -> None:
         """Hot path: every report of every printer passes here; it never raises.
 
         A message that cannot be read, or carries a value that cannot be used, is counted in
         `malformed` and dropped; only the first one is logged, so a printer repeating it cannot
-        flood the log, and the next good message is applied as usual.
+        flood the log, and the next good message is applied as usual. Readings staged together
+        (see `_on_messages`) are checked together: unusable ones among them count once.
         """
         self._last_message = asyncio.get_running_loop().time()
         self.messages += 1
@@ -436,11 +457,12 @@ class BambuAdapter:
 
     def _on_report(self, body: dict[str, Any]) -> None:
         report = self._report
-        rejected = report.rejected
-        state = report.apply(body)
-        if report.rejected != rejected:
-            self._drop("an unusable value", report.last_rejected)
-        self._publish_state(state)
+        if not report.pending:
+            self._rejected = report.rejected
+        report.stage(body)
+        if EVENT_KEYS.isdisjoint(body) and report.state.online:
+            return  # only readings: built with the next event or at the end of the read
+        state = self._flush()
         # (During `start` the version reply is still awaited anyway.)
         if "ams" in body and self._version is None and self._connection and report.take_new_units():
             self._connection.publish(self._payload("info", "get_version"))
@@ -455,6 +477,22 @@ class BambuAdapter:
             self._fetch_metadata()
         if self._first_report and not self._first_report.done() and "gcode_state" in body:
             self._first_report.set_result(None)
+
+    def _flush(self) -> PrinterState:
+        """Build and publish the state of the staged deltas; a defect costs only those."""
+        report = self._report
+        if not report.pending:
+            return report.state
+        try:
+            state = report.build()
+        except Exception:  # a defect of ours must cost these messages, not the session
+            report.forget_staged()
+            self._drop("a message that could not be applied", "print", exc_info=True)
+            return report.state
+        if report.rejected != self._rejected:
+            self._drop("an unusable value", report.last_rejected)
+        self._publish_state(state)
+        return state
 
     def _on_version(self, body: dict[str, Any]) -> None:
         device = device_info(self._config.serial, body)

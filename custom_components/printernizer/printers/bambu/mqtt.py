@@ -1,11 +1,13 @@
 """A lean MQTT 3.1.1 client on the asyncio event loop: subscribe to one topic, publish commands.
 
 A printer's reports are the hot path of the integration: a P1 sends a delta every second, a farm
-of them thousands a minute. So the socket is read directly: the TLS socket is non-blocking and
-watched with `add_reader`, one `recv` per readable event, and a PUBLISH packet costs a header
-scan and one slice for its payload (no message objects, topic decoding or per-packet locks, as
-a general-purpose client has). Everything runs on the loop, connecting too (TCP, TLS handshake,
-login), so a connect is cancelled like any coroutine and no thread outlives `stop`.
+of them thousands a minute. So the socket is read directly: a non-blocking TCP socket watched
+with `add_reader`, TLS in memory (`ssl.MemoryBIO`), so a readable event costs one `recv` for all
+the records that came, however many (an `SSLSocket` reads each record's header and body apart and
+ends every read in an exception); a PUBLISH packet costs a header scan and one slice for its
+payload (no message objects, topic decoding or per-packet locks, as a general-purpose client has).
+Everything runs on the loop, connecting too (TCP, TLS handshake, login), so a connect is
+cancelled like any coroutine and no thread outlives `stop`.
 
 Reconnects back off exponentially; a rejected login or a changed certificate ends the retries,
 since repeating them cannot succeed. Keepalive: a PINGREQ every PING_INTERVAL seconds, and a
@@ -13,7 +15,8 @@ connection whose broker has not answered the previous one by then is dropped and
 
 A printer reporting faster than once per READ_HOLDOFF (a burst, or a misbehaving one flooding)
 is read on a timer, a batch per wakeup: its messages reach the adapter up to READ_HOLDOFF late,
-and the loop wakes once per batch instead of once per message.
+and the loop wakes once per batch instead of once per message. With `on_messages`, the messages
+of one read are handed over together, so the adapter can publish one state for them.
 
 Nothing raises into the loop: a failing callback is counted in `callback_errors` (the first one
 logged), a packet larger than MAX_PACKET is skipped as it streams past (`on_oversized`), and a
@@ -48,17 +51,17 @@ BACKOFF_START = 1.0
 BACKOFF_CAP = 60.0
 # The largest packet buffered; a bigger one (a printer report is 1-30 KiB) is skipped unread.
 MAX_PACKET = 2 << 20
-RECV_SIZE = 1 << 16
+RECV_SIZE = 1 << 18
 # Dense traffic (a message less than this many seconds after the last) is read on a timer, so a
 # burst costs one wakeup per READ_HOLDOFF, not one per message; sparse messages are read at once.
 READ_HOLDOFF = 0.1
-MAX_RECORDS_PER_DRAIN = 256
+MAX_RECVS_PER_DRAIN = 16
 # CONNACK return codes "bad user name or password" and "not authorized".
 _AUTH_FAILURES = frozenset({4, 5})
 
 _CONNACK, _PUBLISH, _PUBREL = 0x20, 0x30, 0x60
 _PINGREQ, _PINGRESP, _DISCONNECT = b"\xc0\x00", 0xD0, b"\xe0\x00"
-_WOULD_BLOCK = (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError)
+_WOULD_BLOCK = (BlockingIOError, InterruptedError)
 
 
 class ProtocolError(Exception):
@@ -102,9 +105,14 @@ class MqttConnection:
         on_message: Callable[[bytes], None],
         on_disconnect: Callable[[AdapterError | None], None],
         on_oversized: Callable[[int], None] | None = None,
+        on_messages: Callable[[list[bytes]], None] | None = None,
         backoff_cap: float = BACKOFF_CAP,
     ) -> None:
-        """Prepare; nothing connects until `connect`."""
+        """Prepare; nothing connects until `connect`.
+
+        `on_messages`, if given, receives the payloads of each read in one call instead of
+        `on_message` receiving them one by one.
+        """
         self._host = host
         self._port = port
         self._login = connect_packet(
@@ -117,11 +125,18 @@ class MqttConnection:
         self._on_message_cb = on_message
         self._on_disconnect_cb = on_disconnect
         self._on_oversized_cb = on_oversized
+        self._on_messages_cb = on_messages
+        self._batch: list[bytes] | None = [] if on_messages is not None else None
         self._backoff_cap = backoff_cap
         self._loop = asyncio.get_running_loop()
         self._packet_ids = itertools.cycle(range(1, 0x10000))
-        self._sock: ssl.SSLSocket | None = None
+        self._sock: socket.socket | None = None
         self._fd = -1
+        # TLS in memory: ciphertext in from the socket, plaintext out, and the other way round.
+        self._tls: ssl.SSLObject | None = None
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._buffer = memoryview(bytearray(RECV_SIZE))  # what each `recv` reads into
         self._rest = bytearray()  # the start of a packet not complete yet
         self._skip = 0  # bytes of an oversized packet still to drop
         self._skipped = 0
@@ -185,7 +200,7 @@ class MqttConnection:
         """TCP, TLS and the MQTT login; on success the session is live and subscribed."""
         try:
             async with asyncio.timeout(CONNECT_TIMEOUT):
-                sock = await self._handshake(await self._tcp())
+                sock, tls = await self._handshake(await self._tcp())
         except ssl.SSLCertVerificationError as err:
             raise CertificateMismatchError(
                 "The printer presented a different certificate than the one trusted when it "
@@ -195,7 +210,7 @@ class MqttConnection:
             raise PrinterOfflineError(
                 f"Cannot connect to {self._host}:{self._port}: {err or 'timed out'}"
             ) from err
-        self._attach(sock)
+        self._attach(sock, tls)
         self._connack = connack = self._loop.create_future()
         logged_in = False
         try:
@@ -241,48 +256,31 @@ class MqttConnection:
                 return sock
         raise error
 
-    async def _handshake(self, raw: socket.socket) -> ssl.SSLSocket:
-        """TLS on the loop: wait for the socket whenever OpenSSL wants it."""
+    async def _handshake(self, sock: socket.socket) -> tuple[socket.socket, ssl.SSLObject]:
+        """TLS on the loop, in memory: send what OpenSSL wrote, feed it what the socket read."""
         try:
-            sock = self._context.wrap_socket(
-                raw, server_hostname=self._host, do_handshake_on_connect=False
-            )
-        except BaseException:
-            raw.close()
-            raise
-        try:
+            self._incoming, self._outgoing = incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+            tls = self._context.wrap_bio(incoming, outgoing, server_hostname=self._host)
             while True:
                 try:
-                    sock.do_handshake()
+                    tls.do_handshake()
                 except ssl.SSLWantReadError:
-                    await self._ready(
-                        sock.fileno(), self._loop.add_reader, self._loop.remove_reader
-                    )
-                except ssl.SSLWantWriteError:
-                    await self._ready(
-                        sock.fileno(), self._loop.add_writer, self._loop.remove_writer
-                    )
+                    if outgoing.pending:
+                        await self._loop.sock_sendall(sock, outgoing.read())
+                    data = await self._loop.sock_recv(sock, RECV_SIZE)
+                    if not data:
+                        raise ConnectionResetError("closed during the TLS handshake") from None
+                    incoming.write(data)
                 else:
-                    return sock
+                    if outgoing.pending:
+                        await self._loop.sock_sendall(sock, outgoing.read())
+                    return sock, tls
         except BaseException:
             sock.close()
             raise
 
-    async def _ready(
-        self,
-        fd: int,
-        watch: Callable[..., object],
-        unwatch: Callable[[int], object],
-    ) -> None:
-        ready: asyncio.Future[None] = self._loop.create_future()
-        watch(fd, _resolve, ready)
-        try:
-            await ready
-        finally:
-            unwatch(fd)
-
-    def _attach(self, sock: ssl.SSLSocket) -> None:
-        self._sock, self._fd = sock, sock.fileno()
+    def _attach(self, sock: socket.socket, tls: ssl.SSLObject) -> None:
+        self._sock, self._fd, self._tls = sock, sock.fileno(), tls
         self._rest.clear()
         self._out.clear()
         self._skip = 0
@@ -296,7 +294,7 @@ class MqttConnection:
                 timer.cancel()
         self._ping_timer = self._drain_timer = None
         self.connected = False
-        sock, self._sock = self._sock, None
+        sock, self._sock, self._tls = self._sock, None, None
         if sock is not None:
             self._loop.remove_reader(self._fd)
             self._loop.remove_writer(self._fd)
@@ -327,7 +325,7 @@ class MqttConnection:
         """
         self._drain_timer = None
         delivered = self._delivered
-        self._receive(MAX_RECORDS_PER_DRAIN)
+        self._receive(MAX_RECVS_PER_DRAIN)
         if self._sock is None:
             return
         if self._delivered != delivered:
@@ -336,31 +334,53 @@ class MqttConnection:
         else:
             self._loop.add_reader(self._fd, self._read)
 
-    def _receive(self, records: int = 1) -> bool:
-        """Read up to `records` TLS records and handle every complete packet; False if none came."""
-        sock = self._sock
-        if sock is None:
+    def _receive(self, recvs: int = 1) -> bool:
+        """Read, decrypt every complete record, handle every complete packet; False if none came.
+
+        The socket is read again while a read fills the buffer, up to `recvs` times.
+        """
+        sock, tls, incoming = self._sock, self._tls, self._incoming
+        if sock is None or tls is None:
             return False
-        data, ended = b"", False
+        ended, buffer = False, self._buffer
         try:
-            for _ in range(records):
-                chunk = sock.recv(RECV_SIZE)
-                if not chunk:
+            for _ in range(recvs):
+                size = sock.recv_into(buffer)
+                if not size:
                     ended = True
                     break
-                data += chunk
-                while sock.pending():  # decrypted bytes the selector cannot see
-                    data += sock.recv(RECV_SIZE)
+                incoming.write(buffer[:size])
+                if size < RECV_SIZE:
+                    break
         except _WOULD_BLOCK:
             pass
         except OSError:
             ended = True
+        data = b""
+        try:
+            # Until OpenSSL wants more bytes; an empty read is the printer's close_notify.
+            while chunk := tls.read(RECV_SIZE):
+                data += chunk
+            ended = True
+        except ssl.SSLWantReadError:
+            pass
+        except (ssl.SSLError, OSError):  # a broken record
+            ended = True
+        if self._outgoing.pending:  # TLS's own answers (a key update)
+            self._send_raw(self._outgoing.read())
         if data:
             try:
                 self._feed(data)
             except ProtocolError:
                 self._failed("reading")
                 ended = True
+            batch = self._batch
+            if batch and self._on_messages_cb is not None:
+                self._batch = []
+                try:
+                    self._on_messages_cb(batch)
+                except Exception:
+                    self._failed("handling")
         if ended and self._sock is sock:
             self._lost()
         return bool(data) and not ended
@@ -424,6 +444,9 @@ class MqttConnection:
         if self._stopping or offset > stop:
             return
         self._delivered += 1
+        if self._batch is not None:
+            self._batch.append(data[offset:stop])
+            return
         try:
             self._on_message_cb(data[offset:stop])
         except Exception:
@@ -469,22 +492,33 @@ class MqttConnection:
     # -- sending ---------------------------------------------------------------------------
 
     def _send(self, packet: bytes) -> bool:
-        """Write now, or queue what the socket does not take; False when the connection is gone."""
+        """Encrypt and write now, or queue what the socket does not take; False when gone."""
+        tls = self._tls
+        if tls is None:
+            return False
+        try:
+            tls.write(packet)
+        except ssl.SSLError:
+            self._loop.call_soon(self._lost_socket, self._sock)
+            return False
+        return self._send_raw(self._outgoing.read())
+
+    def _send_raw(self, data: bytes) -> bool:
         sock = self._sock
         if sock is None:
             return False
         if self._out:
-            self._out += packet
+            self._out += data
             return True
         try:
-            sent = sock.send(packet)
+            sent = sock.send(data)
         except _WOULD_BLOCK:
             sent = 0
         except OSError:
             self._loop.call_soon(self._lost_socket, sock)
             return False
-        if sent < len(packet):
-            self._out += packet[sent:]
+        if sent < len(data):
+            self._out += data[sent:]
             self._loop.add_writer(self._fd, self._write)
         return True
 
@@ -516,8 +550,8 @@ class MqttConnection:
 
     # -- losing and regaining the connection -----------------------------------------------
 
-    def _lost_socket(self, sock: ssl.SSLSocket) -> None:
-        if sock is self._sock:
+    def _lost_socket(self, sock: socket.socket | None) -> None:
+        if sock is not None and sock is self._sock:
             self._lost()
 
     def _lost(self) -> None:
@@ -568,8 +602,3 @@ class MqttConnection:
             _LOGGER.exception(
                 "Error while %s MQTT from %s; later ones are only counted", where, self._host
             )
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)

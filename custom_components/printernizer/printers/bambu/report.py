@@ -153,6 +153,17 @@ _MISC_KEYS: Final = frozenset(
     }
 )
 
+# Keys whose change a listener must see as it happens (status, errors, job, filament, firmware
+# update, and the job file's download that starts the metadata fetch); a delta without any moves
+# only readings (temperatures, fans, signal), which may be built together with the next one.
+EVENT_KEYS: Final = (
+    _STATUS_KEYS
+    | _JOB_KEYS
+    | _FILAMENT_KEYS
+    | _EXTERNAL_KEYS
+    | {"upgrade_state", "gcode_file_prepare_percent", "ams_mapping"}
+)
+
 
 def merge(cache: dict[str, Any], delta: dict[str, Any]) -> bool:
     """Merge a delta into the cached report: nested objects merge, everything else replaces.
@@ -249,13 +260,40 @@ class ReportState:
         self._asked_units: set[int] = set()  # units a version reply was asked for
         # The parts (`PrinterState` field names) changed since `take_changed` was last called.
         self._changed: set[str] = set()
+        # Top-level keys merged by `stage` whose parts `build` has not rebuilt yet.
+        self._staged: set[str] = set()
+        self.pending = False  # a delta was staged since the last `build`
 
     def apply(self, delta: dict[str, Any]) -> PrinterState:
         """Merge a `print` payload and return the new state (the same object if unchanged)."""
+        self.stage(delta)
+        return self.build()
+
+    def stage(self, delta: dict[str, Any]) -> None:
+        """Merge a `print` payload into the cache only; `build` derives the state later.
+
+        Several deltas staged and built once give the state that applying each would end with.
+        """
         if not merge(self.report, delta):
             self.rejected += 1
             self.last_rejected = "too many keys"
-        keys = delta.keys()
+        self._staged.update(delta)
+        self.pending = True
+
+    def forget_staged(self) -> None:
+        """Drop the staged keys from the cache (deltas that could not be applied)."""
+        self.forget(self._staged)
+        self._staged.clear()
+        self.pending = False
+
+    def build(self) -> PrinterState:
+        """Rebuild the parts fed by the staged keys; the new state (the same object if unchanged).
+
+        If this raises, the keys stay staged for `forget_staged`.
+        """
+        if not self.pending:
+            return self.state
+        keys = self._staged
         changes: dict[str, Any] = {}
         if not self.state.online:
             changes["online"] = True
@@ -277,6 +315,8 @@ class ReportState:
         if not _MISC_KEYS.isdisjoint(keys):
             self._misc(keys, changes)
         self._replace(changes)
+        keys.clear()
+        self.pending = False
         return self.state
 
     def forget(self, keys: Any) -> None:
