@@ -106,6 +106,9 @@ class Host:
             await sim.start()
             if not request.get("paced"):
                 sim.go_silent()
+                # The capture prints Benchy.gcode.3mf: a real printer has that file, so the
+                # adapter fetches it once instead of retrying a missing file during the replay.
+                await asyncio.to_thread(PrintJob("Benchy").write_3mf, sim.sdcard)
             self.bambu[index] = sim
             return {
                 "id": index, "serial": sim.serial, "access_code": sim.access_code,
