@@ -53,6 +53,7 @@ from homeassistant.runner import HassEventLoopPolicy
 import orjson
 from pytest_homeassistant_custom_component.common import async_test_home_assistant
 
+from bench.analytics import stalled
 from custom_components.printernizer.history import (
     ACTIVE_STORAGE_KEY,
     STORAGE_KEY,
@@ -170,25 +171,8 @@ def best(func: Callable[[], Any]) -> float:
 
 async def best_async(func: Callable[[], Awaitable[Any]]) -> tuple[float, float]:
     """Best wall time of ROUNDS awaits, and the longest event-loop stall seen, in seconds."""
-    times, stalls = [], []
-    for _ in range(ROUNDS):
-        stall = 0.0
-
-        async def ticker() -> None:
-            nonlocal stall
-            while True:
-                before = time.perf_counter()
-                await asyncio.sleep(0.001)
-                stall = max(stall, time.perf_counter() - before - 0.001)
-
-        ticking = asyncio.create_task(ticker())
-        await asyncio.sleep(0)
-        began = time.perf_counter()
-        await func()
-        times.append(time.perf_counter() - began)
-        ticking.cancel()
-        stalls.append(stall)
-    return min(times), min(stalls)
+    runs = [await stalled(func) for _ in range(ROUNDS)]
+    return min(run[1] for run in runs), min(run[3] for run in runs)
 
 
 def traced(func: Callable[[], Any]) -> tuple[Any, int, int]:
@@ -295,26 +279,6 @@ def reading_plainly(path: Path, records: list[JobRecord]) -> dict[str, float]:
     return figures
 
 
-async def best_async_once(func: Callable[[], Awaitable[Any]]) -> tuple[Any, float, float]:
-    """The result, wall time and longest event-loop stall of one await, in seconds."""
-    stall = 0.0
-
-    async def ticker() -> None:
-        nonlocal stall
-        while True:
-            before = time.perf_counter()
-            await asyncio.sleep(0.001)
-            stall = max(stall, time.perf_counter() - before - 0.001)
-
-    ticking = asyncio.create_task(ticker())
-    await asyncio.sleep(0)
-    began = time.perf_counter()
-    result = await func()
-    wall = time.perf_counter() - began
-    ticking.cancel()
-    return result, wall, stall
-
-
 async def load_cpu(hass: HomeAssistant) -> float:
     """Median CPU time (all threads) of a load, in seconds."""
     cpus = []
@@ -333,7 +297,7 @@ async def reading(config_dir: str) -> dict[str, float]:
         cpu = await load_cpu(hass)
         history = await load(hass)
         began, tables_cpu = time.perf_counter(), time.process_time()
-        _, _, tables_stall = await best_async_once(history.async_analytics_ready)
+        _, _, _, tables_stall = await stalled(history.async_analytics_ready)
         tables = time.perf_counter() - began
         tables_cpu = time.process_time() - tables_cpu
         gc.collect()
