@@ -169,6 +169,17 @@ class _LocalFilesView(HomeAssistantView):
         return copy
 
 
+def _file_response(path: Path, content_type: str, disposition: str, title: str) -> web.FileResponse:
+    """The file streamed by aiohttp (ranges for video seeking), named `title` (any characters)."""
+    return web.FileResponse(
+        path,
+        headers={
+            hdrs.CONTENT_TYPE: content_type,
+            hdrs.CONTENT_DISPOSITION: f"{disposition}; filename*=UTF-8''{quote(title)}",
+        },
+    )
+
+
 class LocalFilesView(_LocalFilesView):
     """A local copy: shown inline if a browser can show it, else as a download."""
 
@@ -182,13 +193,7 @@ class LocalFilesView(_LocalFilesView):
         copy = await self._copy(request, serial, month, name)
         content_type = mime_type(copy.name)
         disposition = "inline" if content_type.startswith(_INLINE) else "attachment"
-        return web.FileResponse(
-            copy.path,
-            headers={
-                hdrs.CONTENT_TYPE: content_type,
-                hdrs.CONTENT_DISPOSITION: f"{disposition}; filename*=UTF-8''{quote(copy.name)}",
-            },
-        )
+        return _file_response(copy.path, content_type, disposition, copy.name)
 
 
 class PlayableFilesView(_LocalFilesView):
@@ -207,13 +212,7 @@ class PlayableFilesView(_LocalFilesView):
         if path is None:
             raise web.HTTPNotFound
         title = f"{os.path.splitext(copy.name)[0]}.mp4"
-        return web.FileResponse(
-            path,
-            headers={
-                hdrs.CONTENT_TYPE: "video/mp4",
-                hdrs.CONTENT_DISPOSITION: f"inline; filename*=UTF-8''{quote(title)}",
-            },
-        )
+        return _file_response(path, "video/mp4", "inline", title)
 
 
 class LocalThumbnailsView(_LocalFilesView):
