@@ -59,6 +59,7 @@ async def _child(tree: str) -> None:
     sys.path.insert(0, tree)  # imported below, so the integration comes from `tree`
     import cProfile
     from dataclasses import fields as dataclass_fields, replace
+    import gc
     import io
     import pstats
     import tempfile
@@ -101,13 +102,30 @@ async def _child(tree: str) -> None:
         if f.name.endswith(("interval", "cap", "cooldown"))
     }
     counting, writes, changes, ours = False, 0, 0, 0
+    collections, collecting = [0, 0, 0], [0.0, 0.0, 0.0]  # per generation: count, CPU seconds
+    gc_started = 0.0
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        nonlocal gc_started
+        if not counting:
+            return
+        if phase == "start":
+            gc_started = time.process_time()
+        else:
+            collections[info["generation"]] += 1
+            collecting[info["generation"]] += time.process_time() - gc_started
+
     timeline: list[tuple[str, str, float]] = []  # tracked sensor key, new state, when
     names: dict[str, str] = {}
     write = Entity.async_write_ha_state
 
+    by_entity: dict[str, int] = {}
+
     def counted(entity: Entity) -> None:
         nonlocal writes
         writes += counting
+        if counting:
+            by_entity[entity.entity_id] = by_entity.get(entity.entity_id, 0) + 1
         write(entity)
 
     @callback
@@ -171,6 +189,7 @@ async def _child(tree: str) -> None:
                 )  # fmt: skip
                 await connection.connect()
             unsubscribe = hass.bus.async_listen(EVENT_STATE_CHANGED, on_change)
+            gc.callbacks.append(on_gc)
             module = sys.modules["custom_components.printernizer"].__file__
             reply({"ready": True, "module": module, "entities": len(names)})
             await request()  # go
@@ -193,14 +212,19 @@ async def _child(tree: str) -> None:
             if profiler is not None:
                 profiler.disable()
             counting = False
+            gc.callbacks.remove(on_gc)
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
             threads = {name: spent - threads[name] for name, spent in thread_cpu().items()}
             unsubscribe()
             result: dict[str, Any] = {"cpu": cpu, "wall": wall, "writes": writes}
+            result["by_entity"] = by_entity
             result["threads"] = threads
+            result["gc"] = {"count": collections, "cpu": collecting}
             result |= {"changes": changes, "ours": ours, "timeline": timeline}
             if profiler is not None:
                 result["profile"] = _profile_report(profiler, pstats, io)
+                if dump := spec.get("profile_out"):
+                    profiler.dump_stats(dump)
             if connection is not None:
                 await connection.stop()
             if entry is not None:
@@ -263,7 +287,8 @@ async def bambu_run(
     spec["transport"] = transport
     if entry or transport:
         await host.ask({"op": "wake", "id": sim["id"]})  # answer get_version and pushall
-    ha, ready = await _start_ha(args.tree, spec | {"profile": profile})
+    spec |= {"profile": profile, "profile_out": args.profile_out if profile else None}
+    ha, ready = await _start_ha(args.tree, spec)
     try:
         await host.ask({"op": "silent", "id": sim["id"]})  # the capture is all that is published
         await asyncio.sleep(SETTLE)
@@ -364,9 +389,15 @@ async def measure(args: argparse.Namespace) -> None:
             loop_us = [thread_share(e, b, "main") * 1e6 / n for e, b in pairs]
             other_us = [thread_share(e, b, "others") * 1e6 / n for e, b in pairs]
             entry_runs = [e for e, _ in pairs]
+            for run in (r for pair in pairs for r in pair):
+                run["gc_us"] = sum(run["gc"]["cpu"]) * 1e6 / n
             lat = [_percentiles(latencies(e, args.payloads)) for e in entry_runs]
             missing = [latencies(e, args.payloads).count(math.inf) for e in entry_runs]
             median = statistics.median
+            gc_us = [e["gc_us"] for e in entry_runs]
+            gc_counts = "/".join(
+                f"{median(e['gc']['count'][g] for e in entry_runs):g}" for g in range(3)
+            )
             us = median(cpu)
             print(f"  module: {entry_runs[0]['module']}  ({entry_runs[0]['entities']} entities)")
             shape = "X1C full reports (the P1S capture merged)" if args.full else "P1S messages"
@@ -386,9 +417,17 @@ async def measure(args: argparse.Namespace) -> None:
                 ("publish -> state p50 / p99", f"{median(p[0] for p in lat):.2f} / "
                  f"{median(p[1] for p in lat):.2f} ms",
                  f"progress/layer changes, never shown: {max(missing)}"),
+                ("garbage collection, entry", f"{median(gc_us):8.1f} us/msg",
+                 f"collections gen0/1/2: {gc_counts}; "
+                 f"without entry {median(b['gc_us'] for _, b in pairs):.1f} us/msg"),
                 ("wall per run", f"{median(e['wall'] for e in entry_runs):8.1f} s", ""),
             ):  # fmt: skip
                 print(f"  {label:30} {value:20} {note}")
+            busiest = sorted(entry_runs[0]["by_entity"].items(), key=lambda item: -item[1])
+            print(
+                "  state writes by entity, first run: "
+                + ", ".join(f"{entity.split('.', 1)[1]} {count}" for entity, count in busiest[:12])
+            )
             if floors:
                 bare_us = [per_unit(b, w) * 1e6 / n for b, w in floors]
                 print(
@@ -448,6 +487,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--runs", type=int, default=RUNS, help="pairs: entry, then no entry")
     parser.add_argument("--prusa-seconds", type=float, default=PRUSA_SECONDS)
     parser.add_argument("--profile", action="store_true", help="cProfile one more entry run")
+    parser.add_argument("--profile-out", help="also write the raw profile here (pstats format)")
     parser.add_argument(
         "--transport", action="store_true", help="also: a bare MQTT client in HA, per pair"
     )
