@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+import contextlib
 import itertools
 from pathlib import Path
+import socket
 import ssl
 
 import pytest
@@ -347,3 +349,114 @@ async def test_a_broker_closing_the_session_is_noticed_and_reconnected(
     await scripted.send(publish(b"after"))
     await wait_until(lambda: client.messages == [b"before", b"after"])
     assert client.connection.callback_errors == 0
+
+
+class HandmadeTls:
+    """A broker doing TLS by hand over plain TCP, so a test decides where the bytes are cut.
+
+    The TCP stream can end inside a TLS record (the client must keep the part and wait), or a
+    close_notify can come while TCP stays open (the client must still notice the close).
+    """
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self.context = context
+        self.sessions: list[tuple[ssl.SSLObject, ssl.MemoryBIO, asyncio.StreamWriter]] = []
+        self.logins = 0
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self.context.wrap_bio(incoming, outgoing, server_side=True)
+        try:
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    writer.write(outgoing.read())
+                    incoming.write(await reader.read(65536))
+            writer.write(outgoing.read())
+            self.sessions.append((tls, outgoing, writer))
+            while True:
+                try:  # the client's CONNECT may have come with its last handshake message
+                    plain = tls.read(65536)
+                except ssl.SSLError:  # the rest of a record, or the client's own close_notify
+                    if not (data := await reader.read(65536)):
+                        return
+                    incoming.write(data)
+                    continue
+                if not plain:  # the client's close_notify
+                    return
+                if plain[:1] == b"\x10":  # CONNECT (the client's first write is it alone)
+                    self.logins += 1
+                    tls.write(bytes((0x20, 2, 0, 0)))
+                    writer.write(outgoing.read())
+        except (ConnectionError, ssl.SSLError):
+            pass
+
+    def encrypt(self, *packets: bytes) -> bytes:
+        """The packets as the latest session's TLS records (one per packet), not sent yet."""
+        tls, outgoing, _ = self.sessions[-1]
+        for plain in packets:
+            tls.write(plain)
+        return outgoing.read()
+
+
+def _unread(connection: MqttConnection) -> bool:
+    """Whether the client's socket holds bytes its reader has not taken yet."""
+    assert connection._sock is not None
+    try:
+        return bool(connection._sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except BlockingIOError:
+        return False
+
+
+@pytest.fixture
+async def handmade(
+    tmp_path: Path,
+) -> AsyncIterator[tuple[HandmadeTls, Client]]:
+    leaf = CertificateAuthority.create().issue(SERIAL)
+    broker = HandmadeTls(leaf.server_context(tmp_path))
+    server = await asyncio.start_server(broker.serve, "127.0.0.1", 0)
+    client = Client(server.sockets[0].getsockname()[1], pinned_context(leaf.cert_pem))
+    await client.connection.connect()
+    yield broker, client
+    await client.connection.stop()
+    server.close()
+    for _, _, writer in broker.sessions:
+        writer.close()
+    await server.wait_closed()
+
+
+async def test_tls_records_cut_anywhere_by_tcp_arrive_whole(
+    handmade: tuple[HandmadeTls, Client],
+) -> None:
+    broker, client = handmade
+    payloads = [b'{"n": %d}' % i for i in range(3)]
+    stream = broker.encrypt(*(publish(payload) for payload in payloads))
+    record = len(stream) // 3
+    # Inside the first record's 5-byte header, inside its body, at a record's end, mid-record.
+    cuts = [0, 2, 5, 9, record, record + 3, 2 * record + 1, len(stream)]
+    writer = broker.sessions[-1][2]
+    for start, end in itertools.pairwise(cuts):
+        writer.write(stream[start:end])
+        await writer.drain()
+        # The reader took this piece (and held what it could not decrypt yet).
+        await wait_until(lambda: not _unread(client.connection))
+    await wait_until(lambda: client.messages == payloads)
+    assert client.disconnects == []
+    assert client.connection.callback_errors == 0
+
+
+async def test_a_close_notify_is_noticed_while_tcp_stays_open(
+    handmade: tuple[HandmadeTls, Client],
+) -> None:
+    broker, client = handmade
+    tls, outgoing, writer = broker.sessions[-1]
+    writer.write(broker.encrypt(publish(b"before")))
+    await wait_until(lambda: client.messages == [b"before"])
+    with contextlib.suppress(ssl.SSLWantReadError):  # it would wait for the client's answer
+        tls.unwrap()
+    writer.write(outgoing.read())  # the close_notify; the TCP connection stays open
+    await wait_until(lambda: broker.logins == 2 and client.connection.connected)
+    assert client.disconnects == [None]
+    assert not writer.is_closing()  # the client left on the close_notify, not on a TCP close

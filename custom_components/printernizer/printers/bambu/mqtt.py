@@ -358,11 +358,15 @@ class MqttConnection:
             ended = True
         data = b""
         try:
-            # Until OpenSSL wants more bytes; an empty read is the printer's close_notify.
-            while chunk := tls.read(RECV_SIZE):
+            # While bytes wait (received, or decrypted and not taken): a read past them would end
+            # in SSLWantReadError, an exception per wakeup. An empty read is the close_notify.
+            while incoming.pending or tls.pending():
+                chunk = tls.read(RECV_SIZE)
+                if not chunk:
+                    ended = True
+                    break
                 data += chunk
-            ended = True
-        except ssl.SSLWantReadError:
+        except ssl.SSLWantReadError:  # the rest of a record is still on its way
             pass
         except (ssl.SSLError, OSError):  # a broken record
             ended = True
