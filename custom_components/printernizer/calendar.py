@@ -81,6 +81,8 @@ class JobCalendar(CalendarEntity):
             None if coordinator is None else printer_device_info(coordinator)
         )
         self._running: JobRecord | None = None
+        # The running job's event, built once for a whole write (HA reads it several times).
+        self._pinned: CalendarEvent | None = None
         self._labels: dict[str, str] = {}
         self._written: tuple[Any, ...] | None = None
 
@@ -107,8 +109,12 @@ class JobCalendar(CalendarEntity):
             self._running = None
         else:
             return
-        if self._shown() != self._written:
-            self.async_write_ha_state()
+        self._pinned = self.event
+        try:
+            if self._shown() != self._written:
+                self.async_write_ha_state()
+        finally:
+            self._pinned = None
 
     def _shown(self) -> tuple[Any, ...]:
         """What a write would change; the estimate counts only in steps of `_END_TOLERANCE`."""
@@ -121,14 +127,21 @@ class JobCalendar(CalendarEntity):
     @callback
     def async_write_ha_state(self) -> None:
         """Remember what was written (see `_shown`)."""
-        self._written = self._shown()
-        super().async_write_ha_state()
+        pinned = self._pinned
+        self._pinned = self.event
+        try:
+            self._written = self._shown()
+            super().async_write_ha_state()
+        finally:
+            self._pinned = pinned
 
     @property
     def event(self) -> CalendarEvent | None:
         """The running job, if any: the calendar is on while the printer prints."""
         if self._running is None:
             return None
+        if self._pinned is not None:
+            return self._pinned
         return self._event(self._running, dt_util.utcnow())
 
     async def async_get_events(

@@ -217,7 +217,7 @@ class RunningJobSensor(PrinternizerEntity, SensorEntity):
         )
 
     def _figures(self) -> tuple[Decimal | None, dict[str, Any] | None]:
-        breakdown = self._jobs.running_costs()
+        breakdown = self._jobs.running_costs(self._priced)
         if breakdown is None:
             return None, None
         if self.entity_description.monetary:

@@ -129,6 +129,8 @@ class PrinterJobs:
         self._seen: tuple[object, ...] | None = None
         # Whole percent of the running job's progress, for its running cost.
         self.percent: int | None = None
+        # The last `running_costs` inputs and breakdown.
+        self._priced: tuple[tuple[object, ...], CostBreakdown | None] | None = None
         self._listeners: list[Callable[[], None]] = []
         self._listener_errors = Listeners(LOGGER, f"Jobs of {name}")
 
@@ -139,10 +141,10 @@ class PrinterJobs:
 
     def settings(self) -> CostSettings:
         """Cost settings of this printer, priced with the energy price entity when it has one."""
-        return replace(
-            self._settings,
-            energy_price_per_kwh=energy_price(self.hass, self._options, self._settings),
-        )
+        price = energy_price(self.hass, self._options, self._settings)
+        if price is self._settings.energy_price_per_kwh:  # no price entity, or it is unusable
+            return self._settings
+        return replace(self._settings, energy_price_per_kwh=price)
 
     @callback
     def async_set_options(self, options: dict[str, Any]) -> None:
@@ -248,28 +250,32 @@ class PrinterJobs:
         self.history.put(record)
         return record
 
-    def running_costs(self) -> CostBreakdown | None:
+    def running_costs(self, inputs: tuple[object, ...] | None = None) -> CostBreakdown | None:
         """Cost of the running job so far, at the whole percent of progress the printer shows.
 
         The record itself moves in 10 % steps (its progress events); a user watching the cost
-        sees every percent.
+        sees every percent. `inputs`: what the caller prices at; a caller with the same ones as
+        the last (the job's material and cost sensors, woken by one push) gets that breakdown.
         """
+        if inputs is not None and self._priced is not None and self._priced[0] == inputs:
+            return self._priced[1]
         record = self.tracker.active
-        if record is None:
-            return None
-        if self.percent is not None and self.percent > (record.progress or 0.0):
-            record = replace(record, progress=float(self.percent))
-        used = None
-        readings = meter_decimals(record.meter_readings)
-        if self._meter_last is not None and readings:
-            used = meter_consumption([*readings, self._meter_last])
-        return running_costs(
-            record,
-            self.settings(),
-            now=dt_util.utcnow(),
-            meter_kwh=used,
-            fallback_material=self._material,
-        )
+        breakdown = None
+        if record is not None:
+            used = None
+            readings = meter_decimals(record.meter_readings)
+            if self._meter_last is not None and readings:
+                used = meter_consumption([*readings, self._meter_last])
+            breakdown = running_costs(
+                record,
+                self.settings(),
+                now=dt_util.utcnow(),
+                meter_kwh=used,
+                fallback_material=self._material,
+                progress=self.percent,
+            )
+        self._priced = None if inputs is None else (inputs, breakdown)
+        return breakdown
 
     def _handle(self, events: list[JobEvent]) -> None:
         for event in events:

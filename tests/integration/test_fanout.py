@@ -412,3 +412,56 @@ async def test_running_cost_moves_with_every_whole_percent(
     assert costs == sorted(set(costs)), costs  # a new figure at every percent
     assert await hass.config_entries.async_unload(bambu_entry.entry_id)
     await hass.async_block_till_done()
+
+
+async def test_a_push_prices_the_running_job_once_for_both_of_its_sensors(
+    hass: HomeAssistant,
+    bambu_entry: MockConfigEntry,
+    bambu_sim: BambuSimulator,
+    frozen_clock: None,
+) -> None:
+    """The material and the cost sensor read one breakdown; a push they ignore prices nothing."""
+    hass.config_entries.async_update_entry(bambu_entry, options=COSTS)
+    assert await hass.config_entries.async_setup(bambu_entry.entry_id)
+    await hass.async_block_till_done()
+    bambu_sim.go_silent()
+    adapter = bambu_entry.runtime_data.coordinator.adapter
+    assert isinstance(adapter, BambuAdapter)
+    adapter._fetch_metadata = lambda: None  # type: ignore[method-assign]
+    jobs = bambu_entry.runtime_data.jobs
+    jobs._metadata = _no_metadata
+    sequence = iter(range(100, 1000))
+
+    def push(**fields: Any) -> None:
+        body = fields | {"command": "push_status", "sequence_id": str(next(sequence))}
+        adapter._on_message(json.dumps({"print": body}).encode())
+
+    push(gcode_state="RUNNING", subtask_name="Cube", task_id="42", mc_percent=10)
+    assert jobs.active is not None
+    jobs.tracker.amend(
+        replace(
+            jobs.active,
+            materials=(MaterialUse(material="PLA", planned_grams=100.0, grams=100.0),),
+        )
+    )
+    priced = 0
+    price = tracking.running_costs
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal priced
+        priced += 1
+        return price(*args, **kwargs)
+
+    material = f"sensor.{PREFIX}_current_job_material"
+    cost = f"sensor.{PREFIX}_current_job_cost"
+    with patch.object(tracking, "running_costs", counted):
+        push(mc_percent=40)
+        assert (priced, hass.states.get(material).state) == (1, "40.0")
+        first = Decimal(hass.states.get(cost).state)
+        push(nozzle_temper=201.5, mc_remaining_time=50)  # not an input of the price
+        assert priced == 1
+        push(mc_percent=41, layer_num=12)
+        assert (priced, hass.states.get(material).state) == (2, "41.0")
+        assert Decimal(hass.states.get(cost).state) > first
+    assert await hass.config_entries.async_unload(bambu_entry.entry_id)
+    await hass.async_block_till_done()

@@ -95,13 +95,15 @@ def running_costs(
     now: datetime,
     meter_kwh: Decimal | None = None,
     fallback_material: str | None = None,
+    progress: float | None = None,
 ) -> CostBreakdown:
     """Cost of a running job so far: planned grams x progress, time since start minus pauses.
 
-    `meter_kwh` is what the energy meter counted since the start, when there is one.
+    `meter_kwh` is what the energy meter counted since the start, when there is one;
+    `progress`, the printer's current one when it is ahead of the record's.
     """
     # No progress yet (preparing: heating, levelling) means nothing extruded yet.
-    progress = record.progress or 0.0
+    progress = max(record.progress or 0.0, float(progress or 0.0))
     fraction = (_decimal(min(max(progress, 0.0), 100.0)) or _ZERO) / 100
     paused = record.paused_seconds
     if record.paused_since is not None:
