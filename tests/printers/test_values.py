@@ -29,6 +29,10 @@ JSON_VALUES = st.recursive(
         (b'{"a": Infinity, "b": -Infinity, "c": NaN}', {"a": None, "b": None, "c": None}),
         (b'{"a": [1, {"b": "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["}]}', {"a": [1, {"b": "[" * 36}]}),
         ('{"name": "Cube\\ud800"}', {"name": "Cube\ud800"}),
+        (b'{"a": 1} \r\n\t', {"a": 1}),  # whitespace after the object is JSON too
+        (b' {"a": 1}', {"a": 1}),
+        ('{"a": "é"}'.encode("utf-16-le"), {"a": "é"}),
+        (b'\xef\xbb\xbf{"a": 1}', {"a": 1}),
     ],
 )
 def test_loads_accepts_what_printers_send(raw: bytes | str, expected: object) -> None:
@@ -44,6 +48,12 @@ def test_loads_accepts_what_printers_send(raw: bytes | str, expected: object) ->
         b"\xff\xfe{}",
         b"{",
         b"",
+        b'{"a": 1} {"b": 2}',  # an object and junk after it
+        b'{"a": 1}x',
+        b"{}]",
+        b'{"a": }',  # no value where one must be
+        b'{"a": 1,}',
+        b"{\xff}",
     ],
 )
 def test_loads_refuses_with_value_error(raw: bytes) -> None:

@@ -7,6 +7,7 @@ both brands read through these before anything reaches the shared model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 import json
 import re
@@ -48,7 +49,17 @@ def loads(
     try:
         if constants is not None:
             return json.loads(raw, parse_constant=constants.append)
-        # json.loads with any option builds a new decoder per call; this is the hot path.
+        # The hot path: an object in UTF-8 (every report) goes to the C scanner directly; any
+        # other body (another encoding, whitespace or junk around it) to the whole decoder.
+        # (json.loads with any option builds a new decoder per call.)
+        if raw[:1] == b"{" and raw[1:2] != b"\x00":
+            text = raw.decode("utf-8", "surrogatepass")
+            try:
+                value, end = _SCAN(text, 0)
+            except StopIteration:
+                raise ValueError("not JSON") from None
+            if end == len(text):
+                return value
         return _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
     except (RecursionError, UnicodeDecodeError) as err:
         raise ValueError(str(err)) from None
@@ -59,6 +70,8 @@ def _no_constant(_name: str) -> None:
 
 
 _DECODER: Final = json.JSONDecoder(parse_constant=_no_constant)
+# The decoder's C scanner: (value, end) of the JSON at an index. (Typeshed omits the attribute.)
+_SCAN: Final[Callable[[str, int], tuple[Any, int]]] = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
 def _depth(raw: bytes) -> int:

@@ -393,12 +393,14 @@ class BambuAdapter:
         coming online) is published as it comes. After the read, listeners have the state that
         applying each message gives.
         """
+        self._last_message = asyncio.get_running_loop().time()
         for payload in payloads:
             self._take(payload)
         self._flush()
 
     def _on_message(self, payload: bytes) -> None:
         """One message on its own (see `_on_messages`)."""
+        self._last_message = asyncio.get_running_loop().time()
         self._take(payload)
         self._flush()
 
@@ -410,7 +412,6 @@ class BambuAdapter:
         flood the log, and the next good message is applied as usual. Readings staged together
         (see `_on_messages`) are checked together: unusable ones among them count once.
         """
-        self._last_message = asyncio.get_running_loop().time()
         self.messages += 1
         if len(payload) > MAX_PAYLOAD:
             self._drop("an oversized message", f"{len(payload)} bytes")

@@ -173,8 +173,8 @@ def merge(cache: dict[str, Any], delta: dict[str, Any]) -> bool:
     message) leaves its keys out of the cache, so memory stays bounded too; False then.
     """
     for key, value in delta.items():
-        current = cache.get(key)
-        if isinstance(value, dict) and isinstance(current, dict):
+        # (JSON objects are plain dicts; most values are not, and cost no look-up.)
+        if type(value) is dict and type(current := cache.get(key)) is dict:
             merge(current, value)
         else:
             cache[key] = value
