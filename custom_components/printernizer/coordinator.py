@@ -20,7 +20,7 @@ from .printers.errors import (
     CertificateMismatchError,
     PrinterOfflineError,
 )
-from .printers.models import HEATER_PARTS, PrinterState, with_heater_parts
+from .printers.models import FINER_PARTS, PrinterState, with_finer_parts
 from .repairs import PrinterIssues
 from .system_health import record_error
 
@@ -35,7 +35,8 @@ JOB_PARTS: Final = frozenset({"online", "status", "job", "material"})
 class Reads:
     """A listener context naming the state parts the listener reads.
 
-    Parts are `PrinterState` fields, or a heater's half (`nozzle.target`, see `HEATER_PARTS`).
+    Parts are `PrinterState` fields, or an attribute of one (`nozzle.target`, `job.progress`,
+    see `FINER_PARTS`).
     """
 
     parts: frozenset[str]
@@ -168,12 +169,12 @@ class PrinterCoordinator(DataUpdateCoordinator[PrinterState]):
         # Availability is every entity's: a change of it (or a recovery from a failed
         # update) is a full update.
         if self.last_update_success and changed is not None and "online" not in changed:
-            # Which half of a heater changed, for the listeners reading only one half.
+            # Which attribute of a heater or the job changed, for the listeners reading one.
             old: PrinterState | None = self.data  # None: a push before the first data
             if old is None:
                 changed = None
-            elif not changed.isdisjoint(HEATER_PARTS):
-                changed = with_heater_parts(old, state, changed)
+            elif not changed.isdisjoint(FINER_PARTS):
+                changed = with_finer_parts(old, state, changed)
             self._changed = changed
         try:
             self.async_set_updated_data(state)

@@ -11,7 +11,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import PrinterCoordinator, PrinternizerConfigEntry
 from .entity import PrinternizerEntity
-from .tracking import PrinterJobs
+from .tracking import TRACKED_PARTS, PrinterJobs
 
 PARALLEL_UPDATES = 0
 
@@ -38,7 +38,7 @@ class JobPreview(PrinternizerEntity, ImageEntity):
     _attr_content_type = "image/png"
     # Job tracking runs on these; a new job clears the thumbnail, a file read sets it (and
     # updates every entity).
-    _sources = ("status", "job")
+    _sources = TRACKED_PARTS
 
     def __init__(self, coordinator: PrinterCoordinator, jobs: PrinterJobs) -> None:
         """Show the job tracking's thumbnail."""

@@ -24,7 +24,7 @@ from .coordinator import PrinterCoordinator
 from .entity import PrinternizerEntity, printer_device_info
 from .history import JobHistory, JobTotals
 from .jobs import JobRecord
-from .tracking import PrinterJobs
+from .tracking import TRACKED_PARTS, PrinterJobs
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -184,8 +184,8 @@ class RunningJobSensor(PrinternizerEntity, SensorEntity):
 
     entity_description: RunningSensorDescription
     _unrecorded_attributes = frozenset({"estimated", "unknown"})
-    # What job tracking reads (see `coordinator.JOB_PARTS`); online is a full update anyway.
-    _sources = ("status", "job", "material")
+    # What job tracking reads, and the layer (the time part of the price moves on with it).
+    _sources = (*TRACKED_PARTS, "job.current_layer")
 
     def __init__(
         self,

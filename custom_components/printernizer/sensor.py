@@ -117,7 +117,7 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
         key="stage",
         translation_key="stage",
         brands=frozenset({PRINTER_BAMBU}),  # PrusaLink reports neither stages nor layers
-        sources=("job", "status"),
+        sources=("job.stage", "status"),
         device_class=SensorDeviceClass.ENUM,
         options=sorted({"idle", *STAGES.values()}),
         # An idle A1 reports stg_cur 0 ("printing"): the stage is only read while a job runs.
@@ -128,7 +128,7 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
     PrinterSensorDescription(
         key="progress",
         translation_key="progress",
-        sources=("job",),
+        sources=("job.progress",),
         native_unit_of_measurement=PERCENTAGE,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
@@ -137,7 +137,7 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
     PrinterSensorDescription(
         key="remaining_time",
         translation_key="remaining_time",
-        sources=("job", "status"),
+        sources=("job.remaining_minutes", "status"),
         device_class=SensorDeviceClass.DURATION,
         native_unit_of_measurement=UnitOfTime.MINUTES,
         suggested_unit_of_measurement=UnitOfTime.HOURS,
@@ -150,7 +150,7 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
         key="current_layer",
         translation_key="current_layer",
         brands=frozenset({PRINTER_BAMBU}),  # PrusaLink reports neither stages nor layers
-        sources=("job",),
+        sources=("job.current_layer",),
         # A unit and state class make it a measurement: the logbook skips it (it changes with
         # every layer) and the recorder keeps statistics.
         native_unit_of_measurement="layers",
@@ -161,13 +161,13 @@ SENSORS: tuple[PrinterSensorDescription, ...] = (
         key="total_layers",
         translation_key="total_layers",
         brands=frozenset({PRINTER_BAMBU}),  # PrusaLink reports neither stages nor layers
-        sources=("job",),
+        sources=("job.total_layers",),
         value_fn=lambda state: state.job.total_layers,
     ),
     PrinterSensorDescription(
         key="job_name",
         translation_key="job_name",
-        sources=("job",),
+        sources=("job.name",),
         value_fn=lambda state: state.job.name,
     ),
     _temperature(
@@ -378,7 +378,7 @@ class EstimatedFinishSensor(PrinternizerEntity, SensorEntity):
     """When the running print will end, steadied against minute-by-minute rounding."""
 
     _attr_device_class = SensorDeviceClass.TIMESTAMP
-    _sources = ("job", "status")
+    _sources = ("job.remaining_minutes", "status")
 
     def __init__(self, coordinator: PrinterCoordinator) -> None:
         """Start without an estimate."""

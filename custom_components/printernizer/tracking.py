@@ -43,6 +43,17 @@ from .printers.models import JobMetadata, PrinterState, PrinterStatus
 from .settings import cost_settings, energy_price, energy_sensor
 
 METADATA_RETRY = timedelta(minutes=1)
+# What `PrinterJobs.async_update` reads, as state parts: the running job's record and figures
+# change only with these (a change of `online` is a full update for every listener anyway).
+TRACKED_PARTS = (
+    "status",
+    "material",
+    "job.progress",
+    "job.job_id",
+    "job.name",
+    "job.file",
+    "job.started_at",
+)
 _KIND_EVENTS = {
     EventKind.STARTED: EVENT_JOB_STARTED,
     EventKind.PROGRESS: EVENT_JOB_PROGRESS,

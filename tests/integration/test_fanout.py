@@ -33,7 +33,7 @@ from custom_components.printernizer.entity import PrinternizerEntity
 from custom_components.printernizer.job_sensor import RunningJobSensor
 from custom_components.printernizer.jobs import MaterialUse
 from custom_components.printernizer.printers.bambu.adapter import BambuAdapter
-from custom_components.printernizer.printers.models import PrinterState
+from custom_components.printernizer.printers.models import JobInfo, PrinterState
 from custom_components.printernizer.printers.prusa.adapter import PrusaAdapter
 from simulator.bambu.printer import BambuSimulator
 from simulator.prusa import PrusaSimulator
@@ -44,12 +44,13 @@ from .conftest import wait_for_state
 PREFIX = "p1s_01p00a000000001"
 NOW = datetime(2026, 3, 1, 12, 0, 30, tzinfo=UTC)
 FIELDS = tuple(part.name for part in fields(PrinterState))
-# A heater's halves: who reads only the target is not woken by the current reading, and back.
+# A heater's halves and the job's attributes: who reads only the target is not woken by the
+# current reading, who reads the progress not by the remaining time, and back.
 HALVES = {
     f"{heater}.{half}": (heater, half)
     for heater in ("nozzle", "bed", "chamber")
     for half in ("current", "target")
-}
+} | {f"job.{attribute.name}": ("job", attribute.name) for attribute in fields(JobInfo)}
 PARTS = (*FIELDS, *HALVES)
 
 

@@ -16,9 +16,9 @@ from hypothesis import given, settings, strategies as st
 
 from custom_components.printernizer.printers.bambu.report import ReportState
 from custom_components.printernizer.printers.models import (
-    HEATER_PARTS,
+    FINER_PARTS,
     PrinterState,
-    with_heater_parts,
+    with_finer_parts,
 )
 
 TEMPERATURE_KEYS = frozenset(
@@ -59,6 +59,8 @@ _delta = st.dictionaries(
             "chamber_temper",
             "mc_percent",
             "layer_num",
+            "mc_remaining_time",
+            "subtask_name",
             "wifi_signal",
             "spd_lvl",
             "cooling_fan_speed",
@@ -97,18 +99,18 @@ def test_each_delta_gives_the_state_a_full_rebuild_gives(
             assert getattr(state, part) == getattr(full, part), (part, delta)
 
 
-def _halves(state: PrinterState) -> dict[str, float | None]:
-    """Each heater half as an entity shows it: None where the heater is not there."""
+def _halves(state: PrinterState) -> dict[str, Any]:
+    """Each heater half and job attribute as an entity shows it (None: the heater is not there)."""
     return {
-        part: getattr(getattr(state, heater), part.partition(".")[2], None)
-        for heater, pair in HEATER_PARTS.items()
-        for part in pair
+        part: getattr(getattr(state, field), attribute, None)
+        for field, attributes in FINER_PARTS.items()
+        for attribute, part in attributes
     }
 
 
 @settings(max_examples=400, deadline=None, derandomize=True, database=None)
 @given(st.sampled_from(["P1S", "X1C", "A1", "H2D", None]), st.lists(_delta, max_size=12))
-def test_the_changed_heater_halves_are_exactly_those_that_differ(
+def test_the_changed_finer_parts_are_exactly_those_that_differ(
     model: str | None, deltas: list[dict[str, Any]]
 ) -> None:
     """What the coordinator wakes the readers of one half by: the report's parts plus halves."""
@@ -116,7 +118,7 @@ def test_the_changed_heater_halves_are_exactly_those_that_differ(
     published = report.state
     for delta in deltas:
         state = report.apply(copy.deepcopy(delta))
-        changed = with_heater_parts(published, state, report.take_changed())
+        changed = with_finer_parts(published, state, report.take_changed())
         before, after = _halves(published), _halves(state)
         differing = {
             part.name

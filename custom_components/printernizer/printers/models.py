@@ -214,30 +214,34 @@ def evolve(state: PrinterState, changes: dict[str, Any]) -> PrinterState:
     return new
 
 
-# Finer parts of the heaters: a listener reading only a heater's current reading (or only its
-# target) names one of these instead of the heater, so the other half changing does not wake it.
-# Adapters name only fields; the coordinator adds these for the heaters a push changed.
-HEATER_PARTS: dict[str, tuple[str, str]] = {
-    heater: (f"{heater}.current", f"{heater}.target") for heater in ("nozzle", "bed", "chamber")
+# Finer parts: a listener reading only one attribute of a heater (its current reading or its
+# target) or of the job (its progress, its layer ...) names `field.attribute` instead of the
+# field, so another attribute changing does not wake it. Adapters name only fields; the
+# coordinator adds the finer parts of the fields a push changed.
+FINER_PARTS: dict[str, tuple[tuple[str, str], ...]] = {
+    name: tuple((attribute, f"{name}.{attribute}") for attribute in attributes)
+    for name, attributes in (
+        *((heater, ("current", "target")) for heater in ("nozzle", "bed", "chamber")),
+        ("job", tuple(f.name for f in fields(JobInfo))),
+    )
 }
 
 
-def with_heater_parts(
+def with_finer_parts(
     old: PrinterState, new: PrinterState, changed: frozenset[str]
 ) -> frozenset[str]:
-    """`changed` plus the finer parts of each heater in it whose half differs between the two.
+    """`changed` plus the finer parts of its fields whose attribute differs between the two.
 
-    A heater that is not there (`chamber` None) reads as None in both halves, as entities show it.
+    A heater that is not there (`chamber` None) reads as None in every attribute, as entities
+    show it.
     """
     finer: list[str] = []
-    for heater, (current, target) in HEATER_PARTS.items():
-        if heater in changed:
-            before: Temperature | None = getattr(old, heater)
-            after: Temperature | None = getattr(new, heater)
-            if (before and before.current) != (after and after.current):
-                finer.append(current)
-            if (before and before.target) != (after and after.target):
-                finer.append(target)
+    for name, attributes in FINER_PARTS.items():
+        if name in changed:
+            before, after = getattr(old, name), getattr(new, name)
+            for attribute, part in attributes:
+                if getattr(before, attribute, None) != getattr(after, attribute, None):
+                    finer.append(part)
     return changed.union(finer) if finer else changed
 
 
