@@ -178,14 +178,15 @@ class RunningJobSensor(PrinternizerEntity, SensorEntity):
     """Estimated material or cost of the running job so far (planned grams x progress).
 
     Priced again only when an input of the price changed: the job's record, its whole percent
-    of progress, its layer (the time part of the price moves on), the meter reading or the
-    fallback material; a temperature push does not reach it at all.
+    of progress (the time part of the price moves on with it: a percent of a long print is
+    minutes of energy, a fraction of a cent), the meter reading or the fallback material; a
+    temperature, layer or remaining-time push does not reach it at all.
     """
 
     entity_description: RunningSensorDescription
     _unrecorded_attributes = frozenset({"estimated", "unknown"})
-    # What job tracking reads, and the layer (the time part of the price moves on with it).
-    _sources = (*TRACKED_PARTS, "job.current_layer")
+    # What job tracking reads: the record, the whole percent and the material come from it.
+    _sources = TRACKED_PARTS
 
     def __init__(
         self,
@@ -211,7 +212,6 @@ class RunningJobSensor(PrinternizerEntity, SensorEntity):
         return (
             jobs.active,
             jobs.percent,
-            self.coordinator.data.job.current_layer,
             jobs.meter_reading,
             self.coordinator.data.material,
         )

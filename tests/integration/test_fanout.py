@@ -459,9 +459,9 @@ async def test_a_push_prices_the_running_job_once_for_both_of_its_sensors(
         push(mc_percent=40)
         assert (priced, hass.states.get(material).state) == (1, "40.0")
         first = Decimal(hass.states.get(cost).state)
-        push(nozzle_temper=201.5, mc_remaining_time=50)  # not an input of the price
+        push(nozzle_temper=201.5, mc_remaining_time=50, layer_num=12)  # no input of the price
         assert priced == 1
-        push(mc_percent=41, layer_num=12)
+        push(mc_percent=41)
         assert (priced, hass.states.get(material).state) == (2, "41.0")
         assert Decimal(hass.states.get(cost).state) > first
     assert await hass.config_entries.async_unload(bambu_entry.entry_id)

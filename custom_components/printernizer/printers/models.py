@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from enum import StrEnum
 from operator import attrgetter
-from typing import Any
+from typing import Any, Final
 
 
 class PrinterStatus(StrEnum):
@@ -236,13 +236,30 @@ def with_finer_parts(
     show it.
     """
     finer: list[str] = []
-    for name, attributes in FINER_PARTS.items():
+    for name, read, parts, absent in _FINER:
         if name in changed:
             before, after = getattr(old, name), getattr(new, name)
-            for attribute, part in attributes:
-                if getattr(before, attribute, None) != getattr(after, attribute, None):
-                    finer.append(part)
+            values = zip(
+                parts,
+                absent if before is None else read(before),
+                absent if after is None else read(after),
+                strict=True,
+            )
+            finer.extend(part for part, was, now in values if was != now)
     return changed.union(finer) if finer else changed
+
+
+# Per field: its attributes' getter (two or more names: it gives tuples), their part names,
+# and what an absent heater reads as.
+_FINER: Final = tuple(
+    (
+        name,
+        attrgetter(*(attribute for attribute, _ in attributes)),
+        tuple(part for _, part in attributes),
+        (None,) * len(attributes),
+    )
+    for name, attributes in FINER_PARTS.items()
+)
 
 
 def changed_parts(old: PrinterState, new: PrinterState) -> frozenset[str]:
