@@ -95,6 +95,8 @@ class BambuAdapter:
         self._silent = False
         self._published = self._report.state
         self._rejected = 0  # the report's rejections before the staged deltas (see `_flush`)
+        # The top-level keys of the staged deltas that carry an event (see `_on_messages`).
+        self._event_keys: set[str] = set()
         self.malformed = 0
         self.messages = 0  # every message the printer sent, for system health
         self._listener_failed = False
@@ -385,13 +387,14 @@ class BambuAdapter:
         self._publish_state(self._report.set_offline())
 
     def _on_messages(self, payloads: list[bytes]) -> None:
-        """The messages of one read, in order; readings among them are published together.
+        """The messages of one read, in order, published as few states as lose no event.
 
-        A delta that moves only readings (temperatures, fans, signal: no `EVENT_KEYS`) is merged
-        and its state built with the next event or at the end of the read, so a burst of
-        readings costs one state and one fan-out; every status and job change (and a printer
-        coming online) is published as it comes. After the read, listeners have the state that
-        applying each message gives.
+        Deltas are merged as they come and the state is built at the end of the read, and
+        before a delta with an event (`EVENT_KEYS`: status, job, errors, filament; or the first
+        from a printer that was offline) is merged while another event is staged: so each
+        event's values are published before a later delta could change them, and a read of
+        readings and one event costs one state and one fan-out. Every published state is the one
+        some prefix of the messages gives; after the read, the one they all give.
         """
         self._last_message = asyncio.get_running_loop().time()
         for payload in payloads:
@@ -458,26 +461,13 @@ class BambuAdapter:
 
     def _on_report(self, body: dict[str, Any]) -> None:
         report = self._report
+        if not EVENT_KEYS.isdisjoint(body) or not report.state.online:
+            if self._event_keys:
+                self._flush()  # the staged event is published before this one may change it
+            self._event_keys.update(body)
         if not report.pending:
             self._rejected = report.rejected
         report.stage(body)
-        if EVENT_KEYS.isdisjoint(body) and report.state.online:
-            return  # only readings: built with the next event or at the end of the read
-        state = self._flush()
-        # (During `start` the version reply is still awaited anyway.)
-        if "ams" in body and self._version is None and self._connection and report.take_new_units():
-            self._connection.publish(self._payload("info", "get_version"))
-        if (
-            state.status in ACTIVE_STATUSES
-            and self._metadata_job != self._job_identity()
-            and (
-                state.status is PrinterStatus.PRINTING
-                or (count(report.report.get("gcode_file_prepare_percent"), 100) or 0) >= 99
-            )
-        ):
-            self._fetch_metadata()
-        if self._first_report and not self._first_report.done() and "gcode_state" in body:
-            self._first_report.set_result(None)
 
     def _flush(self) -> PrinterState:
         """Build and publish the state of the staged deltas; a defect costs only those."""
@@ -489,13 +479,36 @@ class BambuAdapter:
         except Exception:  # a defect of ours must cost these messages, not the session
             report.forget_staged()
             self._drop("a message that could not be applied", "print", exc_info=True)
-            return report.state
-        if report.rejected != self._rejected:
-            self._drop("an unusable value", report.last_rejected)
-        self._publish_state(state)
+            state = report.state
+        else:
+            if report.rejected != self._rejected:
+                self._drop("an unusable value", report.last_rejected)
+            self._publish_state(state)
+        if self._event_keys:
+            self._after_event(state, self._event_keys)
+            self._event_keys.clear()
         return state
 
+    def _after_event(self, state: PrinterState, keys: set[str]) -> None:
+        """What a published event asks of the adapter: the version, the job's file, the start."""
+        report = self._report
+        # (During `start` the version reply is still awaited anyway.)
+        if "ams" in keys and self._version is None and self._connection and report.take_new_units():
+            self._connection.publish(self._payload("info", "get_version"))
+        if (
+            state.status in ACTIVE_STATUSES
+            and self._metadata_job != self._job_identity()
+            and (
+                state.status is PrinterStatus.PRINTING
+                or (count(report.report.get("gcode_file_prepare_percent"), 100) or 0) >= 99
+            )
+        ):
+            self._fetch_metadata()
+        if self._first_report and not self._first_report.done() and "gcode_state" in keys:
+            self._first_report.set_result(None)
+
     def _on_version(self, body: dict[str, Any]) -> None:
+        self._flush()  # the reports before it in this read are published first, as they came
         device = device_info(self._config.serial, body)
         if device is None:
             self._drop("a version reply without modules", "module")

@@ -153,9 +153,10 @@ _MISC_KEYS: Final = frozenset(
     }
 )
 
-# Keys whose change a listener must see as it happens (status, errors, job, filament, firmware
-# update, and the job file's download that starts the metadata fetch); a delta without any moves
-# only readings (temperatures, fans, signal), which may be built together with the next one.
+# Keys whose every value a listener must see (status, errors, job, filament, firmware update,
+# and the job file's download that starts the metadata fetch): a delta with one is published
+# before another such delta is merged. A delta without any moves only readings (temperatures,
+# fans, signal), whose intermediate values may be skipped.
 EVENT_KEYS: Final = (
     _STATUS_KEYS
     | _JOB_KEYS
