@@ -10,7 +10,7 @@ changed must not have been woken, let alone written.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 import copy
 from dataclasses import fields, replace
@@ -368,13 +368,11 @@ COSTS = {
 }
 
 
-async def test_running_cost_moves_with_every_whole_percent(
-    hass: HomeAssistant,
-    bambu_entry: MockConfigEntry,
-    bambu_sim: BambuSimulator,
-    frozen_clock: None,
-) -> None:
-    """Before, the running material and cost moved in 10 % steps of progress."""
+@pytest.fixture
+async def running_job(
+    hass: HomeAssistant, bambu_entry: MockConfigEntry, bambu_sim: BambuSimulator
+) -> AsyncIterator[Callable[..., None]]:
+    """A priced Bambu entry printing a job of 100 g PLA at 10 %; yields a push of report fields."""
     hass.config_entries.async_update_entry(bambu_entry, options=COSTS)
     assert await hass.config_entries.async_setup(bambu_entry.entry_id)
     await hass.async_block_till_done()
@@ -399,6 +397,16 @@ async def test_running_cost_moves_with_every_whole_percent(
             materials=(MaterialUse(material="PLA", planned_grams=100.0, grams=100.0),),
         )
     )
+    yield push
+    assert await hass.config_entries.async_unload(bambu_entry.entry_id)
+    await hass.async_block_till_done()
+
+
+async def test_running_cost_moves_with_every_whole_percent(
+    hass: HomeAssistant, running_job: Callable[..., None], frozen_clock: None
+) -> None:
+    """Before, the running material and cost moved in 10 % steps of progress."""
+    push = running_job
     material = f"sensor.{PREFIX}_current_job_material"
     shown = []
     for percent in (11, 12, 13, 19):
@@ -411,40 +419,13 @@ async def test_running_cost_moves_with_every_whole_percent(
         push(mc_percent=percent)
         costs.append(Decimal(hass.states.get(cost).state))
     assert costs == sorted(set(costs)), costs  # a new figure at every percent
-    assert await hass.config_entries.async_unload(bambu_entry.entry_id)
-    await hass.async_block_till_done()
 
 
 async def test_a_push_prices_the_running_job_once_for_both_of_its_sensors(
-    hass: HomeAssistant,
-    bambu_entry: MockConfigEntry,
-    bambu_sim: BambuSimulator,
-    frozen_clock: None,
+    hass: HomeAssistant, running_job: Callable[..., None], frozen_clock: None
 ) -> None:
     """The material and the cost sensor read one breakdown; a push they ignore prices nothing."""
-    hass.config_entries.async_update_entry(bambu_entry, options=COSTS)
-    assert await hass.config_entries.async_setup(bambu_entry.entry_id)
-    await hass.async_block_till_done()
-    bambu_sim.go_silent()
-    adapter = bambu_entry.runtime_data.coordinator.adapter
-    assert isinstance(adapter, BambuAdapter)
-    adapter._fetch_metadata = lambda: None  # type: ignore[method-assign]
-    jobs = bambu_entry.runtime_data.jobs
-    jobs._metadata = _no_metadata
-    sequence = iter(range(100, 1000))
-
-    def push(**fields: Any) -> None:
-        body = fields | {"command": "push_status", "sequence_id": str(next(sequence))}
-        adapter._on_message(json.dumps({"print": body}).encode())
-
-    push(gcode_state="RUNNING", subtask_name="Cube", task_id="42", mc_percent=10)
-    assert jobs.active is not None
-    jobs.tracker.amend(
-        replace(
-            jobs.active,
-            materials=(MaterialUse(material="PLA", planned_grams=100.0, grams=100.0),),
-        )
-    )
+    push = running_job
     priced = 0
     price = tracking.running_costs
 
@@ -464,5 +445,3 @@ async def test_a_push_prices_the_running_job_once_for_both_of_its_sensors(
         push(mc_percent=41)
         assert (priced, hass.states.get(material).state) == (2, "41.0")
         assert Decimal(hass.states.get(cost).state) > first
-    assert await hass.config_entries.async_unload(bambu_entry.entry_id)
-    await hass.async_block_till_done()
