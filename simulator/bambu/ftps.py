@@ -174,6 +174,9 @@ class _Session:
         self._server = server
         self._reader = reader
         self._writer = writer
+        # The address the client reached: read now, since a transport that is closing (the
+        # client left mid-command) no longer has it.
+        self._host: str = writer.get_extra_info("sockname")[0]
         self._user: str | None = None
         self._logged_in = False
         self._protected = False
@@ -358,8 +361,7 @@ class _Session:
 
     async def _cmd_pasv(self, arg: str) -> None:
         port = await self._listen()
-        host = self._writer.get_extra_info("sockname")[0]
-        numbers = ",".join([*host.split("."), str(port >> 8), str(port & 0xFF)])
+        numbers = ",".join([*self._host.split("."), str(port >> 8), str(port & 0xFF)])
         await self._reply(227, f"Entering Passive Mode ({numbers}).")
 
     async def _cmd_epsv(self, arg: str) -> None:
@@ -370,7 +372,7 @@ class _Session:
         if self._passive is not None:
             self._passive.abort()
         self._passive = _Passive()
-        return await self._passive.listen(self._writer.get_extra_info("sockname")[0])
+        return await self._passive.listen(self._host)
 
     async def _cmd_list(self, arg: str) -> None:
         await self._cmd_nlst(arg, long=True)

@@ -265,6 +265,7 @@ async def test_bambu_list_download_and_browse(
     # The local copy plays in the media browser under the printer and its month.
     assert await media_source.async_resolve_media(hass, copy["media_content_id"], None)
 
+    await hass.async_block_till_done()  # the usage is re-read in the background after a copy
     storage = hass.states.get(sensor(hass, serial, "local_files_size"))
     assert storage.attributes["unit_of_measurement"] == "MB"
     assert float(storage.state) == pytest.approx(len(VIDEO) / 1_000_000, abs=0.05)
