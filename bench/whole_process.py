@@ -101,7 +101,7 @@ async def _child(tree: str) -> None:
         for f in dataclass_fields(timing)
         if f.name.endswith(("interval", "cap", "cooldown"))
     }
-    counting, writes, changes, ours = False, 0, 0, 0
+    counting, changes, ours = False, 0, 0
     collections, collecting = [0, 0, 0], [0.0, 0.0, 0.0]  # per generation: count, CPU seconds
     gc_started = 0.0
 
@@ -122,8 +122,6 @@ async def _child(tree: str) -> None:
     by_entity: dict[str, int] = {}
 
     def counted(entity: Entity) -> None:
-        nonlocal writes
-        writes += counting
         if counting:
             by_entity[entity.entity_id] = by_entity.get(entity.entity_id, 0) + 1
         write(entity)
@@ -216,8 +214,8 @@ async def _child(tree: str) -> None:
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
             threads = {name: spent - threads[name] for name, spent in thread_cpu().items()}
             unsubscribe()
-            result: dict[str, Any] = {"cpu": cpu, "wall": wall, "writes": writes}
-            result["by_entity"] = by_entity
+            result: dict[str, Any] = {"cpu": cpu, "wall": wall, "by_entity": by_entity}
+            result["writes"] = sum(by_entity.values())
             result["threads"] = threads
             result["gc"] = {"count": collections, "cpu": collecting}
             result |= {"changes": changes, "ours": ours, "timeline": timeline}

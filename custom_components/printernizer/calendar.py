@@ -109,12 +109,8 @@ class JobCalendar(CalendarEntity):
             self._running = None
         else:
             return
-        self._pinned = self.event
-        try:
-            if self._shown() != self._written:
-                self.async_write_ha_state()
-        finally:
-            self._pinned = None
+        if self._shown() != self._written:
+            self.async_write_ha_state()
 
     def _shown(self) -> tuple[Any, ...]:
         """What a write would change; the estimate counts only in steps of `_END_TOLERANCE`."""
@@ -127,13 +123,12 @@ class JobCalendar(CalendarEntity):
     @callback
     def async_write_ha_state(self) -> None:
         """Remember what was written (see `_shown`)."""
-        pinned = self._pinned
         self._pinned = self.event
         try:
             self._written = self._shown()
             super().async_write_ha_state()
         finally:
-            self._pinned = pinned
+            self._pinned = None
 
     @property
     def event(self) -> CalendarEvent | None:
