@@ -981,3 +981,27 @@ def test_an_earlier_start_time_after_a_gap_is_not_a_new_job() -> None:
     assert kinds(events).count("started") == 1
     assert events[-1].record.status is JobStatus.COMPLETED
     assert events[-1].record.printer_started_at == START
+
+
+def test_a_stray_start_time_that_outlived_the_print_does_not_record_it_again() -> None:
+    """The soak's story: a stray start time while preparing stays the record's; after a gap the
+    printer shows the real one again, and its end screen, watched, is the same print's."""
+    clock = Clock()
+    track = tracker(clock, match_start_time=True)
+    events = run(
+        track,
+        clock,
+        [
+            (0, snap(S.PREPARING, started=START)),
+            (1, snap(S.PREPARING, started=GLITCH)),
+            (1, snap(S.PRINTING, 10, started=GLITCH)),
+            (8, snap(S.OFFLINE)),
+            (1, snap(S.PRINTING, 90, started=GLITCH)),  # a delta on the merged report
+            (1, snap(S.PRINTING, 95)),  # the full report after the reconnect
+            (1, snap(S.FINISHED, 100)),
+            (1, snap(S.FINISHED, 100)),
+            (60, snap(S.IDLE)),
+        ],
+    )
+    assert kinds(events).count("finished") == 1
+    assert events[-1].record.status is JobStatus.COMPLETED

@@ -12,7 +12,8 @@ events. Rules, each one so a print is recorded exactly once:
   tells two jobs apart; the record adopts fields it learns later (PrusaLink names the file late).
   A start time only tells prints apart when it is later than the one known, and only across a gap
   the tracker did not watch (offline, a restart): watched without a break, a new print passes
-  through a status change first, so a start time that changes mid-print is the printer's glitch.
+  through a status change first, so a start time that changes mid-print, or on the end screen of
+  a print seen ending, is the printer's glitch (or the real one replacing a stray value).
 * A job ends on finished -> completed, cancelled -> cancelled, failed/error -> failed, all with
   the same identity. Idle or another job's identity ends it as unknown: the end was not seen.
 * A print the tracker never saw running (it ran while HA was down, or between two polls) but
@@ -283,6 +284,7 @@ class JobTracker:
         self._paused_offline = False  # a pause was cut by going offline
         self._watched = False  # the active job was seen running with no gap since
         self._printing = False  # ... and past preparing
+        self._end_watched = False  # the last ended job's end screen was seen with no gap since
         self._material: str | None = None
         self._clock: datetime | None = None
 
@@ -324,6 +326,7 @@ class JobTracker:
         now = self._tick(at)
         if not state.online or state.status is PrinterStatus.OFFLINE:
             self._offline(now)
+            self._end_watched = False
             return []
         self._material = state.material or self._material
         seen = JobIdentity.of_job(state.job)
@@ -359,6 +362,7 @@ class JobTracker:
             self._ended = JobIdentity.of_record(final)
             self._active = None
             self._restored = self._paused_offline = self._watched = False
+            self._end_watched = True
         ended = self._ended
         if state.status in ACTIVE_STATUSES and not (
             ended is not None and ended.matches(seen, match_start_time=self._match_start)
@@ -368,9 +372,12 @@ class JobTracker:
             state.status in _UNSEEN_OUTCOMES
             and ended is not None
             and (seen.job_id or seen.name or seen.file)
-            and not ended.matches(seen, match_start_time=self._match_start)
+            and not ended.matches(
+                seen, match_start_time=self._match_start and not self._end_watched
+            )
         ):
             events.append(JobEvent(kind=EventKind.FINISHED, record=self._unseen(state, now)))
+            self._end_watched = True
         return events
 
     def attach_metadata(
