@@ -146,7 +146,8 @@ class FirmwareUpdate:
     version: str | None = None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+# Not slotted: `evolve` copies its `__dict__` in one C call (a push builds one per event).
+@dataclass(frozen=True, kw_only=True)
 class PrinterState:
     """One consistent snapshot of a printer; a new object whenever anything changes."""
 
@@ -195,22 +196,18 @@ class PrinterState:
 # which of them changed, so the integration wakes only what reads those.
 _FIELDS: tuple[str, ...] = tuple(part.name for part in fields(PrinterState))
 PARTS: frozenset[str] = frozenset(_FIELDS)
-_values = attrgetter(*_FIELDS)
 _new = object.__new__
 _set = object.__setattr__
 
 
 def evolve(state: PrinterState, changes: dict[str, Any]) -> PrinterState:
-    """`dataclasses.replace` for the hot path: a copy with `changes`, in under a third of the time.
+    """`dataclasses.replace` for the hot path: a copy with `changes`, its fields copied at once.
 
     `replace` validates and calls `__init__` with every field by keyword; a delta of a printer
-    reporting several times a second changes two or three of some thirty. Keys must be fields.
+    reporting several times a second changes two or three of some forty. Keys must be fields.
     """
     new = _new(PrinterState)
-    for name, value in zip(_FIELDS, _values(state), strict=True):
-        _set(new, name, value)
-    for name, value in changes.items():
-        _set(new, name, value)
+    _set(new, "__dict__", state.__dict__ | changes)
     return new
 
 
