@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 # The parts job tracking reads; a push that changes none of them leaves it alone.
 JOB_PARTS: Final = frozenset({"online", "status", "job", "material"})
+MAX_WOKEN: Final = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +83,9 @@ class PrinterCoordinator(DataUpdateCoordinator[PrinterState]):
         self._keyed: tuple[CALLBACK_TYPE, ...] = ()  # every keyed listener, in order added
         # The parts the update being dispatched changed; None: a full update.
         self._changed: frozenset[str] | None = None
+        # changed parts -> the keyed listeners to wake, each once; a printer's pushes change
+        # the same few combinations again and again. Emptied when a listener comes or goes.
+        self._woken: dict[frozenset[str], tuple[CALLBACK_TYPE, ...]] = {}
 
     async def _async_setup(self) -> None:
         """Connect; the first full report becomes the first data."""
@@ -142,6 +146,7 @@ class PrinterCoordinator(DataUpdateCoordinator[PrinterState]):
         for part in context.parts:
             self._readers[part] = (*self._readers.get(part, ()), update_callback)
         self._keyed = (*self._keyed, update_callback)
+        self._woken = {}
 
         @callback
         def remove() -> None:
@@ -150,6 +155,7 @@ class PrinterCoordinator(DataUpdateCoordinator[PrinterState]):
                     reader for reader in self._readers[part] if reader is not update_callback
                 )
             self._keyed = tuple(reader for reader in self._keyed if reader is not update_callback)
+            self._woken = {}
 
         return remove
 
@@ -192,17 +198,20 @@ class PrinterCoordinator(DataUpdateCoordinator[PrinterState]):
         if changed is None:
             for reader in self._keyed:
                 call(reader)
-        elif len(changed) == 1:
-            for part in changed:
-                for reader in self._readers.get(part, ()):
-                    call(reader)
         else:
-            # A listener reading several changed parts is updated once.
-            woken: dict[CALLBACK_TYPE, None] = {}
-            for part in sorted(changed):  # the same order in every process
-                woken.update(dict.fromkeys(self._readers.get(part, ())))
-            for reader in woken:
+            readers = self._woken.get(changed)
+            for reader in self._wake(changed) if readers is None else readers:
                 call(reader)
+
+    def _wake(self, changed: frozenset[str]) -> tuple[CALLBACK_TYPE, ...]:
+        """The keyed listeners reading any of `changed`, each once, in the same order always."""
+        woken: dict[CALLBACK_TYPE, None] = {}
+        for part in sorted(changed):
+            woken.update(dict.fromkeys(self._readers.get(part, ())))
+        if len(self._woken) >= MAX_WOKEN:  # a printer inventing combinations: start over
+            self._woken = {}
+        self._woken[changed] = readers = tuple(woken)
+        return readers
 
     @callback
     def _on_error(self, error: AdapterError) -> None:

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.printernizer import sensor, tracking
+from custom_components.printernizer import coordinator as coordinator_module, sensor, tracking
 from custom_components.printernizer.coordinator import PrinterCoordinator, Reads
 from custom_components.printernizer.entity import PrinternizerEntity
 from custom_components.printernizer.job_sensor import RunningJobSensor
@@ -209,7 +209,11 @@ async def test_random_deltas_wake_exactly_the_readers_of_what_changed(
     bambu_entry: MockConfigEntry,
     bambu_sim: BambuSimulator,
     frozen_clock: None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The wake lists kept per combination of changed parts are dropped every few pushes, so
+    # both a kept list and a fresh one serve these deltas.
+    monkeypatch.setattr(coordinator_module, "MAX_WOKEN", 8)
     counted = Counted()
     with counted.patches():
         assert await hass.config_entries.async_setup(bambu_entry.entry_id)
