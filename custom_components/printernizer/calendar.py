@@ -8,6 +8,7 @@ Events are read from the history on request (never kept), so a year of jobs cost
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from homeassistant.components.calendar import CalendarEntity, CalendarEvent
@@ -34,6 +35,20 @@ _UNKNOWN_REMAINING = timedelta(hours=1)
 # A new estimate moves the running event's end by more than this before it is written.
 _END_TOLERANCE = timedelta(minutes=5)
 _SHORTEST = timedelta(seconds=1)  # HA refuses an event that ends before it starts
+# What of a record its event shows, apart from the end of a running one.
+_SHOWN_FIELDS = attrgetter(
+    "id",
+    "started_at",
+    "job_name",
+    "file",
+    "status",
+    "materials",
+    "cost",
+    "category",
+    "customer",
+    "project",
+    "notes",
+)
 
 
 async def async_setup_entry(
@@ -113,12 +128,17 @@ class JobCalendar(CalendarEntity):
             self.async_write_ha_state()
 
     def _shown(self) -> tuple[Any, ...]:
-        """What a write would change; the estimate counts only in steps of `_END_TOLERANCE`."""
-        event = self.event
-        if event is None:
+        """What a write would change; the estimate counts only in steps of `_END_TOLERANCE`.
+
+        Read from the record, not from a built event: a progress step of the running job puts
+        its record but changes nothing of its event.
+        """
+        record = self._running
+        if record is None:
             return (None,)
-        end = event.end_datetime_local.timestamp() // _END_TOLERANCE.total_seconds()
-        return (event.uid, event.summary, event.description, end)
+        pinned = self._pinned
+        end = self._end(record, dt_util.utcnow()) if pinned is None else pinned.end_datetime_local
+        return (_SHOWN_FIELDS(record), end.timestamp() // _END_TOLERANCE.total_seconds())
 
     @callback
     def async_write_ha_state(self) -> None:
@@ -154,7 +174,8 @@ class JobCalendar(CalendarEntity):
             if (record := read_entry(entry)) is not None
         ]
 
-    def _event(self, record: JobRecord, now: datetime) -> CalendarEvent:
+    def _end(self, record: JobRecord, now: datetime) -> datetime:
+        """When the job ended, or the printer's estimate of when it will."""
         start = record.started_at
         if record.ended_at is not None:
             end = record.ended_at
@@ -163,9 +184,12 @@ class JobCalendar(CalendarEntity):
             remaining = None if coordinator is None else coordinator.data.job.remaining_minutes
             estimate = _UNKNOWN_REMAINING if remaining is None else timedelta(minutes=remaining)
             end = max(now, start) + max(estimate, _SHORTEST)
+        return max(end, start + _SHORTEST)
+
+    def _event(self, record: JobRecord, now: datetime) -> CalendarEvent:
         return CalendarEvent(
-            start=start,
-            end=max(end, start + _SHORTEST),
+            start=record.started_at,
+            end=self._end(record, now),
             summary=record.job_name or record.file or self._label("field.job", "Print job"),
             description=self._description(record),
             uid=record.id,

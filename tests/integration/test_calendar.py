@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -152,3 +153,31 @@ async def test_calendar_entities(
 ) -> None:
     async with platform_printer(hass, tmp_path, printer, Platform.CALENDAR) as (entry, secrets):
         assert entities_of(hass, entry, secrets) == snapshot
+
+
+async def test_a_running_job_is_written_when_its_event_changes_not_at_each_progress_step(
+    hass: HomeAssistant, loaded_entry: MockConfigEntry, bambu_sim: BambuSimulator
+) -> None:
+    entity_id = calendar_id(hass, bambu_sim.serial)
+    history = hass.data[DATA_HISTORY]
+    start = datetime.now(UTC)
+    running = record(
+        "run", bambu_sim.serial, start, job_name="Hinge", ended_at=None,
+        duration_seconds=None, status=JobStatus.ACTIVE, updated_at=start,
+    )  # fmt: skip
+    history.put(running)
+    await hass.async_block_till_done()
+    on = hass.states.get(entity_id)
+    assert on is not None
+    assert on.state == STATE_ON
+
+    history.put(replace(running, progress=10.0, updated_at=start + timedelta(minutes=3)))
+    await hass.async_block_till_done()
+    assert hass.states.get(entity_id) == on  # nothing its event shows changed: no write
+    assert hass.states.get(entity_id).last_reported == on.last_reported  # type: ignore[union-attr]
+
+    history.put(replace(running, progress=20.0, customer="ACME"))
+    await hass.async_block_till_done()
+    edited = hass.states.get(entity_id)
+    assert edited is not None
+    assert "Customer: ACME" in edited.attributes["description"]
