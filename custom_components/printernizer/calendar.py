@@ -7,8 +7,8 @@ Events are read from the history on request (never kept), so a year of jobs cost
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
-from operator import attrgetter
 from typing import Any
 
 from homeassistant.components.calendar import CalendarEntity, CalendarEvent
@@ -35,20 +35,6 @@ _UNKNOWN_REMAINING = timedelta(hours=1)
 # A new estimate moves the running event's end by more than this before it is written.
 _END_TOLERANCE = timedelta(minutes=5)
 _SHORTEST = timedelta(seconds=1)  # HA refuses an event that ends before it starts
-# What of a record its event shows, apart from the end of a running one.
-_SHOWN_FIELDS = attrgetter(
-    "id",
-    "started_at",
-    "job_name",
-    "file",
-    "status",
-    "materials",
-    "cost",
-    "category",
-    "customer",
-    "project",
-    "notes",
-)
 
 
 async def async_setup_entry(
@@ -130,15 +116,16 @@ class JobCalendar(CalendarEntity):
     def _shown(self) -> tuple[Any, ...]:
         """What a write would change; the estimate counts only in steps of `_END_TOLERANCE`.
 
-        Read from the record, not from a built event: a progress step of the running job puts
-        its record but changes nothing of its event.
+        Read from the record, not from a built event with its translated description: the
+        record without what a progress step of the running job moves (which no event shows).
         """
         record = self._running
         if record is None:
             return (None,)
         pinned = self._pinned
         end = self._end(record, dt_util.utcnow()) if pinned is None else pinned.end_datetime_local
-        return (_SHOWN_FIELDS(record), end.timestamp() // _END_TOLERANCE.total_seconds())
+        steady = replace(record, progress=None, updated_at=record.started_at)
+        return (steady, end.timestamp() // _END_TOLERANCE.total_seconds())
 
     @callback
     def async_write_ha_state(self) -> None:
