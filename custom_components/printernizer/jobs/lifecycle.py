@@ -326,7 +326,6 @@ class JobTracker:
         now = self._tick(at)
         if not state.online or state.status is PrinterStatus.OFFLINE:
             self._offline(now)
-            self._end_watched = False
             return []
         self._material = state.material or self._material
         seen = JobIdentity.of_job(state.job)
@@ -425,7 +424,7 @@ class JobTracker:
         )
 
     def _offline(self, now: datetime) -> None:
-        self._watched = False
+        self._watched = self._end_watched = False
         record = self._active
         if record is None or self._restored or record.paused_since is None:
             return
