@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -77,9 +78,12 @@ async def test_blocking_call_in_the_executor_is_fine(
     hass: HomeAssistant, blocking_calls: BlockingCallDetector, tmp_path: Path
 ) -> None:
     history = JobHistory(hass)
-    history.add_listener(SERIAL, lambda _: hass.async_add_executor_job(_write, tmp_path / "file"))
+    writes: list[asyncio.Future[None]] = []
+    history.add_listener(
+        SERIAL, lambda _: writes.append(hass.async_add_executor_job(_write, tmp_path / "file"))
+    )
     history.put(_record())
-    await hass.async_block_till_done()
+    await asyncio.gather(*writes)  # the write itself, not what block_till_done happens to track
 
     assert (tmp_path / "file").read_text() == "blocking"  # sync test code, no loop involved
     blocking_calls.check()
